@@ -1,0 +1,1 @@
+"""Storage providers: one small interface that every protocol front end writes through."""

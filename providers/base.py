@@ -1,0 +1,149 @@
+"""The Provider protocol: the only way any part of davsync reaches stored files.
+
+Paths are storage paths (see ``providers.paths``): relative, ``/``-separated, ``""`` is the
+root. Callers normalise paths with ``providers.paths.normalize`` before calling; providers
+re-validate and raise ``InvalidPathError`` for anything the policy forbids.
+
+Contracts shared by every provider (the conformance suite in tests/conformance checks them):
+
+- Writes go through ``begin_write`` -> ``WriteHandle.write``* -> ``commit`` (or ``abort``).
+  Until ``commit`` returns, nothing is visible: a listing or ``stat`` shows the previous
+  version (or nothing). ``commit`` is atomic: readers see the old or the new version, never a
+  mix, even across processes. A handle that is dropped, aborted or whose process dies leaves the
+  previous version untouched.
+- Every commit stores MD5, SHA-1 and SHA-256 computed in the same pass as the write.
+- ``Entry.etag`` is a strong, unquoted entity tag that changes whenever content or mtime
+  changes and stays the same otherwise.
+- Errors are only those of ``providers.errors``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import BinaryIO, Protocol, runtime_checkable
+
+from providers.hashing import Digests
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """What a listing or ``stat`` reports about one file or collection."""
+
+    path: str
+    is_dir: bool
+    size: int
+    mtime_ns: int
+    ctime_ns: int
+    etag: str
+    file_id: str
+
+    @property
+    def name(self) -> str:
+        """The last path segment (``""`` for the root)."""
+        return self.path.rsplit("/", 1)[-1]
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Bytes used below a path and bytes still available to it (None: unknown)."""
+
+    used: int
+    available: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class CommitResult:
+    """The outcome of a successful commit."""
+
+    entry: Entry
+    digests: Digests
+    created: bool
+
+
+class WriteHandle(Protocol):
+    """A staged write. Not thread-safe; one writer per handle."""
+
+    @property
+    def bytes_written(self) -> int:
+        """Bytes accepted so far."""
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        """Append ``data`` to the staging area.
+
+        Raises InsufficientStorageError (disk full) or StorageIOError; after either the handle
+        is aborted and the previous version is untouched.
+        """
+
+    def commit(
+        self,
+        *,
+        expected_size: int | None = None,
+        expected_digests: Mapping[str, str] | None = None,
+        mtime_ns: int | None = None,
+        if_match: str | None = None,
+        if_none_match_any: bool = False,
+    ) -> CommitResult:
+        """Make the staged bytes the current version of the path, atomically.
+
+        ``expected_size``: SizeMismatchError if a different number of bytes was written.
+        ``expected_digests``: algorithm name (md5/sha1/sha256, any spelling accepted by
+        ``providers.hashing.normalize_algorithm``) -> hex; ChecksumMismatchError on the first
+        mismatch. ``mtime_ns``: the modification time to store (default: now).
+        ``if_match``: unquoted ETag the current version must have (PreconditionFailedError
+        otherwise, also when the path does not exist); ``if_none_match_any``: the path must not
+        exist. Preconditions are checked under a lock shared with every other committer of the
+        same path, so two concurrent commits are serialised. ConflictError if the parent
+        collection vanished or the path is a collection. On any error the handle is aborted.
+        """
+
+    def abort(self) -> None:
+        """Discard the staged bytes. Idempotent; safe after commit (then a no-op)."""
+
+
+@runtime_checkable
+class Provider(Protocol):
+    """Minimal storage interface. See the module docstring for shared contracts."""
+
+    def stat(self, path: str) -> Entry:
+        """Describe ``path``. NotFoundError if absent."""
+
+    def listdir(self, path: str) -> list[Entry]:
+        """Members of collection ``path``, sorted by name. NotFoundError; ConflictError if a file."""
+
+    def open_read(self, path: str) -> BinaryIO:
+        """A seekable binary reader of the current version. NotFoundError; ConflictError if a dir.
+
+        The reader keeps showing the version that was current when it was opened.
+        """
+
+    def digests(self, path: str) -> Digests:
+        """MD5/SHA-1/SHA-256 of the current content, re-hashing if the file changed behind the
+        provider's back. NotFoundError; ConflictError for a collection."""
+
+    def begin_write(self, path: str) -> WriteHandle:
+        """Start a staged write to ``path``. ConflictError if the parent is not a collection or
+        ``path`` is a collection. Nothing becomes visible before ``commit``."""
+
+    def mkdir(self, path: str) -> Entry:
+        """Create collection ``path``. AlreadyExistsError; ConflictError if parent missing."""
+
+    def delete(self, path: str) -> None:
+        """Remove a file, or a collection with everything below it. NotFoundError."""
+
+    def move(self, src: str, dst: str, *, overwrite: bool) -> Entry:
+        """Rename ``src`` to ``dst`` (file or collection), keeping content, digests and file id.
+
+        AlreadyExistsError if ``dst`` exists and not ``overwrite``; ConflictError if the parent
+        of ``dst`` is missing or ``dst`` lies below ``src``. Replacing an existing file is atomic.
+        """
+
+    def copy(self, src: str, dst: str, *, overwrite: bool) -> Entry:
+        """Copy ``src`` (recursively for a collection) to ``dst``; errors as for ``move``.
+        A copied file lands atomically and carries the source's digests and mtime."""
+
+    def set_mtime(self, path: str, mtime_ns: int) -> Entry:
+        """Set the modification time. NotFoundError."""
+
+    def usage(self, path: str) -> Usage:
+        """Bytes used below ``path`` and bytes available for new writes."""

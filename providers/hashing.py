@@ -1,0 +1,97 @@
+"""All digests in one streaming pass.
+
+``MultiHasher`` feeds MD5, SHA-1 and SHA-256 from the same buffers; ``hash_stream`` and
+``hash_file`` read in large blocks with constant memory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+ALGORITHMS = ("md5", "sha1", "sha256")
+BLOCK_SIZE = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Digests:
+    """Lower-case hex digests of one file's content."""
+
+    md5: str
+    sha1: str
+    sha256: str
+
+    def get(self, algorithm: str) -> str:
+        """Return the hex digest for ``algorithm`` (md5, sha1 or sha256; case-insensitive).
+
+        Raises KeyError for an algorithm that is not kept.
+        """
+        name = normalize_algorithm(algorithm)
+        if name not in ALGORITHMS:
+            raise KeyError(algorithm)
+        return str(getattr(self, name))
+
+    def as_oc_checksums(self) -> str:
+        """The ownCloud 10 form: ``SHA1:<hex> MD5:<hex> SHA256:<hex>``."""
+        return f"SHA1:{self.sha1} MD5:{self.md5} SHA256:{self.sha256}"
+
+
+def normalize_algorithm(name: str) -> str:
+    """Map spellings such as ``SHA-256``, ``sha256``, ``SHA1``, ``sha`` to md5/sha1/sha256."""
+    n = name.strip().lower().replace("-", "").replace("_", "")
+    return {"sha": "sha1"}.get(n, n)
+
+
+class MultiHasher:
+    """Feeds every kept algorithm from one pass over the data."""
+
+    def __init__(self) -> None:
+        self._md5 = hashlib.md5(usedforsecurity=False)
+        self._sha1 = hashlib.sha1(usedforsecurity=False)
+        self._sha256 = hashlib.sha256()
+        self.size = 0
+
+    def update(self, data: bytes | bytearray | memoryview) -> None:
+        """Add ``data`` to every digest."""
+        self._md5.update(data)
+        self._sha1.update(data)
+        self._sha256.update(data)
+        self.size += len(data)
+
+    def digests(self) -> Digests:
+        """The digests of everything fed so far (the hasher stays usable)."""
+        return Digests(
+            md5=self._md5.hexdigest(),
+            sha1=self._sha1.hexdigest(),
+            sha256=self._sha256.hexdigest(),
+        )
+
+
+def hash_chunks(chunks: Iterable[bytes]) -> Digests:
+    """Digests of the concatenation of ``chunks``."""
+    hasher = MultiHasher()
+    for chunk in chunks:
+        hasher.update(chunk)
+    return hasher.digests()
+
+
+def hash_stream(stream: BinaryIO, block_size: int = BLOCK_SIZE) -> Digests:
+    """Digests of everything readable from ``stream`` (read in ``block_size`` blocks)."""
+    hasher = MultiHasher()
+    buf = bytearray(block_size)
+    view = memoryview(buf)
+    while True:
+        n = stream.readinto(view)  # type: ignore[attr-defined]
+        if not n:
+            break
+        hasher.update(view[:n])
+    return hasher.digests()
+
+
+def hash_file(path: Path) -> Digests:
+    """Digests of the file at ``path``. Raises OSError as the OS reports it."""
+    with open(path, "rb", buffering=0) as f:
+        return hash_stream(f)

@@ -1,0 +1,63 @@
+"""SQLite access shared by every store of server state (metadata, users, locks, properties).
+
+One database file can hold the tables of several stores; each store creates its own tables.
+Connections are per thread (cheroot serves requests from a thread pool) and per process, with
+WAL journaling and a busy timeout so several server processes can share the file.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+BUSY_TIMEOUT_S = 30.0
+
+
+def connect(db_path: Path) -> sqlite3.Connection:
+    """Open ``db_path`` (creating parent folders) with WAL, foreign keys and a busy timeout."""
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(
+        str(db_path), timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+    )
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    return conn
+
+
+class ThreadLocalDB:
+    """Hands each thread its own connection to one database file.
+
+    ``schema`` is executed (``executescript``) once per connection; it must be idempotent
+    (``CREATE TABLE IF NOT EXISTS``).
+    """
+
+    def __init__(self, db_path: Path, schema: str) -> None:
+        self.db_path = db_path
+        self._schema = schema
+        self._local = threading.local()
+        self.conn()  # create the schema now, so errors surface at start-up
+
+    def conn(self) -> sqlite3.Connection:
+        """This thread's connection."""
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = connect(self.db_path)
+            conn.executescript(self._schema)
+            self._local.conn = conn
+        return conn
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """A ``BEGIN IMMEDIATE`` transaction: committed on success, rolled back on error."""
+        conn = self.conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
