@@ -1,0 +1,50 @@
+# davsync: every target bootstraps what it needs on a fresh Debian machine with Python 3.11.
+PYTHON ?= python3
+VENV   ?= .venv
+PY      = $(VENV)/bin/python
+PORT   ?= 8080
+ROOT   ?= data
+
+.PHONY: serve test lint fmt bench tools clean venv test-venv
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e .
+	touch $@
+
+$(VENV)/.test-installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $(VENV)/.installed $@
+
+venv: $(VENV)/.installed
+test-venv: $(VENV)/.test-installed
+
+## serve: run the server on http://127.0.0.1:$(PORT)/ over ./$(ROOT)
+serve: venv
+	$(VENV)/bin/davserver serve --root $(ROOT) --port $(PORT)
+
+## tools: Debian packages the interop tests drive (litmus, cadaver); needs root or sudo
+tools:
+	@bash .ci/install-tools
+
+## test: every test, with the real third-party clients installed first
+test: test-venv tools
+	$(VENV)/bin/pytest -q
+
+lint: test-venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+fmt: test-venv
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+bench: test-venv tools
+	$(PY) -m bench.run
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""davsync server: the WebDAV front end and its server-side state."""

@@ -1,0 +1,133 @@
+"""build_app(settings): the ONLY code that renders WsgiDAV's dict config.
+
+The returned ``App`` holds the WSGI callable and the server context (storage, users, policy),
+so the CLI and tests can reach the same objects the requests use.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from wsgidav.dir_browser import WsgiDavDirBrowser
+from wsgidav.error_printer import ErrorPrinter
+from wsgidav.http_authenticator import HTTPAuthenticator
+from wsgidav.request_resolver import RequestResolver
+from wsgidav.wsgidav_app import WsgiDAVApp
+
+from davserver.access import AccessPolicy
+from davserver.auth.domain_controller import DavsyncDomainController
+from davserver.auth.gate import ThrottleGate
+from davserver.auth.throttle import LoginThrottle
+from davserver.auth.users import UserStore
+from davserver.context import ServerContext
+from davserver.dav.access_mw import AccessControl
+from davserver.dav.extensions import DavsyncExtensions
+from davserver.dav.lock_store import SQLiteLockStorage
+from davserver.dav.prop_store import SQLitePropertyManager
+from davserver.dav.provider import DavsyncDAVProvider, VirtualRootProvider
+from davserver.namespace import SHARES
+from davserver.settings import Settings
+from providers.local import LocalProvider
+
+_log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class App:
+    """The WSGI application and what it was built from."""
+
+    wsgi: WsgiDAVApp
+    context: ServerContext
+    users: UserStore
+
+
+def open_user_store(settings: Settings) -> UserStore:
+    """The user store of ``settings`` (created if missing)."""
+    return UserStore(settings.db_path)
+
+
+def build_context(settings: Settings) -> ServerContext:
+    """Open storage and derive the access policy (creates folders on first use)."""
+    settings.files_dir.mkdir(parents=True, exist_ok=True)
+    settings.state_path.mkdir(parents=True, exist_ok=True)
+    storage = LocalProvider(
+        settings.files_dir, settings.state_path, reserve_bytes=settings.reserve_bytes
+    )
+    storage.reconcile()
+    return ServerContext(
+        settings=settings,
+        storage=storage,
+        policy=AccessPolicy(settings.grants),
+        instance_id=_instance_id(settings),
+    )
+
+
+def _instance_id(settings: Settings) -> str:
+    path = settings.state_path / "instance_id"
+    if not path.exists():
+        path.write_text("oc" + secrets.token_hex(5) + "\n", encoding="utf-8")
+    return path.read_text(encoding="utf-8").strip()
+
+
+def wsgidav_config(settings: Settings, context: ServerContext, users: UserStore) -> dict[str, Any]:
+    """The WsgiDAV configuration for ``settings``."""
+    provider_mapping: dict[str, Any] = {"/": VirtualRootProvider()}
+    for share in SHARES:
+        provider_mapping[share] = DavsyncDAVProvider(context)
+    throttle = settings.auth.throttle
+    return {
+        "provider_mapping": provider_mapping,
+        "middleware_stack": [
+            ErrorPrinter,
+            ThrottleGate,
+            HTTPAuthenticator,
+            AccessControl,
+            DavsyncExtensions,
+            WsgiDavDirBrowser,
+            RequestResolver,
+        ],
+        "http_authenticator": {
+            "domain_controller": DavsyncDomainController,
+            "accept_basic": True,
+            "accept_digest": settings.auth.digest,
+            "default_to_digest": settings.auth.digest,
+            "trusted_auth_header": None,
+        },
+        "davsync": {
+            "context": context,
+            "user_store": users,
+            "throttle": LoginThrottle(
+                max_failures=throttle.max_failures,
+                window_s=throttle.window_s,
+                lockout_s=throttle.lockout_s,
+            ),
+            "realm": settings.auth.realm,
+            "allow_anonymous_paths": [],
+            "basic_over_http": settings.auth.basic_over_http,
+        },
+        "lock_storage": SQLiteLockStorage(settings.db_path),
+        "property_manager": SQLitePropertyManager(settings.db_path),
+        "dir_browser": {"enable": True, "directory_slash": False, "davmount": False},
+        "hotfixes": {
+            "emulate_win32_lastmod": False,
+            "re_encode_path_info": True,
+            "unquote_path_info": False,
+        },
+        "honor_mtime_header": False,
+        "add_header_MS_Author_Via": True,
+        "suppress_version_info": True,
+        "verbose": settings.verbose,
+        "logging": {"enable": False},
+        "block_size": 256 * 1024,
+    }
+
+
+def build_app(settings: Settings) -> App:
+    """Build the WSGI application for ``settings``."""
+    context = build_context(settings)
+    users = open_user_store(settings)
+    wsgi = WsgiDAVApp(wsgidav_config(settings, context, users))
+    return App(wsgi=wsgi, context=context, users=users)

@@ -1,0 +1,214 @@
+"""WSGI middleware in front of WsgiDAV's ``HTTPAuthenticator``: throttling and Basic policy.
+
+For every request that carries ``Authorization: Basic`` or ``Digest`` credentials,
+:class:`ThrottleGate`
+
+1. refuses Basic credentials on plain HTTP unless ``davsync.basic_over_http`` is true: it
+   removes the ``Authorization`` header, so ``HTTPAuthenticator`` answers 401 with its default
+   challenge: Digest, if ``http_authenticator.accept_digest`` is on (``default_to_digest``
+   must then be on as well, which is checked); with Digest off, only HTTPS clients can log in.
+   The attempt is not counted as a failure, since no password was checked;
+2. answers ``429 Too Many Requests`` with ``Retry-After`` (whole seconds) while
+   :meth:`LoginThrottle.check` says the account named in the header or the client address
+   (``REMOTE_ADDR``) is locked;
+3. removes an undecodable Basic header (bad base64, not UTF-8, no ``:``), so the
+   authenticator answers 401 with a challenge instead of failing with 500;
+4. records the outcome once the response starts: a success when ``HTTPAuthenticator``
+   authenticated the request (``environ["wsgidav.auth.user_name"]`` set); a failure when the
+   response is 401 after :class:`DavsyncDomainController` was consulted for the credentials
+   (so a wrong password or unknown user, for Basic and Digest alike; not a malformed Digest
+   header, a logout request or a path that needs no authentication).
+
+Requests without credentials pass through untouched (they get the usual 401 challenge).
+
+Place it in ``middleware_stack`` after ``ErrorPrinter`` and before ``HTTPAuthenticator``, with
+:class:`DavsyncDomainController` as the domain controller; both (and that HTTPAuthenticator
+comes after the gate) are checked at start-up.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+import math
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from wsgidav.mw.base_mw import BaseMiddleware
+
+from davserver.auth.domain_controller import (
+    ENV_ATTEMPTED_USER,
+    ENV_THROTTLED,
+    DavsyncAuthConfig,
+    DavsyncDomainController,
+    basic_allowed,
+)
+from davserver.auth.errors import AuthConfigError
+
+if TYPE_CHECKING:
+    from wsgiref.types import StartResponse, WSGIEnvironment
+
+    from _typeshed import OptExcInfo
+
+__all__ = ["Credentials", "ThrottleGate", "parse_authorization"]
+
+_logger = logging.getLogger(__name__)
+
+# The same expressions HTTPAuthenticator uses, so both read the same user name from a header.
+_SCHEME_RE = re.compile(r"^([\w]+)")
+_DIGEST_PARAM_RE = re.compile(r"\b([\w]+)=([^,]*),")
+_DIGEST_PARAM_FIX_RE = re.compile(r'\b([\w]+)=("[^"]*,[^"]*"),')
+
+_BODY_429 = b"Too many failed logins; retry later.\n"
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """What an ``Authorization`` header claims.
+
+    Attributes:
+        scheme: the lower-cased scheme name (``"basic"``, ``"digest"``, ...), ``""`` if none.
+        user: the user name, or ``None`` if absent or undecodable.
+        malformed: True for a Basic header that cannot be decoded.
+    """
+
+    scheme: str
+    user: str | None
+    malformed: bool = False
+
+
+def parse_authorization(header: str) -> Credentials:
+    """Read the scheme and user name of an ``Authorization`` header value; never raises.
+
+    Digest parameters are parsed exactly as WsgiDAV's ``HTTPAuthenticator`` does.
+    """
+    match = _SCHEME_RE.search(header)
+    scheme = match.group(1).lower() if match else ""
+    if scheme == "basic":
+        try:
+            raw = base64.b64decode(header[len("Basic ") :].strip(), validate=True)
+            user, sep, _password = raw.decode("utf-8").partition(":")
+        except (binascii.Error, ValueError):
+            return Credentials(scheme, None, malformed=True)
+        if not sep:
+            return Credentials(scheme, None, malformed=True)
+        return Credentials(scheme, user or None)
+    if scheme == "digest":
+        text = header + ","
+        params: dict[str, str] = {}
+        pairs = _DIGEST_PARAM_RE.findall(text) + _DIGEST_PARAM_FIX_RE.findall(text)
+        for key, value in pairs:
+            params[key] = value.strip().strip('"')
+        name = params.get("username") or None
+        if name is not None and r"\\" in name:
+            name = name.replace("\\\\", "\\")
+        return Credentials(scheme, name)
+    return Credentials(scheme, None)
+
+
+class ThrottleGate(BaseMiddleware):  # type: ignore[misc]  # untyped base
+    """Throttling and Basic-over-HTTP policy in front of ``HTTPAuthenticator``.
+
+    See the module docstring for the behavior. Constructed by WsgiDAV from ``middleware_stack``
+    as ``(wsgidav_app, next_app, config)``; reads ``config["davsync"]``.
+
+    Raises:
+        AuthConfigError: (from the constructor) invalid ``davsync`` configuration, no
+            ``HTTPAuthenticator`` after the gate, a domain controller other than
+            :class:`DavsyncDomainController`, or Basic refused on HTTP while
+            ``http_authenticator.accept_digest`` is on but ``default_to_digest`` is off.
+    """
+
+    def __init__(self, wsgidav_app: Any, next_app: Any, config: Mapping[str, Any]) -> None:
+        super().__init__(wsgidav_app, next_app, config)
+        self.settings = DavsyncAuthConfig.from_wsgidav_config(config)
+        # WsgiDAV builds the stack from the end, so an HTTPAuthenticator placed after the gate
+        # already exists.
+        authenticator = getattr(wsgidav_app, "http_authenticator", None)
+        if authenticator is None:
+            raise AuthConfigError("ThrottleGate must come before HTTPAuthenticator in the stack")
+        if not isinstance(authenticator.get_domain_controller(), DavsyncDomainController):
+            raise AuthConfigError(
+                "ThrottleGate needs http_authenticator.domain_controller = DavsyncDomainController"
+            )
+        auth_conf = config.get("http_authenticator") or {}
+        accept_digest = bool(auth_conf.get("accept_digest", True))
+        default_to_digest = bool(auth_conf.get("default_to_digest", True))
+        if not self.settings.basic_over_http:
+            if accept_digest and not default_to_digest:
+                raise AuthConfigError(
+                    "basic_over_http=False with accept_digest needs"
+                    " http_authenticator.default_to_digest: plain-HTTP clients would only be"
+                    " offered Basic, which is refused"
+                )
+            if not accept_digest:
+                _logger.warning(
+                    "Digest is off and Basic is refused over plain HTTP: only HTTPS clients"
+                    " can authenticate"
+                )
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        """Handle one request (see the module docstring)."""
+        header = environ.get("HTTP_AUTHORIZATION")
+        if not header:
+            return self._next(environ, start_response)
+        creds = parse_authorization(str(header))
+        if creds.scheme not in ("basic", "digest"):
+            return self._next(environ, start_response)
+        addr: str | None = environ.get("REMOTE_ADDR") or None
+
+        if creds.scheme == "basic" and not basic_allowed(self.settings, environ):
+            _logger.warning("Refused Basic credentials over plain HTTP from %s", addr)
+            del environ["HTTP_AUTHORIZATION"]
+            return self._next(environ, start_response)
+
+        wait = self.settings.throttle.check(creds.user, addr)
+        if wait is not None:
+            _logger.warning("Throttled login of %r from %s for %.0f s", creds.user, addr, wait)
+            start_response(
+                "429 Too Many Requests",
+                [
+                    ("Retry-After", str(max(1, math.ceil(wait)))),
+                    ("Content-Type", "text/plain; charset=utf-8"),
+                    ("Content-Length", str(len(_BODY_429))),
+                ],
+            )
+            return [_BODY_429]
+
+        if creds.malformed:
+            _logger.warning("Ignored undecodable Basic credentials from %s", addr)
+            del environ["HTTP_AUTHORIZATION"]
+            return self._next(environ, start_response)
+
+        recorded = False
+
+        def observe(
+            status: str, headers: list[tuple[str, str]], exc_info: OptExcInfo | None = None
+        ) -> Callable[[bytes], object]:
+            nonlocal recorded
+            if not recorded:
+                recorded = True
+                self._record(environ, status, creds, addr)
+            return start_response(status, headers, exc_info)
+
+        return self._next(environ, observe)
+
+    def _next(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        result: Iterable[bytes] = self.next_app(environ, start_response)
+        return result
+
+    def _record(
+        self, environ: WSGIEnvironment, status: str, creds: Credentials, addr: str | None
+    ) -> None:
+        if ENV_ATTEMPTED_USER not in environ:
+            return  # the domain controller was not asked: no password was checked
+        throttle = self.settings.throttle
+        authenticated = environ.get("wsgidav.auth.user_name")
+        if authenticated:
+            throttle.record_success(str(authenticated), addr)
+        elif status.startswith("401") and not environ.get(ENV_THROTTLED):
+            user = environ.get(ENV_ATTEMPTED_USER) or creds.user
+            throttle.record_failure(str(user) if user else None, addr)

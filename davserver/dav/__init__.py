@@ -1,0 +1,1 @@
+"""WebDAV layer: WsgiDAV integration (lock and dead-property storage shared by processes)."""

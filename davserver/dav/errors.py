@@ -1,0 +1,62 @@
+"""Provider errors -> WsgiDAV DAVError, in one place."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+from wsgidav.dav_error import (
+    HTTP_BAD_REQUEST,
+    HTTP_CONFLICT,
+    HTTP_FORBIDDEN,
+    HTTP_INSUFFICIENT_STORAGE,
+    HTTP_INTERNAL_ERROR,
+    HTTP_NOT_FOUND,
+    HTTP_PRECONDITION_FAILED,
+    DAVError,
+)
+
+from providers import errors as pe
+
+_STATUS: list[tuple[type[pe.ProviderError], int]] = [
+    (pe.NotFoundError, HTTP_NOT_FOUND),
+    (pe.AlreadyExistsError, HTTP_PRECONDITION_FAILED),
+    (pe.ConflictError, HTTP_CONFLICT),
+    (pe.InvalidPathError, HTTP_BAD_REQUEST),
+    (pe.PreconditionFailedError, HTTP_PRECONDITION_FAILED),
+    (pe.ChecksumMismatchError, HTTP_BAD_REQUEST),
+    (pe.SizeMismatchError, HTTP_BAD_REQUEST),
+    (pe.InsufficientStorageError, HTTP_INSUFFICIENT_STORAGE),
+    (pe.StorageIOError, HTTP_INTERNAL_ERROR),
+]
+
+
+def to_dav_error(exc: pe.ProviderError) -> DAVError:
+    """The DAVError a provider error becomes; its message goes to the client."""
+    for cls, status in _STATUS:
+        if isinstance(exc, cls):
+            return DAVError(status, context_info=str(exc))
+    return DAVError(HTTP_INTERNAL_ERROR, context_info=str(exc))
+
+
+@contextmanager
+def translated() -> Iterator[None]:
+    """Re-raise provider errors inside the block as DAVError (``raise ... from``)."""
+    try:
+        yield
+    except pe.ProviderError as exc:
+        raise to_dav_error(exc) from exc
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def forbidden(message: str) -> DAVError:
+    """A 403 with ``message``."""
+    return DAVError(HTTP_FORBIDDEN, context_info=message)
+
+
+def bad_request(message: str) -> DAVError:
+    """A 400 with ``message``."""
+    return DAVError(HTTP_BAD_REQUEST, context_info=message)

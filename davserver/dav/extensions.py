@@ -1,0 +1,106 @@
+"""Request handling WsgiDAV does not offer, in one middleware placed before RequestResolver:
+
+- GET/HEAD of stored files (RFC 9110 conditionals, multipart ranges, gzip, digest headers);
+- ``PATCH`` with ``X-Recalculate-Hash`` (Nextcloud; rclone's nextcloud vendor sends it after
+  every mod-time change) — WsgiDAV answers 405 to PATCH before any provider hook;
+- ``OPTIONS`` outside the shares (``/``, ``/remote.php``), which Explorer probes first;
+- response headers that resources queue during a request (``X-OC-Mtime: accepted``,
+  ``OC-FileId``, ``OC-ETag``, ``OC-Checksum``), which WsgiDAV's handlers cannot add.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from wsgidav.dav_error import (
+    HTTP_BAD_REQUEST,
+    HTTP_METHOD_NOT_ALLOWED,
+    DAVError,
+)
+from wsgidav.mw.base_mw import BaseMiddleware
+
+from davserver.dav.errors import translated
+from davserver.dav.provider import DavsyncDAVProvider
+from davserver.dav.resources import RESPONSE_HEADERS_KEY, FileResource
+from davserver.dav.serve_file import serve_file
+from providers.hashing import normalize_algorithm
+
+StartResponse = Callable[..., Any]
+
+DAV_CLASSES = "1, 2, 3, nextcloud-checksum-update"
+ALLOW_ROOT = "OPTIONS, GET, HEAD, PROPFIND"
+
+
+def _with_queued_headers(environ: dict[str, Any], start_response: StartResponse) -> StartResponse:
+    def wrapped(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+        queued = environ.get(RESPONSE_HEADERS_KEY) or []
+        if queued and status[:1] == "2":
+            present = {h.lower() for h, _ in headers}
+            headers = headers + [(h, v) for h, v in queued if h.lower() not in present]
+        if exc_info is None:
+            return start_response(status, headers)
+        return start_response(status, headers, exc_info)
+
+    return wrapped
+
+
+class DavsyncExtensions(BaseMiddleware):  # type: ignore[misc]
+    """See the module docstring."""
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        method = environ["REQUEST_METHOD"].upper()
+        provider = environ.get("wsgidav.provider")
+        start_response = _with_queued_headers(environ, start_response)
+        if isinstance(provider, DavsyncDAVProvider):
+            if method in ("GET", "HEAD"):
+                res = provider.get_resource_inst(environ["PATH_INFO"], environ)
+                if isinstance(res, FileResource):
+                    return serve_file(environ, start_response, res)
+            elif method == "PATCH":
+                return self._patch(environ, start_response, provider)
+        elif method == "OPTIONS":
+            return self._options_outside(start_response)
+        return self.next_app(environ, start_response)  # type: ignore[no-any-return]
+
+    @staticmethod
+    def _options_outside(start_response: StartResponse) -> list[bytes]:
+        start_response(
+            "200 OK",
+            [
+                ("DAV", DAV_CLASSES),
+                ("MS-Author-Via", "DAV"),
+                ("Allow", ALLOW_ROOT),
+                ("Content-Length", "0"),
+            ],
+        )
+        return [b""]
+
+    @staticmethod
+    def _patch(
+        environ: dict[str, Any], start_response: StartResponse, provider: DavsyncDAVProvider
+    ) -> list[bytes]:
+        algorithm = environ.get("HTTP_X_RECALCULATE_HASH")
+        if algorithm is None:
+            raise DAVError(
+                HTTP_METHOD_NOT_ALLOWED,
+                context_info="PATCH is supported with X-Recalculate-Hash only",
+            )
+        name = normalize_algorithm(algorithm)
+        res = provider.get_resource_inst(environ["PATH_INFO"], environ)
+        if not isinstance(res, FileResource):
+            raise DAVError(404 if res is None else HTTP_METHOD_NOT_ALLOWED)
+        with translated():
+            digests = provider.ctx.storage.digests(res.storage_path)
+        try:
+            value = digests.get(name)
+        except KeyError as exc:
+            raise DAVError(
+                HTTP_BAD_REQUEST, context_info=f"unsupported hash algorithm {algorithm!r}"
+            ) from exc
+        label = {"md5": "MD5", "sha1": "SHA1", "sha256": "SHA256"}[name]
+        start_response(
+            "204 No Content",
+            [("OC-Checksum", f"{label}:{value}"), ("Content-Length", "0")],
+        )
+        return [b""]

@@ -1,0 +1,78 @@
+"""WsgiDAV providers: the files share (mounted at each of ``namespace.SHARES``) and the
+read-only virtual root that answers ``/`` and ``/remote.php`` for clients that probe them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from wsgidav.dav_error import HTTP_FORBIDDEN, DAVError
+from wsgidav.dav_provider import DAVProvider
+
+from davserver.context import ServerContext
+from davserver.dav.errors import translated
+from davserver.dav.resources import FileResource, FolderResource, VirtualFolder
+from davserver.namespace import resolve_in_share
+from providers.errors import NotFoundError
+
+
+class DavsyncDAVProvider(DAVProvider):  # type: ignore[misc]
+    """Serves ``/files/<user>/...`` inside one share, over ``ctx.storage``."""
+
+    def __init__(self, ctx: ServerContext) -> None:
+        super().__init__()
+        self.ctx = ctx
+
+    def is_readonly(self) -> bool:
+        return False
+
+    def get_resource_inst(self, path: str, environ: dict[str, Any]) -> Any:
+        """The resource at share path ``path``, or None if there is none.
+
+        Raises DAVError 400 for a path the path policy rejects, 403 for a home the user may
+        not read.
+        """
+        with translated():
+            loc = resolve_in_share(self.share_path, path)
+        user = str(environ.get("wsgidav.auth.user_name") or "")
+        if loc.kind == "share-root":
+            if loc.area:
+                return None
+            return VirtualFolder(self, "/", environ, ["files"], self.get_resource_inst)
+        if loc.area != "files":
+            return None
+        if loc.kind == "area-index":
+            if user:
+                self.ctx.ensure_home(user)
+            homes = self.ctx.policy.visible_homes(user, self.ctx.homes())
+            return VirtualFolder(self, "/files", environ, homes, self.get_resource_inst)
+        if not self.ctx.policy.can_read(user, loc.home):
+            raise DAVError(HTTP_FORBIDDEN, context_info=f"no access to home {loc.home!r}")
+        if loc.storage_path == user:
+            self.ctx.ensure_home(user)
+        try:
+            with translated():
+                entry = self.ctx.storage.stat(loc.storage_path)
+        except DAVError as exc:
+            if isinstance(exc.__cause__, NotFoundError):
+                return None
+            raise
+        cls = FolderResource if entry.is_dir else FileResource
+        return cls(self, "/files/" + loc.storage_path, environ, "files", loc.storage_path, entry)
+
+
+class VirtualRootProvider(DAVProvider):  # type: ignore[misc]
+    """Read-only ``/`` and ``/remote.php`` collections pointing at the shares."""
+
+    _TREE: dict[str, list[str]] = {"/": ["dav", "remote.php"], "/remote.php": ["dav"]}
+
+    def is_readonly(self) -> bool:
+        return True
+
+    def get_resource_inst(self, path: str, environ: dict[str, Any]) -> Any:
+        """A virtual folder for ``/`` and ``/remote.php`` (and placeholders below), else None."""
+        key = "/" + path.strip("/")
+        if key in self._TREE:
+            return VirtualFolder(self, key, environ, self._TREE[key], self.get_resource_inst)
+        if key in ("/dav", "/remote.php/dav"):
+            return VirtualFolder(self, key, environ, [], self.get_resource_inst)
+        return None

@@ -1,0 +1,525 @@
+"""WsgiDAV resources over a davsync ``Provider``.
+
+``FileResource`` and ``FolderResource`` map a share path (``/files/<user>/...``) to a storage
+path (``<user>/...``) and delegate every operation to the provider, translating its errors.
+``VirtualFolder`` serves the share root and the area index (``/files``) so that clients that
+walk every path segment (Windows Explorer) find each one.
+
+Writes: WsgiDAV's PUT calls ``begin_write`` -> ``writelines`` -> ``close`` -> ``end_write``.
+``begin_write`` validates the request's digest and mtime headers before any byte is read;
+``end_write`` commits the staged bytes, verifying length and digests and applying ``X-OC-Mtime``
+in the same atomic step, so the ETag WsgiDAV then sends describes the final state.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from wsgidav.dav_error import (
+    HTTP_FORBIDDEN,
+    HTTP_INSUFFICIENT_STORAGE,
+    HTTP_NOT_FOUND,
+    HTTP_REQUEST_ENTITY_TOO_LARGE,
+    DAVError,
+)
+from wsgidav.dav_provider import DAVCollection, DAVNonCollection
+
+from davserver.dav import properties
+from davserver.dav.errors import bad_request, translated
+from davserver.http.digests import DigestHeaderError, expected_digests_from_headers
+from davserver.namespace import storage_to_share_path
+from providers import paths
+from providers.base import Entry, WriteHandle
+from providers.errors import NotFoundError, ProviderError
+from providers.hashing import Digests
+
+if TYPE_CHECKING:
+    from davserver.dav.provider import DavsyncDAVProvider
+
+RESPONSE_HEADERS_KEY = "davsync.response_headers"
+
+
+def add_response_header(environ: dict[str, Any], name: str, value: str) -> None:
+    """Queue a header for the response to this request (sent by the extensions middleware)."""
+    environ.setdefault(RESPONSE_HEADERS_KEY, []).append((name, value))
+
+
+def request_headers(environ: dict[str, Any]) -> dict[str, str]:
+    """The request's HTTP headers with lower-case, dash-separated names."""
+    out = {k[5:].lower().replace("_", "-"): v for k, v in environ.items() if k.startswith("HTTP_")}
+    if "CONTENT_TYPE" in environ:
+        out["content-type"] = environ["CONTENT_TYPE"]
+    if "CONTENT_LENGTH" in environ:
+        out["content-length"] = environ["CONTENT_LENGTH"]
+    return out
+
+
+def parse_oc_mtime(environ: dict[str, Any]) -> int | None:
+    """``X-OC-Mtime`` (unix seconds, fractions allowed) as ns; None if absent; 400 if invalid."""
+    raw = environ.get("HTTP_X_OC_MTIME")
+    if raw is None:
+        return None
+    try:
+        seconds = float(raw.strip())
+    except ValueError as exc:
+        raise bad_request(f"invalid X-OC-Mtime header: {raw!r}") from exc
+    if not 0 <= seconds < 2**33:
+        raise bad_request(f"X-OC-Mtime out of range: {raw!r}")
+    return int(seconds * 1_000_000_000)
+
+
+def declared_length(environ: dict[str, Any]) -> int | None:
+    """The request body length the client announced, or None (chunked / absent)."""
+    if "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
+        return None
+    raw = environ.get("CONTENT_LENGTH") or ""
+    try:
+        return int(raw) if raw.strip() else None
+    except ValueError as exc:
+        raise bad_request(f"invalid Content-Length: {raw!r}") from exc
+
+
+class _Writer:
+    """The file object WsgiDAV's PUT writes into: feeds a provider ``WriteHandle``."""
+
+    def __init__(self, handle: WriteHandle) -> None:
+        self.handle = handle
+
+    def writelines(self, chunks: Iterable[bytes]) -> None:
+        with translated():
+            for chunk in chunks:
+                self.handle.write(chunk)
+
+    def write(self, data: bytes) -> None:
+        with translated():
+            self.handle.write(data)
+
+    def close(self) -> None:
+        """Nothing to do: ``end_write`` commits or aborts."""
+
+
+class StorageResource:
+    """What file and folder resources share: storage path, entry, properties, access."""
+
+    provider: DavsyncDAVProvider
+    environ: dict[str, Any]
+    path: str
+    is_collection: bool
+
+    def _init_storage(self, area: str, storage_path: str, entry: Entry | None) -> None:
+        self.area = area
+        self.storage_path = storage_path
+        self.entry = entry
+
+    # --- identity -------------------------------------------------------------------------
+
+    @property
+    def ctx(self) -> Any:
+        """The server context (storage, access policy, limits)."""
+        return self.provider.ctx
+
+    @property
+    def user(self) -> str:
+        """The authenticated user of this request ("" if none)."""
+        return str(self.environ.get("wsgidav.auth.user_name") or "")
+
+    @property
+    def home(self) -> str:
+        """The home this resource lies in."""
+        return self.storage_path.split("/", 1)[0]
+
+    @property
+    def writable(self) -> bool:
+        """True if the current user may change this resource."""
+        return bool(self.ctx.policy.can_write(self.user, self.home))
+
+    @property
+    def file_id(self) -> str:
+        """The stable file id (oc:fileid)."""
+        return self._entry().file_id
+
+    @property
+    def oc_id(self) -> str:
+        """The ownCloud-style id: file id followed by the instance id."""
+        return f"{self._entry().file_id}{self.ctx.instance_id}"
+
+    def _entry(self) -> Entry:
+        if self.entry is None:
+            raise DAVError(HTTP_NOT_FOUND)
+        return self.entry
+
+    def _share_path_for(self, dest_path: str) -> str:
+        """Storage path for a share path such as a COPY/MOVE destination."""
+        prefix = f"/{self.area}/"
+        if not dest_path.startswith(prefix):
+            raise DAVError(HTTP_FORBIDDEN, context_info="destination outside the files area")
+        with translated():
+            dest = paths.normalize(dest_path[len(prefix) :])
+        home = dest.split("/", 1)[0]
+        if not self.ctx.policy.can_write(self.user, home):
+            raise DAVError(HTTP_FORBIDDEN, context_info=f"no write access to home {home!r}")
+        return dest
+
+    # --- common live properties ------------------------------------------------------------
+
+    def get_creation_date(self) -> float:
+        return self._entry().ctime_ns / 1e9
+
+    def get_last_modified(self) -> float:
+        return self._entry().mtime_ns / 1e9
+
+    def get_etag(self) -> str | None:
+        return self.entry.etag if self.entry else None
+
+    def support_etag(self) -> bool:
+        return True
+
+    def get_display_name(self) -> str:
+        return paths.name_of(self.storage_path)
+
+    def get_digests(self) -> Digests:
+        """The content digests (files only)."""
+        with translated():
+            return self.ctx.storage.digests(self.storage_path)  # type: ignore[no-any-return]
+
+    def apply_mtime(self, mtime_ns: int) -> None:
+        """Set the modification time (PROPPATCH lastmodified / Win32LastModifiedTime)."""
+        if not self.writable:
+            raise DAVError(HTTP_FORBIDDEN)
+        with translated():
+            self.entry = self.ctx.storage.set_mtime(self.storage_path, mtime_ns)
+
+    def set_last_modified(self, dest_path: str, time_stamp: Any, *, dry_run: bool) -> bool:
+        if not dry_run:
+            self.apply_mtime(int(float(time_stamp) * 1_000_000_000))
+        return True
+
+    # --- property plumbing -----------------------------------------------------------------
+
+    def get_property_names(self, *, is_allprop: bool) -> list[str]:
+        names: list[str] = super().get_property_names(is_allprop=is_allprop)  # type: ignore[misc]
+        if is_allprop:  # RFC 4331: quota properties are not part of allprop
+            names = [n for n in names if not n.startswith("{DAV:}quota-")]
+        names.extend(properties.names_for(self, is_allprop=is_allprop))  # type: ignore[arg-type]
+        return names
+
+    def get_property_value(self, name: str) -> Any:
+        prop = properties.REGISTRY.get(name)
+        if prop is not None and prop.getter is not None and prop.applies_to(self):  # type: ignore[arg-type]
+            return prop.getter(self)  # type: ignore[arg-type]
+        if name == "{DAV:}getetag":
+            etag = self.get_etag()
+            if etag is None:
+                raise DAVError(HTTP_NOT_FOUND)
+            return f'"{etag}"'
+        return super().get_property_value(name)  # type: ignore[misc]
+
+    def set_property_value(self, name: str, value: Any, *, dry_run: bool = False) -> Any:
+        prop = properties.REGISTRY.get(name)
+        if prop is not None and prop.setter is not None:
+            if not self.writable:
+                raise DAVError(HTTP_FORBIDDEN)
+            prop.setter(self, value, dry_run)  # type: ignore[arg-type]
+            if not prop.store_as_dead or self.provider.prop_manager is None:
+                return True
+        return super().set_property_value(name, value, dry_run=dry_run)  # type: ignore[misc]
+
+    # --- delete / copy / move ---------------------------------------------------------------
+
+    def delete(self) -> None:
+        with translated():
+            self.ctx.storage.delete(self.storage_path)
+        self.remove_all_properties(recursive=True)  # type: ignore[attr-defined]
+        self.remove_all_locks(recursive=True)  # type: ignore[attr-defined]
+
+    def support_recursive_delete(self) -> bool:
+        return True
+
+    def _move_dead_props(self, dest_path: str, *, is_move: bool, with_children: bool) -> None:
+        pm = self.provider.prop_manager
+        if pm is None:
+            return
+        src_url = self.get_ref_url()  # type: ignore[attr-defined]
+        dest_url = self.provider.share_path + dest_path
+        if is_move:
+            pm.move_properties(src_url, dest_url, with_children=with_children, environ=self.environ)
+        else:
+            pm.copy_properties(src_url, dest_url, self.environ)
+
+
+class FileResource(StorageResource, DAVNonCollection):  # type: ignore[misc]
+    """A stored file (``entry`` is None while a PUT creates it)."""
+
+    def __init__(
+        self,
+        provider: DavsyncDAVProvider,
+        path: str,
+        environ: dict[str, Any],
+        area: str,
+        storage_path: str,
+        entry: Entry | None,
+    ) -> None:
+        DAVNonCollection.__init__(self, path, environ)
+        self.provider = provider
+        self._init_storage(area, storage_path, entry)
+        self._handle: WriteHandle | None = None
+
+    def get_content_length(self) -> int:
+        return self._entry().size
+
+    def get_content_type(self) -> str:
+        guessed, _ = mimetypes.guess_type(self.storage_path, strict=False)
+        return guessed or "application/octet-stream"
+
+    def support_ranges(self) -> bool:
+        return True
+
+    def get_content(self) -> Any:
+        with translated():
+            return self.ctx.storage.open_read(self.storage_path)
+
+    # --- PUT --------------------------------------------------------------------------------
+
+    def begin_write(self, *, content_type: str | None = None) -> _Writer:
+        """Validate the request's headers, then open a staged write (nothing visible yet)."""
+        headers = request_headers(self.environ)
+        try:
+            self._expected = expected_digests_from_headers(headers)
+        except DigestHeaderError as exc:
+            raise bad_request(str(exc)) from exc
+        self._mtime_ns = parse_oc_mtime(self.environ)
+        self._length = declared_length(self.environ)
+        self._check_size(self._length)
+        with translated():
+            self._handle = self.ctx.storage.begin_write(self.storage_path)
+        return _Writer(self._handle)
+
+    def _check_size(self, length: int | None) -> None:
+        limit = self.ctx.max_put_bytes
+        if length is not None and limit is not None and length > limit:
+            raise DAVError(HTTP_REQUEST_ENTITY_TOO_LARGE, context_info=f"limit is {limit} bytes")
+        if length is not None and length > 0:
+            with translated():
+                available = self.ctx.storage.usage(self.home).available
+            if available is not None and length > available:
+                raise DAVError(
+                    HTTP_INSUFFICIENT_STORAGE,
+                    context_info=f"{length} bytes announced, {available} available",
+                )
+
+    def end_write(self, *, with_errors: bool) -> None:
+        """Commit the staged bytes (or abort on errors); raises DAVError on a failed check."""
+        handle, self._handle = self._handle, None
+        if handle is None:
+            return
+        if with_errors:
+            handle.abort()
+            return
+        if_match, if_none_match_any = _write_preconditions(self.environ)
+        with translated():
+            result = handle.commit(
+                expected_size=self._length,
+                expected_digests=self._expected,
+                mtime_ns=self._mtime_ns,
+                if_match=if_match,
+                if_none_match_any=if_none_match_any,
+            )
+        self.entry = result.entry
+        add_response_header(self.environ, "OC-FileId", self.oc_id)
+        add_response_header(self.environ, "OC-ETag", f'"{result.entry.etag}"')
+        add_response_header(self.environ, "OC-Checksum", f"SHA1:{result.digests.sha1}")
+        if self._mtime_ns is not None:
+            add_response_header(self.environ, "X-OC-Mtime", "accepted")
+
+    # --- copy / move ------------------------------------------------------------------------
+
+    def _apply_request_mtime(self, dest: str) -> None:
+        mtime_ns = parse_oc_mtime(self.environ)
+        if mtime_ns is not None:
+            with translated():
+                self.ctx.storage.set_mtime(dest, mtime_ns)
+            add_response_header(self.environ, "X-OC-Mtime", "accepted")
+
+    def handle_move(self, dest_path: str) -> bool:
+        """Replace an existing destination atomically (WsgiDAV then answers 204)."""
+        dest = self._share_path_for(dest_path)
+        if not self._exists_as_file(dest):
+            return False
+        with translated():
+            self.ctx.storage.move(self.storage_path, dest, overwrite=True)
+        self._move_dead_props(dest_path, is_move=True, with_children=False)
+        self.remove_all_locks(recursive=True)
+        self._apply_request_mtime(dest)
+        return True
+
+    def handle_copy(self, dest_path: str, *, depth_infinity: bool) -> bool:
+        """Replace an existing destination atomically (WsgiDAV then answers 204)."""
+        dest = self._share_path_for(dest_path)
+        if not self._exists_as_file(dest):
+            return False
+        with translated():
+            self.ctx.storage.copy(self.storage_path, dest, overwrite=True)
+        self._move_dead_props(dest_path, is_move=False, with_children=False)
+        self._apply_request_mtime(dest)
+        return True
+
+    def copy_move_single(self, dest_path: str, *, is_move: bool) -> None:
+        dest = self._share_path_for(dest_path)
+        with translated():
+            if is_move:
+                self.ctx.storage.move(self.storage_path, dest, overwrite=True)
+            else:
+                self.ctx.storage.copy(self.storage_path, dest, overwrite=True)
+        self._move_dead_props(dest_path, is_move=is_move, with_children=False)
+        self._apply_request_mtime(dest)
+
+    def _exists_as_file(self, storage_path: str) -> bool:
+        try:
+            return not self.ctx.storage.stat(storage_path).is_dir
+        except NotFoundError:
+            return False
+        except ProviderError:
+            return False
+
+
+class FolderResource(StorageResource, DAVCollection):  # type: ignore[misc]
+    """A stored collection (a home or a folder below it)."""
+
+    def __init__(
+        self,
+        provider: DavsyncDAVProvider,
+        path: str,
+        environ: dict[str, Any],
+        area: str,
+        storage_path: str,
+        entry: Entry,
+    ) -> None:
+        DAVCollection.__init__(self, path, environ)
+        self.provider = provider
+        self._init_storage(area, storage_path, entry)
+        self._members: list[Entry] | None = None
+
+    def _list(self) -> list[Entry]:
+        if self._members is None:
+            with translated():
+                self._members = self.ctx.storage.listdir(self.storage_path)
+        return self._members
+
+    def get_member_names(self) -> list[str]:
+        return [e.name for e in self._list()]
+
+    def get_member(self, name: str) -> Any:
+        for e in self._list():
+            if e.name == name:
+                return self._resource_for(e)
+        return None
+
+    def get_member_list(self) -> list[Any]:
+        return [self._resource_for(e) for e in self._list()]
+
+    def _resource_for(self, e: Entry) -> StorageResource:
+        path = storage_to_share_path(self.area, e.path)
+        cls = FolderResource if e.is_dir else FileResource
+        return cls(self.provider, path, self.environ, self.area, e.path, e)
+
+    def get_used_bytes(self) -> int:
+        with translated():
+            return int(self.ctx.storage.usage(self.storage_path).used)
+
+    def get_available_bytes(self) -> int | None:
+        with translated():
+            available = self.ctx.storage.usage(self.storage_path).available
+        return None if available is None else int(available)
+
+    def create_empty_resource(self, name: str) -> FileResource:
+        """For PUT: a pending file (nothing on disk until commit). For LOCK on an unmapped
+        URL: a real empty file, created only if nothing is there yet (RFC 4918 7.3)."""
+        with translated():
+            child = paths.join(self.storage_path, name)
+        path = storage_to_share_path(self.area, child)
+        res = FileResource(self.provider, path, self.environ, self.area, child, None)
+        if self.environ.get("REQUEST_METHOD") != "PUT":
+            with translated():
+                handle = self.ctx.storage.begin_write(child)
+                res.entry = handle.commit(expected_size=0, if_none_match_any=True).entry
+        return res
+
+    def create_collection(self, name: str) -> None:
+        with translated():
+            self.ctx.storage.mkdir(paths.join(self.storage_path, name))
+
+    def copy_move_single(self, dest_path: str, *, is_move: bool) -> None:
+        """Depth-0 copy of a collection: create the destination collection."""
+        dest = self._share_path_for(dest_path)
+        try:
+            self.ctx.storage.stat(dest)
+        except NotFoundError:
+            with translated():
+                self.ctx.storage.mkdir(dest)
+        self._move_dead_props(dest_path, is_move=is_move, with_children=False)
+
+    def support_recursive_move(self, dest_path: str) -> bool:
+        return True
+
+    def move_recursive(self, dest_path: str) -> None:
+        dest = self._share_path_for(dest_path)
+        with translated():
+            self.ctx.storage.move(self.storage_path, dest, overwrite=False)
+        self._move_dead_props(dest_path, is_move=True, with_children=True)
+        self.remove_all_locks(recursive=True)
+
+
+class VirtualFolder(DAVCollection):  # type: ignore[misc]
+    """A read-only collection whose members are fixed names (share root, area index)."""
+
+    def __init__(
+        self,
+        provider: Any,
+        path: str,
+        environ: dict[str, Any],
+        members: list[str],
+        child_factory: Any,
+    ) -> None:
+        DAVCollection.__init__(self, path, environ)
+        self.provider = provider
+        self._members = members
+        self._child_factory = child_factory
+
+    def get_member_names(self) -> list[str]:
+        return list(self._members)
+
+    def get_member(self, name: str) -> Any:
+        if name not in self._members:
+            return None
+        return self._child_factory(self.path.rstrip("/") + "/" + name, self.environ)
+
+    def get_display_name(self) -> str:
+        return self.path.rstrip("/").rsplit("/", 1)[-1]
+
+    def get_etag(self) -> str:
+        return "v-" + "-".join(self._members).encode().hex()[:32]
+
+    def support_etag(self) -> bool:
+        return True
+
+    def get_property_value(self, name: str) -> Any:
+        if name == "{DAV:}getetag":
+            return f'"{self.get_etag()}"'
+        if name == f"{{{properties.OC_NS}}}permissions":
+            return "G"
+        return super().get_property_value(name)
+
+    def get_property_names(self, *, is_allprop: bool) -> list[str]:
+        names: list[str] = super().get_property_names(is_allprop=is_allprop)
+        return [*names, f"{{{properties.OC_NS}}}permissions"]
+
+
+def _write_preconditions(environ: dict[str, Any]) -> tuple[str | None, bool]:
+    """(single strong If-Match ETag, If-None-Match: *) to re-check atomically at commit."""
+    if_match = environ.get("HTTP_IF_MATCH", "").strip()
+    tag: str | None = None
+    if if_match and if_match != "*" and "," not in if_match and not if_match.startswith("W/"):
+        tag = if_match.strip('"')
+    return tag, environ.get("HTTP_IF_NONE_MATCH", "").strip() == "*"

@@ -1,0 +1,162 @@
+"""GET/HEAD of a stored file: RFC 9110 conditionals, single and multipart ranges, gzip,
+``OC-Checksum`` and ``Repr-Digest`` (honouring ``Want-Repr-Digest``).
+
+The body streams from the provider's reader in large blocks, so memory stays flat and a
+concurrent replace of the file does not change what an in-flight response sends.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import IO, TYPE_CHECKING, Any
+
+from wsgidav.dav_error import HTTP_BAD_REQUEST, DAVError
+
+from davserver.dav.errors import translated
+from davserver.dav.resources import request_headers
+from davserver.http import conditional, encoding, ranges
+from davserver.http.digests import oc_checksum_header, repr_digest_header
+
+if TYPE_CHECKING:
+    from davserver.dav.resources import FileResource
+
+StartResponse = Callable[..., Any]
+READ_BLOCK = 1024 * 1024
+
+_REASONS = {200: "OK", 206: "Partial Content", 304: "Not Modified", 412: "Precondition Failed"}
+
+
+def _slice(reader: IO[bytes], start: int, end: int) -> Iterator[bytes]:
+    """Bytes ``start..end`` (inclusive) of ``reader`` in blocks of at most READ_BLOCK."""
+    reader.seek(start)
+    remaining = end - start + 1
+    while remaining > 0:
+        block = reader.read(min(READ_BLOCK, remaining))
+        if not block:
+            return
+        remaining -= len(block)
+        yield block
+
+
+def _closing(reader: IO[bytes], chunks: Iterator[bytes]) -> Iterator[bytes]:
+    try:
+        yield from chunks
+    finally:
+        reader.close()
+
+
+def serve_file(
+    environ: dict[str, Any], start_response: StartResponse, res: FileResource
+) -> Iterator[bytes] | list[bytes]:
+    """Answer GET or HEAD for ``res``. Raises DAVError for a request body on GET (400)."""
+    method = environ["REQUEST_METHOD"].upper()
+    if environ.get("CONTENT_LENGTH", "0") not in ("", "0"):
+        raise DAVError(HTTP_BAD_REQUEST, context_info="GET/HEAD must not carry a body")
+    entry = res._entry()
+    headers = request_headers(environ)
+    mtime_s = entry.mtime_ns // 1_000_000_000
+    outcome = conditional.evaluate(method, headers, entry.etag, mtime_s, time.time())
+    validators = [
+        ("ETag", f'"{entry.etag}"'),
+        ("Last-Modified", conditional.http_date(mtime_s)),
+    ]
+    if outcome.status is not None:
+        status = outcome.status
+        extra = [] if status == 304 else [("Content-Length", "0")]
+        start_response(f"{status} {_REASONS[status]}", [*validators, *extra])
+        return [b""]
+
+    content_type = res.get_content_type()
+    digests = res.get_digests()
+    common = [
+        *validators,
+        ("Accept-Ranges", "bytes"),
+        ("OC-Checksum", oc_checksum_header(digests)),
+        ("OC-FileId", res.oc_id),
+        ("Cache-Control", "no-cache"),
+    ]
+    repr_digest = repr_digest_header(digests, headers.get("want-repr-digest"))
+    if repr_digest:
+        common.append(("Repr-Digest", repr_digest))
+
+    size = entry.size
+    range_header = headers.get("range") if method in ("GET", "HEAD") else None
+    if range_header is not None and not conditional.if_range_allows(
+        headers.get("if-range"), entry.etag, mtime_s
+    ):
+        range_header = None
+    parsed = ranges.parse_range(range_header, size)
+    if parsed.kind is ranges.RangeKind.UNSATISFIABLE:
+        start_response(
+            "416 Range Not Satisfiable",
+            [*common, ("Content-Range", ranges.unsatisfiable_content_range(size)),
+             ("Content-Length", "0")],
+        )
+        return [b""]
+
+    with translated():
+        reader: IO[bytes] = res.get_content()
+    if parsed.kind is ranges.RangeKind.SATISFIABLE:
+        return _partial(method, start_response, reader, parsed, size, content_type, common)
+
+    if method == "GET" and encoding.should_gzip(headers.get("accept-encoding"), content_type, size):
+        start_response(
+            "200 OK",
+            [*common, ("Content-Type", content_type), ("Content-Encoding", "gzip"),
+             ("Vary", "Accept-Encoding")],
+        )
+        body = encoding.gzip_stream(_slice(reader, 0, size - 1))
+        return _closing(reader, body)
+
+    start_response(
+        "200 OK",
+        [*common, ("Content-Type", content_type), ("Content-Length", str(size)),
+         ("Vary", "Accept-Encoding")],
+    )
+    if method == "HEAD" or size == 0:
+        reader.close()
+        return [b""]
+    return _closing(reader, _file_body(environ, reader, size))
+
+
+def _file_body(environ: dict[str, Any], reader: IO[bytes], size: int) -> Iterator[bytes]:
+    wrapper = environ.get("wsgi.file_wrapper")
+    if wrapper is not None:
+        yield from wrapper(reader, READ_BLOCK)
+        return
+    yield from _slice(reader, 0, size - 1)
+
+
+def _partial(
+    method: str,
+    start_response: StartResponse,
+    reader: IO[bytes],
+    parsed: ranges.RangeResult,
+    size: int,
+    content_type: str,
+    common: list[tuple[str, str]],
+) -> Iterator[bytes] | list[bytes]:
+    if not parsed.is_multipart:
+        start, end = parsed.ranges[0]
+        start_response(
+            "206 Partial Content",
+            [*common, ("Content-Type", content_type),
+             ("Content-Range", ranges.content_range(start, end, size)),
+             ("Content-Length", str(end - start + 1))],
+        )
+        if method == "HEAD":
+            reader.close()
+            return [b""]
+        return _closing(reader, _slice(reader, start, end))
+    plan = ranges.multipart_byteranges(parsed.ranges, size, content_type, ranges.new_boundary())
+    start_response(
+        "206 Partial Content",
+        [*common, ("Content-Type", plan.content_type),
+         ("Content-Length", str(plan.content_length))],
+    )
+    if method == "HEAD":
+        reader.close()
+        return [b""]
+    body = ranges.stream_multipart(plan.parts, lambda s, e: _slice(reader, s, e))
+    return _closing(reader, body)

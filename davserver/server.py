@@ -1,0 +1,26 @@
+"""The cheroot server around the WSGI app: threads, timeouts, header limits, TLS."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cheroot import wsgi
+from cheroot.ssl.builtin import BuiltinSSLAdapter
+
+from davserver.settings import Settings
+
+
+def make_server(settings: Settings, app: Any) -> wsgi.Server:
+    """A cheroot server bound to settings.host/port (not started; call prepare()/serve())."""
+    server = wsgi.Server(
+        (settings.host, settings.port),
+        app,
+        numthreads=settings.server.threads,
+        timeout=settings.server.timeout_s,
+        max_request_header_size=settings.server.max_request_header_bytes,
+        server_name="davsync",
+    )
+    if settings.tls.enabled:
+        assert settings.tls.cert is not None and settings.tls.key is not None
+        server.ssl_adapter = BuiltinSSLAdapter(str(settings.tls.cert), str(settings.tls.key))
+    return server

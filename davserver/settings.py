@@ -1,0 +1,190 @@
+"""Typed server settings: one model, built once; the only code that reads config files and env.
+
+Precedence: command-line flags > environment (``DAVSYNC_*``) > YAML file > defaults.
+A bad file raises ``SettingsError`` whose message names the key and the problem.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+
+class SettingsError(Exception):
+    """The configuration is unreadable or invalid; the message says where and why."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TLSSettings(_Strict):
+    """Certificate and key (PEM) for HTTPS; both or neither."""
+
+    cert: Path | None = None
+    key: Path | None = None
+
+    @property
+    def enabled(self) -> bool:
+        """True when both files are configured."""
+        return self.cert is not None and self.key is not None
+
+
+class ThrottleSettings(_Strict):
+    """Failed-login throttling per account and per client address."""
+
+    max_failures: int = Field(10, ge=1)
+    window_s: float = Field(300.0, gt=0)
+    lockout_s: float = Field(60.0, gt=0)
+
+
+class AuthSettings(_Strict):
+    """How clients authenticate."""
+
+    realm: str = "davsync"
+    basic_over_http: bool = False
+    digest: bool = True
+    throttle: ThrottleSettings = ThrottleSettings()
+
+
+class Grant(_Strict):
+    """Grants ``user`` access to other users' homes (``homes``: names, or ``*`` for all)."""
+
+    user: str
+    homes: list[str] = ["*"]
+    mode: Literal["read", "read-write"] = "read"
+
+
+class LimitSettings(_Strict):
+    """Resource limits a hostile client cannot push past."""
+
+    max_xml_body_bytes: int = Field(1024 * 1024, ge=1024)
+    propfind_infinity: bool = False
+    max_put_bytes: int | None = None
+
+
+class UploadSettings(_Strict):
+    """Resumable upload sessions."""
+
+    session_ttl_s: int = Field(7 * 24 * 3600, ge=60)
+    max_sessions_per_user: int = Field(100, ge=1)
+
+
+class ServerSettings(_Strict):
+    """cheroot tuning."""
+
+    threads: int = Field(16, ge=1, le=512)
+    timeout_s: int = Field(60, ge=1)
+    max_request_header_bytes: int = Field(64 * 1024, ge=1024)
+
+
+class Settings(_Strict):
+    """Everything the server needs to start."""
+
+    root: Path = Path("data")
+    state_dir: Path | None = None
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    tls: TLSSettings = TLSSettings()
+    auth: AuthSettings = AuthSettings()
+    grants: list[Grant] = []
+    limits: LimitSettings = LimitSettings()
+    uploads: UploadSettings = UploadSettings()
+    server: ServerSettings = ServerSettings()
+    reserve_bytes: int = Field(64 * 1024 * 1024, ge=0)
+    verbose: int = Field(1, ge=0, le=5)
+
+    @field_validator("tls")
+    @classmethod
+    def _tls_pair(cls, v: TLSSettings) -> TLSSettings:
+        if (v.cert is None) != (v.key is None):
+            raise ValueError("tls.cert and tls.key must be given together")
+        return v
+
+    @property
+    def files_dir(self) -> Path:
+        """Where users' homes live: ``<root>/files/<user>/``."""
+        return self.root / "files"
+
+    @property
+    def state_path(self) -> Path:
+        """Where server state lives (SQLite databases, staging, upload sessions)."""
+        return self.state_dir if self.state_dir is not None else self.root / ".davsync"
+
+    @property
+    def db_path(self) -> Path:
+        """The SQLite database shared by all stores and all server processes."""
+        return self.state_path / "state.sqlite"
+
+    @property
+    def scheme(self) -> str:
+        """``https`` when TLS is configured, else ``http``."""
+        return "https" if self.tls.enabled else "http"
+
+
+ENV_PREFIX = "DAVSYNC_"
+_ENV_KEYS = {"ROOT": "root", "HOST": "host", "PORT": "port", "STATE_DIR": "state_dir"}
+
+
+def _format_validation_error(exc: ValidationError, source: str) -> str:
+    lines = [f"invalid configuration in {source}:"]
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        lines.append(f"  {key}: {err['msg']}")
+    return "\n".join(lines)
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """Parse a YAML config file into a dict. SettingsError if unreadable or not a mapping."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SettingsError(f"cannot read config file {path}: {exc.strerror}") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise SettingsError(f"config file {path} is not valid YAML: {exc}") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise SettingsError(f"config file {path}: the top level must be a mapping")
+    return data
+
+
+def _env_overrides(environ: dict[str, str]) -> dict[str, Any]:
+    return {
+        field: environ[ENV_PREFIX + key]
+        for key, field in _ENV_KEYS.items()
+        if ENV_PREFIX + key in environ
+    }
+
+
+def load_settings(
+    config_file: Path | None = None,
+    overrides: dict[str, Any] | None = None,
+    environ: dict[str, str] | None = None,
+) -> Settings:
+    """Build the settings from file, environment and flag overrides (None values ignored).
+
+    Relative paths in a config file are resolved against the file's folder.
+    Raises SettingsError naming the offending key.
+    """
+    data: dict[str, Any] = {}
+    source = "defaults"
+    if config_file is not None:
+        data = read_config_file(config_file)
+        source = str(config_file)
+        base = config_file.parent
+        for key in ("root", "state_dir"):
+            if isinstance(data.get(key), str) and not Path(data[key]).is_absolute():
+                data[key] = str(base / data[key])
+    data.update(_env_overrides(dict(os.environ) if environ is None else environ))
+    data.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        raise SettingsError(_format_validation_error(exc, source)) from exc

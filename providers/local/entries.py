@@ -1,0 +1,58 @@
+"""ETags and ``Entry`` values for the local provider.
+
+ETag formats (strong, unquoted):
+
+- a file version the provider wrote or copied itself: ``<first 24 hex of SHA-256>-<mtime_ns hex>``
+  (changes with content or mtime, and only then);
+- a file that changed behind the provider's back (its metadata row does not match the
+  ``lstat`` snapshot): ``s-<inode>-<size>-<mtime_ns>-<ctime_ns>`` in hex, so ``stat`` and
+  listings never have to read file content. Re-hashing such a file later (``digests``) keeps
+  this form, so the ETag does not change until the file does;
+- a collection: ``d-<inode>-<mtime_ns>`` in hex.
+"""
+
+from __future__ import annotations
+
+import os
+
+from providers.base import Entry
+from providers.local.fsview import is_dir
+from providers.local.metadata import Row
+
+
+def stat_etag(st: os.stat_result) -> str:
+    """The ETag of a file known only by its stat snapshot."""
+    return f"s-{st.st_ino:x}-{st.st_size:x}-{st.st_mtime_ns:x}-{st.st_ctime_ns:x}"
+
+
+def content_etag(sha256: str, mtime_ns: int) -> str:
+    """The ETag of a file version whose content hash is recorded."""
+    return f"{sha256[:24]}-{mtime_ns:x}"
+
+
+def dir_etag(st: os.stat_result) -> str:
+    """The ETag of a collection."""
+    return f"d-{st.st_ino:x}-{st.st_mtime_ns:x}"
+
+
+def etag_of(st: os.stat_result, row: Row | None) -> str:
+    """The ETag of the file or collection whose ``lstat`` is ``st`` and metadata is ``row``."""
+    if is_dir(st):
+        return dir_etag(st)
+    if row is not None and row.hash_etag and row.digests is not None and row.matches(st):
+        return content_etag(row.digests.sha256, st.st_mtime_ns)
+    return stat_etag(st)
+
+
+def make_entry(path: str, st: os.stat_result, row: Row) -> Entry:
+    """The ``Entry`` for ``path``; ``row`` supplies the file id (and digests for the ETag)."""
+    directory = is_dir(st)
+    return Entry(
+        path=path,
+        is_dir=directory,
+        size=0 if directory else st.st_size,
+        mtime_ns=st.st_mtime_ns,
+        ctime_ns=st.st_ctime_ns,
+        etag=etag_of(st, row),
+        file_id=row.file_id,
+    )

@@ -1,0 +1,113 @@
+"""Storage paths mapped onto the root directory, without ever following a symlink.
+
+Every component of a storage path is ``lstat``-ed: a symlink, a device, a FIFO or a socket
+anywhere on the way is treated as absent, so nothing outside the root is reachable through
+the provider. Reserved paths (the staging fallback and any state kept inside the root) are
+refused by ``storage_path`` and hidden from listings, as are names that the path policy
+rejects or that are not in NFC form (they could not be addressed).
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from providers.errors import InvalidPathError, ProviderError
+from providers.paths import is_within, normalize
+
+STAGING_FALLBACK_NAME = ".davsync-staging"
+
+
+def is_file(st: os.stat_result) -> bool:
+    """True for a regular file."""
+    return stat.S_ISREG(st.st_mode)
+
+
+def is_dir(st: os.stat_result) -> bool:
+    """True for a directory."""
+    return stat.S_ISDIR(st.st_mode)
+
+
+class FsView:
+    """The visible part of the tree below ``root``."""
+
+    def __init__(self, root: Path, reserved: Iterable[str]) -> None:
+        self.root = root
+        self.reserved = frozenset(reserved)
+
+    def storage_path(self, raw: str) -> str:
+        """Normalise ``raw``; InvalidPathError if the policy forbids it or it is reserved."""
+        path = normalize(raw)
+        if any(path and is_within(path, r) for r in self.reserved):
+            raise InvalidPathError(f"{path!r} is reserved for the server")
+        return path
+
+    def full(self, path: str) -> Path:
+        """The filesystem path of storage path ``path``."""
+        return self.root / path if path else self.root
+
+    def lookup(self, path: str) -> os.stat_result | None:
+        """``lstat`` of the file or collection at ``path``; None if absent, if any component
+        is a symlink or not a directory, or if it is neither a file nor a directory.
+
+        Raises OSError for failures other than absence.
+        """
+        if path == "":
+            return os.lstat(self.root)
+        current = self.root
+        parts = path.split("/")
+        for part in parts[:-1]:
+            current = current / part
+            st = _lstat_or_none(current)
+            if st is None or not is_dir(st):
+                return None
+        st = _lstat_or_none(current / parts[-1])
+        if st is None or not (is_file(st) or is_dir(st)):
+            return None
+        return st
+
+    def child_path(self, parent: str, name: str) -> str | None:
+        """The storage path of entry ``name`` of ``parent`` if it is addressable and visible."""
+        raw = f"{parent}/{name}" if parent else name
+        try:
+            path = self.storage_path(raw)
+        except ProviderError:
+            return None
+        return path if path == raw else None
+
+    def children(self, path: str) -> Iterator[tuple[str, os.stat_result]]:
+        """(storage path, lstat) of the visible files and collections in collection ``path``.
+
+        Raises OSError (ENOTDIR/ENOENT if ``path`` is not a directory).
+        """
+        with os.scandir(self.full(path)) as entries:
+            for entry in entries:
+                child = self.child_path(path, entry.name)
+                if child is None:
+                    continue
+                try:
+                    st = entry.stat(follow_symlinks=False)
+                except FileNotFoundError:
+                    continue
+                if is_file(st) or is_dir(st):
+                    yield child, st
+
+    def walk_files(self, path: str) -> Iterator[tuple[str, os.stat_result]]:
+        """Every visible file below collection ``path``, depth first. Raises OSError."""
+        stack = [path]
+        while stack:
+            current = stack.pop()
+            for child, st in self.children(current):
+                if is_dir(st):
+                    stack.append(child)
+                else:
+                    yield child, st
+
+
+def _lstat_or_none(path: Path) -> os.stat_result | None:
+    try:
+        return os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None

@@ -1,0 +1,517 @@
+"""Unit tests of davserver.auth: user store, login throttle, header parsing, domain controller."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Any, Literal
+
+import pytest
+from argon2 import PasswordHasher
+
+from davserver.auth import (
+    AuthConfigError,
+    AuthError,
+    DavsyncAuthConfig,
+    DavsyncDomainController,
+    InvalidUserNameError,
+    LoginThrottle,
+    UnknownUserError,
+    UserExistsError,
+    UserStore,
+)
+from davserver.auth.domain_controller import ENV_ATTEMPTED_USER, ENV_THROTTLED
+from davserver.auth.gate import parse_authorization
+
+pytestmark = pytest.mark.unit
+
+
+def fast_hasher(time_cost: int = 1) -> PasswordHasher:
+    """Cheap argon2 parameters, to keep the tests fast."""
+    return PasswordHasher(time_cost=time_cost, memory_cost=8, parallelism=1)
+
+
+class CountingHasher(PasswordHasher):
+    """A hasher that counts verify() calls."""
+
+    def __init__(self) -> None:
+        super().__init__(time_cost=1, memory_cost=8, parallelism=1)
+        self.verify_calls = 0
+
+    def verify(self, hash: str | bytes, password: str | bytes) -> Literal[True]:
+        self.verify_calls += 1
+        return super().verify(hash, password)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> UserStore:
+    return UserStore(tmp_path / "state.db", hasher=fast_hasher())
+
+
+def rows(db_path: Path) -> list[tuple[Any, ...]]:
+    conn = sqlite3.connect(db_path)
+    try:
+        return conn.execute(
+            "SELECT name, pw_hash, digest_ha1, digest_realm, created, disabled FROM users"
+        ).fetchall()
+    finally:
+        conn.close()
+
+
+def md5_hex(text: str) -> str:
+    return hashlib.md5(text.encode()).hexdigest()
+
+
+# --- UserStore ---------------------------------------------------------------------------------
+
+
+def test_password_is_stored_as_argon2_hash(store: UserStore) -> None:
+    store.add("alice", "s3cret-pass")
+    ((name, pw_hash, ha1, realm, created, disabled),) = rows(store.db_path)
+    assert name == "alice"
+    assert pw_hash.startswith("$argon2id$")
+    assert "s3cret-pass" not in pw_hash
+    assert ha1 is None and realm is None
+    assert created > 0 and disabled == 0
+
+
+def test_verify_right_and_wrong_password(store: UserStore) -> None:
+    store.add("alice", "s3cret-pass")
+    assert store.verify("alice", "s3cret-pass") is True
+    assert store.verify("alice", "wrong") is False
+    assert store.verify("alice", "") is False
+    assert store.verify("Alice", "s3cret-pass") is False  # names are case-sensitive
+
+
+def test_verify_unknown_user_still_runs_argon2(tmp_path: Path) -> None:
+    hasher = CountingHasher()
+    store = UserStore(tmp_path / "state.db", hasher=hasher)
+    before = hasher.verify_calls
+    assert store.verify("nobody", "whatever") is False
+    assert store.verify(".invalid name", "whatever") is False
+    assert hasher.verify_calls == before + 2
+
+
+def test_verify_never_raises_on_odd_passwords(store: UserStore) -> None:
+    store.add("alice", "pässwörd")
+    assert store.verify("alice", "pässwörd") is True
+    assert store.verify("alice", "\udcff") is False  # not encodable
+
+
+def test_add_existing_user_raises(store: UserStore) -> None:
+    store.add("alice", "one")
+    with pytest.raises(UserExistsError) as info:
+        store.add("alice", "two")
+    assert isinstance(info.value, AuthError)
+    assert store.verify("alice", "one")
+
+
+@pytest.mark.parametrize("name", ["a", "alice", "Bob_2", "x-y.z", "_svc", "-", "a" * 64])
+def test_valid_names(store: UserStore, name: str) -> None:
+    store.add(name, "pw")
+    assert store.exists(name)
+
+
+@pytest.mark.parametrize(
+    "name", ["", ".hidden", "a" * 65, "a b", "a:b", "a/b", "ümlaut", "alice\n", "a\x00"]
+)
+def test_invalid_names(store: UserStore, name: str) -> None:
+    with pytest.raises(InvalidUserNameError) as info:
+        store.add(name, "pw")
+    assert isinstance(info.value, ValueError)
+    assert isinstance(info.value, AuthError)
+    assert store.exists(name) is False
+    assert store.verify(name, "pw") is False
+    assert store.digest_ha1(name) is None
+
+
+def test_empty_password_rejected(store: UserStore) -> None:
+    with pytest.raises(ValueError):
+        store.add("alice", "")
+    assert not store.exists("alice")
+
+
+def test_remove(store: UserStore) -> None:
+    store.add("alice", "pw", digest_realm="davsync")
+    store.add("bob", "pw")
+    store.remove("alice")
+    assert store.exists("alice") is False
+    assert store.verify("alice", "pw") is False
+    assert store.digest_ha1("alice") is None
+    assert store.list_names() == ["bob"]
+    with pytest.raises(UnknownUserError):
+        store.remove("alice")
+
+
+def test_list_names_sorted(store: UserStore) -> None:
+    for name in ["carol", "alice", "bob"]:
+        store.add(name, "pw")
+    assert store.list_names() == ["alice", "bob", "carol"]
+
+
+def test_set_password(store: UserStore) -> None:
+    store.add("alice", "old")
+    store.set_password("alice", "new")
+    assert store.verify("alice", "new")
+    assert not store.verify("alice", "old")
+    with pytest.raises(UnknownUserError):
+        store.set_password("bob", "x")
+
+
+def test_digest_ha1_only_with_realm(store: UserStore) -> None:
+    store.add("basiconly", "pw")
+    store.add("digest", "pw", digest_realm="davsync")
+    assert store.digest_ha1("basiconly") is None
+    assert store.digest_ha1("basiconly", "davsync") is None
+    expected = md5_hex("digest:davsync:pw")
+    assert store.digest_ha1("digest") == expected
+    assert store.digest_ha1("digest", "davsync") == expected
+    assert store.digest_ha1("digest", "other-realm") is None
+    assert store.digest_ha1("nobody") is None
+
+
+def test_set_password_replaces_or_drops_ha1(store: UserStore) -> None:
+    store.add("alice", "old", digest_realm="davsync")
+    store.set_password("alice", "new", digest_realm="davsync")
+    assert store.digest_ha1("alice") == md5_hex("alice:davsync:new")
+    store.set_password("alice", "newer")  # no realm: the old HA1 must not survive
+    assert store.digest_ha1("alice") is None
+    ((_, _, ha1, realm, _, _),) = rows(store.db_path)
+    assert ha1 is None and realm is None
+
+
+def test_invalid_realm_rejected(store: UserStore) -> None:
+    with pytest.raises(ValueError):
+        store.add("alice", "pw", digest_realm='bad"realm')
+    with pytest.raises(ValueError):
+        store.add("alice", "pw", digest_realm="")
+    assert not store.exists("alice")
+
+
+def test_disabled_user_cannot_authenticate(store: UserStore) -> None:
+    store.add("alice", "pw", digest_realm="davsync")
+    store.set_disabled("alice", True)
+    assert store.is_disabled("alice")
+    assert store.verify("alice", "pw") is False
+    assert store.digest_ha1("alice") is None
+    store.set_disabled("alice", False)
+    assert store.verify("alice", "pw") is True
+    with pytest.raises(UnknownUserError):
+        store.set_disabled("bob", True)
+
+
+def test_outdated_hash_is_upgraded_on_verify(tmp_path: Path) -> None:
+    db = tmp_path / "state.db"
+    UserStore(db, hasher=fast_hasher(time_cost=1)).add("alice", "pw")
+    old_hash = rows(db)[0][1]
+    assert ",t=1," in old_hash
+    upgraded = UserStore(db, hasher=fast_hasher(time_cost=2))
+    assert upgraded.verify("alice", "wrong") is False
+    assert rows(db)[0][1] == old_hash  # no rehash on failure
+    assert upgraded.verify("alice", "pw") is True
+    new_hash = rows(db)[0][1]
+    assert new_hash != old_hash and ",t=2," in new_hash
+    assert upgraded.verify("alice", "pw") is True
+
+
+def test_store_shared_between_threads(store: UserStore) -> None:
+    errors: list[BaseException] = []
+
+    def work(i: int) -> None:
+        try:
+            store.add(f"user{i}", f"pw{i}")
+            assert store.verify(f"user{i}", f"pw{i}")
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert len(store.list_names()) == 8
+
+
+# --- LoginThrottle -----------------------------------------------------------------------------
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def make_throttle(**kwargs: Any) -> tuple[LoginThrottle, FakeClock]:
+    clock = FakeClock()
+    params: dict[str, Any] = {"max_failures": 3, "window_s": 300, "lockout_s": 60}
+    params.update(kwargs)
+    return LoginThrottle(clock=clock, **params), clock
+
+
+def test_throttle_locks_account_after_n_failures_from_any_address() -> None:
+    throttle, _ = make_throttle()
+    for i in range(2):
+        throttle.record_failure("alice", f"10.0.0.{i}")
+        assert throttle.check("alice", "10.0.0.99") is None
+    throttle.record_failure("alice", "10.0.0.2")
+    assert throttle.check("alice", "10.0.0.99") == pytest.approx(60)
+    assert throttle.check("bob", "10.0.0.99") is None
+    assert throttle.check(None, "10.0.0.99") is None
+
+
+def test_throttle_locks_address_after_n_failures_for_any_account() -> None:
+    throttle, _ = make_throttle()
+    for name in ["a", "b", "c"]:
+        throttle.record_failure(name, "192.0.2.7")
+    assert throttle.check("someone-else", "192.0.2.7") == pytest.approx(60)
+    assert throttle.check(None, "192.0.2.7") == pytest.approx(60)
+    assert throttle.check("someone-else", "192.0.2.8") is None
+
+
+def test_throttle_lockout_expires_and_relocks_within_window() -> None:
+    throttle, clock = make_throttle()
+    for _ in range(3):
+        throttle.record_failure("alice", "192.0.2.1")
+    clock.now += 30
+    assert throttle.check("alice", None) == pytest.approx(30)
+    clock.now += 30
+    assert throttle.check("alice", None) is None
+    # Still inside the window: one more failure locks again at once.
+    throttle.record_failure("alice", "192.0.2.1")
+    assert throttle.check("alice", None) == pytest.approx(60)
+    # After the window has passed, the count starts from zero.
+    clock.now += 301
+    throttle.record_failure("alice", "192.0.2.1")
+    assert throttle.check("alice", "192.0.2.1") is None
+
+
+def test_throttle_failures_outside_window_do_not_count() -> None:
+    throttle, clock = make_throttle()
+    throttle.record_failure("alice", None)
+    throttle.record_failure("alice", None)
+    clock.now += 301
+    throttle.record_failure("alice", None)
+    assert throttle.check("alice", None) is None
+
+
+def test_throttle_success_clears_account_but_not_address() -> None:
+    throttle, _ = make_throttle()
+    throttle.record_failure("alice", "192.0.2.1")
+    throttle.record_failure("alice", "192.0.2.1")
+    throttle.record_success("alice", "192.0.2.1")
+    throttle.record_failure("alice", "192.0.2.1")
+    assert throttle.check("alice", None) is None  # account count restarted
+    assert throttle.check(None, "192.0.2.1") == pytest.approx(60)  # address kept all three
+
+
+def test_throttle_longest_wait_wins() -> None:
+    throttle, clock = make_throttle()
+    for _ in range(3):
+        throttle.record_failure("alice", None)
+    clock.now += 40
+    for name in ["x", "y", "z"]:
+        throttle.record_failure(name, "192.0.2.1")
+    assert throttle.check("alice", "192.0.2.1") == pytest.approx(60)
+    assert throttle.check("alice", None) == pytest.approx(20)
+
+
+def test_throttle_groups_ipv6_by_64_and_maps_ipv4() -> None:
+    throttle, _ = make_throttle()
+    throttle.record_failure(None, "2001:db8:1:2::1")
+    throttle.record_failure(None, "2001:db8:1:2:ffff::9")
+    throttle.record_failure(None, "2001:db8:1:2::abcd")
+    assert throttle.check(None, "2001:db8:1:2::77") is not None
+    assert throttle.check(None, "2001:db8:1:3::1") is None
+    for _ in range(3):
+        throttle.record_failure(None, "::ffff:192.0.2.5")
+    assert throttle.check(None, "192.0.2.5") is not None
+
+
+def test_throttle_memory_is_bounded() -> None:
+    throttle, _ = make_throttle(max_keys=100)
+    for i in range(1000):
+        throttle.record_failure(f"user{i}", f"10.0.{i // 256}.{i % 256}")
+    users, addrs = throttle.tracked()
+    assert users <= 100 and addrs <= 100
+    # The most recent keys are kept.
+    for _ in range(2):
+        throttle.record_failure("user999", None)
+    assert throttle.check("user999", None) is not None
+
+
+def test_throttle_drops_stale_keys() -> None:
+    throttle, clock = make_throttle()
+    for i in range(50):
+        throttle.record_failure(f"user{i}", "192.0.2.1")
+    clock.now += 301
+    throttle.record_failure("fresh", "192.0.2.2")
+    assert throttle.tracked() == (1, 1)
+
+
+def test_throttle_is_thread_safe() -> None:
+    throttle = LoginThrottle(max_failures=10_000, window_s=300, lockout_s=60)
+
+    def work() -> None:
+        for _ in range(500):
+            throttle.record_failure("alice", "192.0.2.1")
+            throttle.check("alice", "192.0.2.1")
+
+    threads = [threading.Thread(target=work) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert throttle.check("alice", None) is None  # 4000 < 10000
+    for _ in range(6000):
+        throttle.record_failure("alice", None)
+    assert throttle.check("alice", None) is not None
+
+
+def test_throttle_rejects_bad_parameters() -> None:
+    with pytest.raises(ValueError):
+        LoginThrottle(max_failures=0)
+    with pytest.raises(ValueError):
+        LoginThrottle(window_s=0)
+    with pytest.raises(ValueError):
+        LoginThrottle(max_keys=0)
+
+
+# --- Authorization header parsing --------------------------------------------------------------
+
+
+def basic(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+def test_parse_basic() -> None:
+    creds = parse_authorization(basic("alice", "pw:with:colons"))
+    assert (creds.scheme, creds.user, creds.malformed) == ("basic", "alice", False)
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "Basic !!!",
+        "Basic " + base64.b64encode(b"no-colon").decode(),
+        "Basic " + base64.b64encode(b"\xff\xfe:pw").decode(),
+        "Basic",
+    ],
+)
+def test_parse_malformed_basic(header: str) -> None:
+    creds = parse_authorization(header)
+    assert creds.scheme == "basic" and creds.malformed and creds.user is None
+
+
+def test_parse_digest() -> None:
+    header = (
+        'Digest username="alice", realm="davsync", nonce="abc", uri="/a,b.txt", '
+        'response="123", qop=auth, nc=00000001, cnonce="xyz"'
+    )
+    creds = parse_authorization(header)
+    assert (creds.scheme, creds.user, creds.malformed) == ("digest", "alice", False)
+    assert parse_authorization('Digest realm="davsync"').user is None
+    assert parse_authorization('Digest username="DOM\\\\bob", x=1').user == "DOM\\bob"
+
+
+def test_parse_other_schemes() -> None:
+    assert parse_authorization("Bearer abc").scheme == "bearer"
+    assert parse_authorization("").scheme == ""
+
+
+# --- Domain controller -------------------------------------------------------------------------
+
+
+def dc_config(store: UserStore, throttle: LoginThrottle, **extra: Any) -> dict[str, Any]:
+    section: dict[str, Any] = {
+        "user_store": store,
+        "throttle": throttle,
+        "realm": "davsync",
+        "allow_anonymous_paths": ["/pub/", "/status"],
+        "basic_over_http": True,
+    }
+    section.update(extra)
+    return {"davsync": section}
+
+
+def environ(path: str = "/x", *, scheme: str = "http", script: str = "") -> dict[str, Any]:
+    return {
+        "SCRIPT_NAME": script,
+        "PATH_INFO": path,
+        "REMOTE_ADDR": "192.0.2.1",
+        "wsgi.url_scheme": scheme,
+    }
+
+
+def test_dc_realm_and_anonymous_paths(store: UserStore) -> None:
+    dc = DavsyncDomainController(None, dc_config(store, LoginThrottle()))
+    assert dc.get_domain_realm("/anything", None) == "davsync"
+    assert dc.require_authentication("davsync", environ("/pub")) is False
+    assert dc.require_authentication("davsync", environ("/pub/a/b")) is False
+    assert dc.require_authentication("davsync", environ("/b", script="/pub")) is False
+    assert dc.require_authentication("davsync", environ("/status")) is False
+    assert dc.require_authentication("davsync", environ("/public")) is True
+    assert dc.require_authentication("davsync", environ("/status2")) is True
+    assert dc.require_authentication("davsync", environ("/")) is True
+    assert dc.require_authentication("davsync", None) is True
+    assert dc.supports_http_digest_auth() is True
+
+
+def test_dc_basic_and_digest(store: UserStore) -> None:
+    store.add("alice", "pw", digest_realm="davsync")
+    dc = DavsyncDomainController(None, dc_config(store, LoginThrottle()))
+    env = environ()
+    assert dc.basic_auth_user("davsync", "alice", "pw", env) is True
+    assert env[ENV_ATTEMPTED_USER] == "alice"
+    assert dc.basic_auth_user("davsync", "alice", "nope", environ()) is False
+    assert dc.basic_auth_user("other", "alice", "pw", environ()) is False
+    assert dc.digest_auth_user("davsync", "alice", environ()) == md5_hex("alice:davsync:pw")
+    assert dc.digest_auth_user("other", "alice", environ()) is False
+    assert dc.digest_auth_user("davsync", "nobody", environ()) is False
+
+
+def test_dc_refuses_basic_over_http_when_disallowed(store: UserStore) -> None:
+    store.add("alice", "pw")
+    dc = DavsyncDomainController(None, dc_config(store, LoginThrottle(), basic_over_http=False))
+    assert dc.basic_auth_user("davsync", "alice", "pw", environ(scheme="http")) is False
+    assert dc.basic_auth_user("davsync", "alice", "pw", environ(scheme="https")) is True
+
+
+def test_dc_refuses_while_throttled(store: UserStore) -> None:
+    store.add("alice", "pw", digest_realm="davsync")
+    throttle = LoginThrottle(max_failures=1)
+    dc = DavsyncDomainController(None, dc_config(store, throttle))
+    throttle.record_failure("alice", None)
+    env = environ()
+    assert dc.basic_auth_user("davsync", "alice", "pw", env) is False
+    assert env[ENV_THROTTLED] is True
+    assert dc.digest_auth_user("davsync", "alice", environ()) is False
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"realm": ""},
+        {"realm": 'a"b'},
+        {"user_store": None},
+        {"throttle": object()},
+        {"allow_anonymous_paths": "/pub"},
+        {"allow_anonymous_paths": ["pub"]},
+        {"basic_over_http": "yes"},
+    ],
+)
+def test_dc_config_errors(store: UserStore, extra: dict[str, Any]) -> None:
+    with pytest.raises(AuthConfigError):
+        config = dc_config(store, LoginThrottle())
+        config["davsync"].update(extra)
+        DavsyncDomainController(None, config)
+
+
+def test_dc_config_missing_section() -> None:
+    with pytest.raises(AuthConfigError):
+        DavsyncAuthConfig.from_wsgidav_config({})
