@@ -13,8 +13,9 @@ Fields understood:
 * ``Digest`` (RFC 3230, obsolete): ``SHA-256=<base64>, MD5=<base64>``.
 * ``Content-MD5`` (RFC 1864, obsolete): ``<base64>``.
 
-Leniency: in ``Digest`` and ``Content-MD5`` an MD5/SHA value may also be given in hex; the
-lengths of the hex and base64 forms never coincide, so this is unambiguous.
+Leniency: in ``Digest`` and ``Content-MD5`` an MD5/SHA value may also be given in hex (the
+lengths of the hex and base64 forms never coincide, so this is unambiguous), and missing
+base64 ``=`` padding is tolerated everywhere, as RFC 8941 recommends for byte sequences.
 
 Every parser raises ``DigestHeaderError`` (a ValueError) naming the field and the reason when
 a value is malformed, including a digest of the wrong length for its algorithm; the server

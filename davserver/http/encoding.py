@@ -133,7 +133,9 @@ def should_gzip(accept_encoding: str | None, content_type: str, size: int) -> bo
     )
 
 
-def gzip_stream(chunks: Iterable[bytes], level: int = DEFAULT_LEVEL) -> Iterator[bytes]:
+def gzip_stream(
+    chunks: Iterable[bytes | bytearray | memoryview], level: int = DEFAULT_LEVEL
+) -> Iterator[bytes]:
     """Gzip-compress the concatenation of ``chunks`` as it is consumed, in constant memory.
 
     Yields only non-empty pieces; together they form one gzip member (RFC 1952). Raises
@@ -144,7 +146,9 @@ def gzip_stream(chunks: Iterable[bytes], level: int = DEFAULT_LEVEL) -> Iterator
     return _compress(compressor, chunks)
 
 
-def _compress(compressor: zlib._Compress, chunks: Iterable[bytes]) -> Iterator[bytes]:
+def _compress(
+    compressor: zlib._Compress, chunks: Iterable[bytes | bytearray | memoryview]
+) -> Iterator[bytes]:
     for chunk in chunks:
         out = compressor.compress(chunk)
         if out:

@@ -8,6 +8,7 @@ callers translate it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import weakref
 from dataclasses import dataclass
@@ -66,10 +67,8 @@ class _FileState:
         finally:
             if not self.landed:
                 self.landed = True
-                try:
+                with contextlib.suppress(FileNotFoundError):
                     os.unlink(self.path)
-                except FileNotFoundError:
-                    pass
 
 
 class StagedFile:
@@ -119,7 +118,5 @@ class StagedFile:
 
 
 def _discard_quietly(state: _FileState) -> None:
-    try:
+    with contextlib.suppress(OSError):
         state.discard()
-    except OSError:
-        pass

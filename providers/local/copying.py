@@ -16,7 +16,7 @@ from pathlib import Path
 from providers.hashing import BLOCK_SIZE, Digests, MultiHasher
 from providers.local.atomic import STAGING_FILE_MODE, fsync_dir, write_all
 from providers.local.fsview import FsView, is_dir
-from providers.local.metadata import Row
+from providers.local.metadata import Row, same_version
 
 _NO_RANGE_COPY = {errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.EBADF}
 _READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -66,13 +66,9 @@ def copy_content(source: Path, row: Row | None, dst_fd: int) -> tuple[os.stat_re
         after = os.fstat(src_fd)
     finally:
         os.close(src_fd)
-    if _snapshot(before) != _snapshot(after):
+    if not same_version(before, after):
         raise OSError(errno.EAGAIN, f"{source} changed while being copied")
     return before, known if known is not None else hasher.digests()
-
-
-def _snapshot(st: os.stat_result) -> tuple[int, int, int]:
-    return st.st_size, st.st_mtime_ns, st.st_ctime_ns
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +105,8 @@ def copy_tree(
                 dirs.append((relative, out, st))
                 stack.append((child, out))
             else:
-                items.append(_copy_file(view.full(child), rows.get(child), out, file_mode, relative))
+                copied = _copy_file(view.full(child), rows.get(child), out, file_mode, relative)
+                items.append(copied)
     for relative, path, st in reversed(dirs):
         os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
         fsync_dir(path)

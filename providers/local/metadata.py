@@ -49,6 +49,16 @@ def new_file_id() -> str:
     return secrets.token_hex(8)
 
 
+def same_version(a: os.stat_result, b: os.stat_result) -> bool:
+    """True if two ``stat`` results describe the same, unchanged file version."""
+    return (a.st_ino, a.st_size, a.st_mtime_ns, a.st_ctime_ns) == (
+        b.st_ino,
+        b.st_size,
+        b.st_mtime_ns,
+        b.st_ctime_ns,
+    )
+
+
 def _db_int(value: int) -> int:
     """Fold unsigned 64-bit values (inode numbers) into SQLite's signed range."""
     return value - (1 << 64) if value >= (1 << 63) else value
@@ -172,9 +182,7 @@ class MetadataStore:
 
     def get(self, path: str) -> Row | None:
         """The row of ``path``, if any."""
-        cur = self._db.conn().execute(
-            f"SELECT {_COLUMNS} FROM local_files WHERE path = ?", (path,)
-        )
+        cur = self._db.conn().execute(f"SELECT {_COLUMNS} FROM local_files WHERE path = ?", (path,))
         found = cur.fetchone()
         return _row(found) if found else None
 

@@ -77,7 +77,7 @@ def test_parse_http_date_accepts_the_three_rfc_forms(text: str) -> None:
         "Sun Nov 06 08:49:37 1994 GMT",
         "784111777",
         "Sun, 06 Nov 1994 08:49:37 GMT\n",
-        "Sun, ٠٦ Nov 1994 08:49:37 GMT",
+        "Sun, \u0660\u0666 Nov 1994 08:49:37 GMT",
     ],
 )
 def test_parse_http_date_rejects_invalid_dates(text: str) -> None:
@@ -324,7 +324,9 @@ def test_methods_are_case_sensitive() -> None:
     assert run("get", {"if-none-match": "*"}) is Outcome.PRECONDITION_FAILED
 
 
-@pytest.mark.parametrize("name", ["If-None-Match", "if-none-match", "IF-NONE-MATCH", "iF-nOnE-mAtCh"])
+@pytest.mark.parametrize(
+    "name", ["If-None-Match", "if-none-match", "IF-NONE-MATCH", "iF-nOnE-mAtCh"]
+)
 def test_header_lookup_is_case_insensitive(name: str) -> None:
     assert run("GET", {name: "*"}) is Outcome.NOT_MODIFIED
 

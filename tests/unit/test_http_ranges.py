@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import itertools
 import re
 
 import pytest
@@ -76,7 +77,7 @@ def test_rfc_examples(header: str, expected: RangeResult) -> None:
         "items=0-1",
         "bits=0-1",
         "0-1",
-        "bytes=٠-١",
+        "bytes=\u0660-\u0661",
         "bytes=0x10-0x20",
     ],
 )
@@ -91,7 +92,13 @@ def test_unit_is_case_insensitive_and_empty_members_are_skipped() -> None:
 
 @pytest.mark.parametrize(
     "header",
-    ["bytes=100-", "bytes=100-200", "bytes=-0", "bytes=100-,-0,500-600", "bytes=" + "9" * 5000 + "-"],
+    [
+        "bytes=100-",
+        "bytes=100-200",
+        "bytes=-0",
+        "bytes=100-,-0,500-600",
+        "bytes=" + "9" * 5000 + "-",
+    ],
 )
 def test_unsatisfiable(header: str) -> None:
     assert parse_range(header, 100) == UNSATISFIABLE
@@ -170,7 +177,9 @@ def test_content_range_values() -> None:
     assert unsatisfiable_content_range(0) == "bytes */0"
 
 
-@pytest.mark.parametrize(("start", "end", "size"), [(5, 4, 10), (-1, 3, 10), (0, 10, 10), (0, 0, 0)])
+@pytest.mark.parametrize(
+    ("start", "end", "size"), [(5, 4, 10), (-1, 3, 10), (0, 10, 10), (0, 0, 0)]
+)
 def test_content_range_rejects_ranges_outside_the_representation(
     start: int, end: int, size: int
 ) -> None:
@@ -286,8 +295,10 @@ range_text = st.one_of(
         min_size=1,
         max_size=8,
     ).map(
-        lambda specs: "bytes="
-        + ",".join(f"{'' if a is None else a}-{'' if b is None else b}" for a, b in specs)
+        lambda specs: (
+            "bytes="
+            + ",".join(f"{'' if a is None else a}-{'' if b is None else b}" for a, b in specs)
+        )
     ),
 )
 
@@ -303,7 +314,7 @@ def test_parse_range_stays_inside_the_representation(header: str, size: int) -> 
     for start, end in result.ranges:
         assert 0 <= start <= end <= size - 1
     ordered = sorted(result.ranges)
-    for (_, end), (start, _) in zip(ordered, ordered[1:], strict=False):
+    for (_, end), (start, _) in itertools.pairwise(ordered):
         assert end + 1 < start  # neither overlapping nor adjacent
 
 
@@ -322,9 +333,7 @@ valid_specs = st.lists(
     st.one_of(
         st.tuples(st.none(), st.integers(0, 120)),
         st.tuples(st.integers(0, 120), st.none()),
-        st.integers(0, 120).flatmap(
-            lambda a: st.tuples(st.just(a), st.integers(a, 130))  # type: ignore[arg-type]
-        ),
+        st.integers(0, 120).flatmap(lambda a: st.tuples(st.just(a), st.integers(a, 130))),
     ),
     min_size=1,
     max_size=MAX_RANGES,
@@ -358,7 +367,9 @@ def test_parse_range_selects_exactly_the_requested_bytes(
         st.none(), st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0xFF))
     ),
 )
-def test_multipart_length_is_exact(data: st.DataObject, size: int, content_type: str | None) -> None:
+def test_multipart_length_is_exact(
+    data: st.DataObject, size: int, content_type: str | None
+) -> None:
     ranges = data.draw(
         st.lists(
             st.integers(0, size - 1).flatmap(

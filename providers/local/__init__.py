@@ -1,0 +1,5 @@
+"""The local-filesystem provider."""
+
+from providers.local.provider import LocalProvider
+
+__all__ = ["LocalProvider"]

@@ -1,0 +1,518 @@
+"""``LocalProvider``: stored files are plain files below a root directory.
+
+Layout: ``root`` holds exactly the visible tree; ``state_dir`` holds ``metadata.sqlite``
+(digests, stat snapshot and file id per path), ``locks/`` (per-path commit locks shared by
+all processes) and, by default, ``staging/``. The staging directory must be on the root's
+filesystem so that ``os.replace`` is atomic; otherwise ``root/.davsync-staging`` is used,
+which is hidden from listings and refused as a path.
+
+A version becomes visible only through ``os.replace`` of a complete, fsynced staging file,
+done under the path's lock and inside the metadata transaction that records it; the parent
+directory is fsynced afterwards. File ids live in the metadata: a commit onto an existing
+file keeps its id, a move carries ids along, a copy (or a file first seen) gets a new one.
+See ``providers.local.entries`` for the ETag formats.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+from pathlib import Path
+from typing import BinaryIO
+
+from providers.base import Entry, Usage
+from providers.errors import (
+    AlreadyExistsError,
+    ConflictError,
+    NotFoundError,
+    PreconditionFailedError,
+    ProviderError,
+    StorageIOError,
+)
+from providers.hashing import Digests, hash_stream
+from providers.local.atomic import StagedFile, current_umask, fsync_dir
+from providers.local.copying import copy_content, copy_tree
+from providers.local.entries import etag_of, make_entry
+from providers.local.fsview import STAGING_FALLBACK_NAME, FsView, is_dir, is_file
+from providers.local.locks import PathLocks
+from providers.local.metadata import MetadataStore, Row, new_file_id, same_version
+from providers.local.oserrors import map_db_error, translate_errors
+from providers.local.space import SpaceGuard, WriteBudget
+from providers.local.staging import StagingArea, remove_tree_quietly, same_filesystem
+from providers.local.writer import LocalWriteHandle
+from providers.paths import is_within, parent_of
+
+log = logging.getLogger(__name__)
+
+_READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
+_HASH_ATTEMPTS = 3
+
+
+class LocalProvider:
+    """Provider over a local directory tree (see the module docstring)."""
+
+    def __init__(
+        self,
+        root: Path,
+        state_dir: Path,
+        *,
+        staging_dir: Path | None = None,
+        reserve_bytes: int = 0,
+    ) -> None:
+        """Open (creating if needed) ``root`` and ``state_dir``; remove staging leftovers of
+        dead processes.
+
+        ``reserve_bytes`` is kept free: ``usage`` subtracts it and writes that would eat into
+        it fail with InsufficientStorageError. Raises StorageIOError if the directories or the
+        database cannot be set up, ValueError if ``state_dir`` or ``staging_dir`` is ``root``.
+        """
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            state_dir.mkdir(parents=True, exist_ok=True)
+            self.root = root.resolve(strict=True)
+            self.state_dir = state_dir.resolve(strict=True)
+            staging = self._choose_staging(staging_dir or self.state_dir / "staging")
+            reserved = {STAGING_FALLBACK_NAME}
+            for inner in (self.state_dir, staging):
+                if inner.is_relative_to(self.root):
+                    relative = inner.relative_to(self.root).as_posix()
+                    if relative == ".":
+                        raise ValueError("state and staging must not be the root itself")
+                    reserved.add(relative)
+            self._view = FsView(self.root, reserved)
+            self._meta = MetadataStore(self.state_dir / "metadata.sqlite")
+            self._locks = PathLocks(self.state_dir / "locks")
+            self._staging = StagingArea(staging)
+        except OSError as exc:
+            raise StorageIOError(f"cannot set up local storage: {exc}") from exc
+        except sqlite3.Error as exc:
+            raise map_db_error(exc) from exc
+        self._space = SpaceGuard(self.root, reserve_bytes)
+        self._file_mode = 0o666 & ~current_umask()
+
+    @property
+    def staging_dir(self) -> Path:
+        """The directory staged files are written to."""
+        return self._staging.directory
+
+    def _choose_staging(self, wanted: Path) -> Path:
+        wanted.mkdir(parents=True, exist_ok=True)
+        wanted = wanted.resolve(strict=True)
+        if same_filesystem(wanted, self.root):
+            return wanted
+        fallback = self.root / STAGING_FALLBACK_NAME
+        log.warning(
+            "staging directory %s is not on the filesystem of %s; using %s",
+            wanted,
+            self.root,
+            fallback,
+        )
+        fallback.mkdir(exist_ok=True)
+        return fallback
+
+    def close(self) -> None:
+        """Release this instance's staging ownership. Idempotent."""
+        self._staging.close()
+
+    # ----------------------------------------------------------------- lookups
+
+    def _path(self, raw: str) -> str:
+        return self._view.storage_path(raw)
+
+    def _require(self, path: str) -> os.stat_result:
+        st = self._view.lookup(path)
+        if st is None:
+            raise NotFoundError(f"{path!r} does not exist")
+        return st
+
+    def _row_for(self, path: str, st: os.stat_result) -> Row:
+        """The metadata row of ``path``, giving it a file id if it has none yet."""
+        row = self._meta.get(path)
+        if row is None or row.is_dir != is_dir(st):
+            with self._meta.transaction():
+                row = self._meta.ensure(path, st)
+        return row
+
+    def _entry(self, path: str, st: os.stat_result) -> Entry:
+        return make_entry(path, st, self._row_for(path, st))
+
+    def _require_parent_dir(self, path: str) -> None:
+        parent = self._view.lookup(parent_of(path))
+        if parent is None or not is_dir(parent):
+            raise ConflictError(f"the parent of {path!r} is not a collection")
+
+    # ------------------------------------------------------------------- reads
+
+    @translate_errors
+    def stat(self, path: str) -> Entry:
+        """Describe ``path``. Raises NotFoundError, InvalidPathError, StorageIOError."""
+        p = self._path(path)
+        return self._entry(p, self._require(p))
+
+    @translate_errors
+    def listdir(self, path: str) -> list[Entry]:
+        """Visible members of collection ``path`` sorted by name.
+
+        Raises NotFoundError, ConflictError (a file), InvalidPathError, StorageIOError.
+        """
+        p = self._path(path)
+        if not is_dir(self._require(p)):
+            raise ConflictError(f"{p!r} is not a collection")
+        children = sorted(self._view.children(p), key=lambda item: item[0].rsplit("/", 1)[-1])
+        rows = self._meta.get_many([child for child, _ in children])
+        missing = [(c, st) for c, st in children if c not in rows or rows[c].is_dir != is_dir(st)]
+        if missing:
+            with self._meta.transaction():
+                for child, st in missing:
+                    rows[child] = self._meta.ensure(child, st)
+        return [make_entry(child, st, rows[child]) for child, st in children]
+
+    @translate_errors
+    def open_read(self, path: str) -> BinaryIO:
+        """A reader on the current inode (unaffected by later replacements).
+
+        Raises NotFoundError, ConflictError (a collection), InvalidPathError, StorageIOError.
+        """
+        p = self._path(path)
+        if is_dir(self._require(p)):
+            raise ConflictError(f"{p!r} is a collection")
+        fd = os.open(self._view.full(p), _READ_FLAGS)
+        if not is_file(os.fstat(fd)):
+            os.close(fd)
+            raise NotFoundError(f"{p!r} is not a regular file")
+        return open(fd, "rb")
+
+    @translate_errors
+    def digests(self, path: str) -> Digests:
+        """Recorded digests, or fresh ones (recorded) if the file changed behind our back.
+
+        Raises NotFoundError, ConflictError (a collection), InvalidPathError,
+        StorageIOError (also if the file keeps changing while it is hashed).
+        """
+        p = self._path(path)
+        st = self._require(p)
+        if is_dir(st):
+            raise ConflictError(f"{p!r} is a collection")
+        row = self._meta.get(p)
+        if row is not None and row.digests is not None and row.matches(st):
+            return row.digests
+        return self._rehash(p)
+
+    def _rehash(self, path: str) -> Digests:
+        full = self._view.full(path)
+        for _ in range(_HASH_ATTEMPTS):
+            fd = os.open(full, _READ_FLAGS)
+            try:
+                before = os.fstat(fd)
+                if not is_file(before):
+                    raise NotFoundError(f"{path!r} is not a regular file")
+                with open(fd, "rb", buffering=0, closefd=False) as reader:
+                    digests = hash_stream(reader)
+                after = os.fstat(fd)
+            finally:
+                os.close(fd)
+            if same_version(before, after):
+                self._record_hash(path, after, digests)
+                return digests
+        raise StorageIOError(f"{path!r} kept changing while it was hashed")
+
+    def _record_hash(self, path: str, st: os.stat_result, digests: Digests) -> None:
+        """Store re-computed digests unless the file changed again in the meantime."""
+        with self._meta.transaction():
+            current = self._view.lookup(path)
+            if current is None or not same_version(current, st):
+                return
+            old = self._meta.get(path)
+            file_id = old.file_id if old is not None and not old.is_dir else new_file_id()
+            self._meta.put(Row.from_stat(path, st, file_id=file_id, digests=digests))
+
+    @translate_errors
+    def usage(self, path: str) -> Usage:
+        """Sizes of the visible files below ``path`` (walked) and the free space left above
+        the reserve. Raises NotFoundError, InvalidPathError, StorageIOError."""
+        p = self._path(path)
+        st = self._require(p)
+        used = st.st_size if is_file(st) else sum(s.st_size for _, s in self._view.walk_files(p))
+        return Usage(used=used, available=self._space.available())
+
+    # ------------------------------------------------------------------ writes
+
+    @translate_errors
+    def begin_write(self, path: str) -> LocalWriteHandle:
+        """Start a staged write to ``path`` (nothing visible before commit).
+
+        Raises ConflictError (root, a collection, or parent not a collection),
+        InvalidPathError, InsufficientStorageError, StorageIOError.
+        """
+        p = self._path(path)
+        if p == "":
+            raise ConflictError("the root is a collection")
+        self._require_parent_dir(p)
+        current = self._view.lookup(p)
+        if current is not None and is_dir(current):
+            raise ConflictError(f"{p!r} is a collection")
+        return LocalWriteHandle(
+            p, self._staging.new_file(), self._install, WriteBudget(self._space)
+        )
+
+    def _install(
+        self,
+        path: str,
+        staged: StagedFile,
+        digests: Digests,
+        *,
+        mtime_ns: int,
+        if_match: str | None,
+        if_none_match_any: bool,
+    ) -> tuple[Entry, bool]:
+        """Commit a staged write (called by the handle, which discards ``staged`` on error).
+
+        Raises PreconditionFailedError, ConflictError, OSError, sqlite3.Error.
+        """
+        staged.finish(mtime_ns, self._file_mode)
+        with self._locks.hold(path):
+            self._require_parent_dir(path)
+            current = self._view.lookup(path)
+            if current is not None and is_dir(current):
+                raise ConflictError(f"{path!r} is a collection")
+            if if_none_match_any and current is not None:
+                raise PreconditionFailedError(f"{path!r} exists")
+            if if_match is not None:
+                if current is None:
+                    raise PreconditionFailedError(f"{path!r} does not exist")
+                if etag_of(current, self._meta.get(path)) != if_match:
+                    raise PreconditionFailedError(f"{path!r} has a different ETag")
+            entry = self._land(path, staged, digests, keep_id=current is not None)
+        return entry, current is None
+
+    def _land(self, path: str, staged: StagedFile, digests: Digests, *, keep_id: bool) -> Entry:
+        """Rename ``staged`` onto ``path`` and record it; caller holds the path's lock.
+
+        ``keep_id``: reuse the id of the file being replaced. Raises ConflictError if the
+        parent vanished, OSError, sqlite3.Error.
+        """
+        full = self._view.full(path)
+        with self._meta.transaction():
+            old = self._meta.get(path)
+            if keep_id and old is not None and not old.is_dir:
+                file_id = old.file_id
+            else:
+                file_id = new_file_id()
+                self._meta.delete_tree(path)  # stale rows of something deleted behind our back
+            try:
+                os.replace(staged.path, full)
+            except (FileNotFoundError, NotADirectoryError) as exc:
+                raise ConflictError(f"the parent of {path!r} vanished") from exc
+            staged.landed()
+            st = os.fstat(staged.fd)
+            row = Row.from_stat(path, st, file_id=file_id, digests=digests, hash_etag=True)
+            self._meta.put(row)
+        staged.close()
+        fsync_dir(full.parent)
+        return make_entry(path, st, row)
+
+    @translate_errors
+    def mkdir(self, path: str) -> Entry:
+        """Create collection ``path``.
+
+        Raises AlreadyExistsError, ConflictError (parent missing or a file),
+        InvalidPathError, InsufficientStorageError, StorageIOError.
+        """
+        p = self._path(path)
+        if p == "":
+            raise AlreadyExistsError("the root exists")
+        with self._locks.hold(p):
+            self._require_parent_dir(p)
+            full = self._view.full(p)
+            with self._meta.transaction():
+                try:
+                    os.mkdir(full)
+                except FileExistsError as exc:
+                    raise AlreadyExistsError(f"{p!r} exists") from exc
+                except (FileNotFoundError, NotADirectoryError) as exc:
+                    raise ConflictError(f"the parent of {p!r} vanished") from exc
+                st = os.lstat(full)
+                row = Row.from_stat(p, st, file_id=new_file_id())
+                self._meta.delete_tree(p)
+                self._meta.put(row)
+            fsync_dir(full.parent)
+        return make_entry(p, st, row)
+
+    @translate_errors
+    def delete(self, path: str) -> None:
+        """Remove a file or a whole collection (which vanishes at once).
+
+        Raises NotFoundError, ConflictError (the root), InvalidPathError, StorageIOError.
+        """
+        p = self._path(path)
+        if p == "":
+            raise ConflictError("the root cannot be deleted")
+        with self._locks.hold(p):
+            self._remove(p, self._require(p))
+
+    def _remove(self, path: str, st: os.stat_result) -> None:
+        """Remove ``path`` (a file, or a tree moved to the staging area first) and its rows.
+
+        Caller holds the path's lock. Raises OSError, sqlite3.Error.
+        """
+        full = self._view.full(path)
+        trash = self._staging.new_name("trash") if is_dir(st) else None
+        with self._meta.transaction():
+            if trash is None:
+                os.unlink(full)
+            else:
+                os.rename(full, trash)
+            self._meta.delete_tree(path)
+        fsync_dir(full.parent)
+        if trash is not None:
+            remove_tree_quietly(trash)
+
+    @translate_errors
+    def set_mtime(self, path: str, mtime_ns: int) -> Entry:
+        """Set the modification time of a file or collection.
+
+        Raises NotFoundError, InvalidPathError, StorageIOError.
+        """
+        p = self._path(path)
+        with self._locks.hold(p):
+            st = self._require(p)
+            full = self._view.full(p)
+            row = self._row_for(p, st)
+            with self._meta.transaction():
+                os.utime(full, ns=(st.st_atime_ns, mtime_ns), follow_symlinks=False)
+                new = os.lstat(full)
+                if row.matches(st):
+                    row = row.with_stat(new)
+                    self._meta.put(row)
+        return make_entry(p, new, row)
+
+    # ------------------------------------------------------------ move / copy
+
+    def _check_pair(self, src: str, dst: str) -> tuple[str, str]:
+        s, d = self._path(src), self._path(dst)
+        if s == "" or d == "":
+            raise ConflictError("the root cannot be moved, copied or replaced")
+        if is_within(d, s) or is_within(s, d):
+            raise ConflictError(f"{d!r} and {s!r} overlap")
+        return s, d
+
+    def _clear_destination(self, dst: str, *, overwrite: bool, incoming_dir: bool) -> None:
+        """Make room at ``dst`` for a file or collection; caller holds the lock of ``dst``.
+
+        An existing file that a file will replace is left for the atomic rename. Raises
+        AlreadyExistsError, ConflictError (parent not a collection), OSError, sqlite3.Error.
+        """
+        self._require_parent_dir(dst)
+        existing = self._view.lookup(dst)
+        if existing is None:
+            return
+        if not overwrite:
+            raise AlreadyExistsError(f"{dst!r} exists")
+        if incoming_dir or is_dir(existing):
+            self._remove(dst, existing)
+
+    @translate_errors
+    def move(self, src: str, dst: str, *, overwrite: bool) -> Entry:
+        """Rename a file or collection; content, mtime, digests and file ids travel along.
+
+        A file replacing a file is one atomic rename; any other existing destination is
+        removed first. Raises NotFoundError, AlreadyExistsError, ConflictError,
+        InvalidPathError, StorageIOError.
+        """
+        s, d = self._check_pair(src, dst)
+        with self._locks.hold(s, d):
+            src_st = self._require(s)
+            row = self._row_for(s, src_st)
+            self._clear_destination(d, overwrite=overwrite, incoming_dir=is_dir(src_st))
+            full_s, full_d = self._view.full(s), self._view.full(d)
+            with self._meta.transaction():
+                self._meta.delete_tree(d)
+                self._meta.move_tree(s, d)
+                os.replace(full_s, full_d)
+                st = os.lstat(full_d)
+                if row.matches(src_st):  # rename may touch ctime: keep the row current
+                    row = row.with_stat(st, d)
+                    self._meta.put(row)
+            fsync_dir(full_d.parent)
+            if full_s.parent != full_d.parent:
+                fsync_dir(full_s.parent)
+        return make_entry(d, st, row)
+
+    @translate_errors
+    def copy(self, src: str, dst: str, *, overwrite: bool) -> Entry:
+        """Copy a file or a tree; copies keep mtime and digests and get new file ids.
+
+        The copy is built in the staging area and renamed into place, so it appears at once.
+        Raises NotFoundError, AlreadyExistsError, ConflictError, InvalidPathError,
+        InsufficientStorageError, StorageIOError.
+        """
+        s, d = self._check_pair(src, dst)
+        src_st = self._require(s)
+        self._require_parent_dir(d)
+        if not overwrite and self._view.lookup(d) is not None:
+            raise AlreadyExistsError(f"{d!r} exists")
+        if is_dir(src_st):
+            return self._copy_tree(s, d, overwrite)
+        staged = self._staging.new_file()
+        try:
+            copied_st, digests = copy_content(self._view.full(s), self._meta.get(s), staged.fd)
+            staged.finish(copied_st.st_mtime_ns, self._file_mode)
+            with self._locks.hold(d):
+                self._clear_destination(d, overwrite=overwrite, incoming_dir=False)
+                return self._land(d, staged, digests, keep_id=False)
+        finally:
+            staged.discard()
+
+    def _copy_tree(self, src: str, dst: str, overwrite: bool) -> Entry:
+        target = self._staging.new_name("tree")
+        try:
+            rows = {row.path: row for row in self._meta.tree(src)}
+            items = copy_tree(self._view, src, target, rows, self._file_mode)
+            full_d = self._view.full(dst)
+            with self._locks.hold(dst):
+                self._clear_destination(dst, overwrite=overwrite, incoming_dir=True)
+                new_rows = [
+                    Row.from_stat(
+                        f"{dst}/{item.relative}" if item.relative else dst,
+                        item.st,
+                        file_id=new_file_id(),
+                        digests=item.digests,
+                        hash_etag=item.digests is not None,
+                    )
+                    for item in items
+                ]
+                with self._meta.transaction():
+                    self._meta.delete_tree(dst)
+                    os.rename(target, full_d)
+                    self._meta.put_many(new_rows)
+                fsync_dir(full_d.parent)
+                top = next(r for r in new_rows if r.path == dst)
+                return make_entry(dst, os.lstat(full_d), top)
+        finally:
+            if os.path.lexists(target):
+                remove_tree_quietly(target)
+
+    # ------------------------------------------------------------ maintenance
+
+    @translate_errors
+    def reconcile(self) -> int:
+        """Drop metadata rows of paths that are gone (or changed kind); returns the count.
+
+        Meant for start-up: a row dropped for a file another process is creating right now
+        only costs that file its id. Raises StorageIOError.
+        """
+        gone: list[str] = []
+        for path, directory in self._meta.all_kinds():
+            try:
+                p = self._path(path)
+            except ProviderError:  # no longer acceptable under the path policy
+                gone.append(path)
+                continue
+            st = self._view.lookup(p)
+            if st is None or is_dir(st) != directory or p != path:
+                gone.append(path)
+        if not gone:
+            return 0
+        with self._meta.transaction():
+            return self._meta.delete_paths(gone)
