@@ -120,7 +120,7 @@ def wsgidav_config(settings: Settings, context: ServerContext, users: UserStore)
         "add_header_MS_Author_Via": True,
         "suppress_version_info": True,
         "verbose": settings.verbose,
-        "logging": {"enable": False},
+        "logging": {"enable": True, "enable_loggers": []},
         "block_size": 256 * 1024,
     }
 

@@ -17,9 +17,9 @@ def make_server(settings: Settings, app: Any) -> wsgi.Server:
         app,
         numthreads=settings.server.threads,
         timeout=settings.server.timeout_s,
-        max_request_header_size=settings.server.max_request_header_bytes,
         server_name="davsync",
     )
+    server.max_request_header_size = settings.server.max_request_header_bytes
     if settings.tls.enabled:
         assert settings.tls.cert is not None and settings.tls.key is not None
         server.ssl_adapter = BuiltinSSLAdapter(str(settings.tls.cert), str(settings.tls.key))

@@ -96,7 +96,7 @@ class Settings(_Strict):
     uploads: UploadSettings = UploadSettings()
     server: ServerSettings = ServerSettings()
     reserve_bytes: int = Field(64 * 1024 * 1024, ge=0)
-    verbose: int = Field(1, ge=0, le=5)
+    verbose: int = Field(2, ge=0, le=5)
 
     @field_validator("tls")
     @classmethod

@@ -237,6 +237,26 @@ class StorageResource:
     def support_recursive_delete(self) -> bool:
         return True
 
+    def support_recursive_move(self, dest_path: str) -> bool:
+        return True
+
+    def move_recursive(self, dest_path: str) -> None:
+        """Move to a free destination in one rename (a collection with all members)."""
+        dest = self._share_path_for(dest_path)
+        with translated():
+            self.ctx.storage.move(self.storage_path, dest, overwrite=False)
+        self._move_dead_props(dest_path, is_move=True, with_children=self.is_collection)
+        self.remove_all_locks(recursive=True)  # type: ignore[attr-defined]
+        if not self.is_collection:
+            self._apply_request_mtime(dest)
+
+    def _apply_request_mtime(self, dest: str) -> None:
+        mtime_ns = parse_oc_mtime(self.environ)
+        if mtime_ns is not None:
+            with translated():
+                self.ctx.storage.set_mtime(dest, mtime_ns)
+            add_response_header(self.environ, "X-OC-Mtime", "accepted")
+
     def _move_dead_props(self, dest_path: str, *, is_move: bool, with_children: bool) -> None:
         pm = self.provider.prop_manager
         if pm is None:
@@ -334,13 +354,6 @@ class FileResource(StorageResource, DAVNonCollection):  # type: ignore[misc]
             add_response_header(self.environ, "X-OC-Mtime", "accepted")
 
     # --- copy / move ------------------------------------------------------------------------
-
-    def _apply_request_mtime(self, dest: str) -> None:
-        mtime_ns = parse_oc_mtime(self.environ)
-        if mtime_ns is not None:
-            with translated():
-                self.ctx.storage.set_mtime(dest, mtime_ns)
-            add_response_header(self.environ, "X-OC-Mtime", "accepted")
 
     def handle_move(self, dest_path: str) -> bool:
         """Replace an existing destination atomically (WsgiDAV then answers 204)."""
@@ -460,15 +473,6 @@ class FolderResource(StorageResource, DAVCollection):  # type: ignore[misc]
                 self.ctx.storage.mkdir(dest)
         self._move_dead_props(dest_path, is_move=is_move, with_children=False)
 
-    def support_recursive_move(self, dest_path: str) -> bool:
-        return True
-
-    def move_recursive(self, dest_path: str) -> None:
-        dest = self._share_path_for(dest_path)
-        with translated():
-            self.ctx.storage.move(self.storage_path, dest, overwrite=False)
-        self._move_dead_props(dest_path, is_move=True, with_children=True)
-        self.remove_all_locks(recursive=True)
 
 
 class VirtualFolder(DAVCollection):  # type: ignore[misc]

@@ -83,10 +83,12 @@ def test_server_killed_mid_put_keeps_old_version(basic_server: DavServer) -> Non
     restarted = DavServer(root, basic_server.extra_args).start()
     try:
         with httpx.Client(auth=auth) as c:
-            assert c.get(url).content == original
-            listing = _listing(c, basic_server.files_url("alice"))
+            assert c.get(restarted.files_url("alice", "precious.bin")).content == original
+            listing = _listing(c, restarted.files_url("alice"))
             assert not any("staging" in h or ".part" in h for h in listing)
     finally:
         restarted.stop()
-    staging = list((root / ".davsync").rglob("*staging*/*"))
+    staging = [
+        p for p in (root / ".davsync").rglob("*staging*/*") if not p.name.endswith(".owner")
+    ]
     assert staging == [], "staging files of the killed upload were not cleaned at start-up"
