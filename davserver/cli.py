@@ -92,9 +92,7 @@ def cmd_user(args: argparse.Namespace) -> int:
             build_context(settings).ensure_home(args.name)
             print(f"added user {args.name}")
         elif args.user_command == "passwd":
-            users.set_password(
-                args.name, _read_password(args.password_stdin), digest_realm=realm
-            )
+            users.set_password(args.name, _read_password(args.password_stdin), digest_realm=realm)
             print(f"changed password of {args.name}")
         elif args.user_command == "list":
             for name in users.list_names():

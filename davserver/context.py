@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 from davserver.access import AccessPolicy
@@ -26,10 +27,8 @@ class ServerContext:
 
     def ensure_home(self, user: str) -> None:
         """Create ``user``'s home collection if it does not exist yet."""
-        try:
+        with contextlib.suppress(AlreadyExistsError):
             self.storage.mkdir(user)
-        except AlreadyExistsError:
-            pass
 
     def homes(self) -> list[str]:
         """Names of all existing homes."""

@@ -109,7 +109,9 @@ class Provider(Protocol):
         """Describe ``path``. NotFoundError if absent."""
 
     def listdir(self, path: str) -> list[Entry]:
-        """Members of collection ``path``, sorted by name. NotFoundError; ConflictError if a file."""
+        """Members of collection ``path``, sorted by name.
+
+        NotFoundError; ConflictError if ``path`` is a file."""
 
     def open_read(self, path: str) -> BinaryIO:
         """A seekable binary reader of the current version. NotFoundError; ConflictError if a dir.

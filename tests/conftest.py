@@ -79,9 +79,7 @@ def ca_file(tmp_path_factory: pytest.TempPathFactory, tls_ca: trustme.CA) -> Pat
 
 def digest_client(user: str, password: str | None = None) -> httpx.Client:
     """An httpx client authenticating with Digest (what works over plain HTTP)."""
-    return httpx.Client(
-        auth=httpx.DigestAuth(user, password or PASSWORDS[user]), timeout=30.0
-    )
+    return httpx.Client(auth=httpx.DigestAuth(user, password or PASSWORDS[user]), timeout=30.0)
 
 
 @pytest.fixture()

@@ -202,13 +202,13 @@ class StorageResource:
         names: list[str] = super().get_property_names(is_allprop=is_allprop)  # type: ignore[misc]
         if is_allprop:  # RFC 4331: quota properties are not part of allprop
             names = [n for n in names if not n.startswith("{DAV:}quota-")]
-        names.extend(properties.names_for(self, is_allprop=is_allprop))  # type: ignore[arg-type]
+        names.extend(properties.names_for(self, is_allprop=is_allprop))
         return names
 
     def get_property_value(self, name: str) -> Any:
         prop = properties.REGISTRY.get(name)
-        if prop is not None and prop.getter is not None and prop.applies_to(self):  # type: ignore[arg-type]
-            return prop.getter(self)  # type: ignore[arg-type]
+        if prop is not None and prop.getter is not None and prop.applies_to(self):
+            return prop.getter(self)
         if name == "{DAV:}getetag":
             etag = self.get_etag()
             if etag is None:
@@ -221,7 +221,7 @@ class StorageResource:
         if prop is not None and prop.setter is not None:
             if not self.writable:
                 raise DAVError(HTTP_FORBIDDEN)
-            prop.setter(self, value, dry_run)  # type: ignore[arg-type]
+            prop.setter(self, value, dry_run)
             if not prop.store_as_dead or self.provider.prop_manager is None:
                 return True
         return super().set_property_value(name, value, dry_run=dry_run)  # type: ignore[misc]
@@ -474,7 +474,6 @@ class FolderResource(StorageResource, DAVCollection):  # type: ignore[misc]
         self._move_dead_props(dest_path, is_move=is_move, with_children=False)
 
 
-
 class VirtualFolder(DAVCollection):  # type: ignore[misc]
     """A read-only collection whose members are fixed names (share root, area index)."""
 
@@ -500,7 +499,7 @@ class VirtualFolder(DAVCollection):  # type: ignore[misc]
         return self._child_factory(self.path.rstrip("/") + "/" + name, self.environ)
 
     def get_display_name(self) -> str:
-        return self.path.rstrip("/").rsplit("/", 1)[-1]
+        return str(self.path).rstrip("/").rsplit("/", 1)[-1]
 
     def get_etag(self) -> str:
         return "v-" + "-".join(self._members).encode().hex()[:32]

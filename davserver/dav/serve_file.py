@@ -90,8 +90,11 @@ def serve_file(
     if parsed.kind is ranges.RangeKind.UNSATISFIABLE:
         start_response(
             "416 Range Not Satisfiable",
-            [*common, ("Content-Range", ranges.unsatisfiable_content_range(size)),
-             ("Content-Length", "0")],
+            [
+                *common,
+                ("Content-Range", ranges.unsatisfiable_content_range(size)),
+                ("Content-Length", "0"),
+            ],
         )
         return [b""]
 
@@ -103,16 +106,24 @@ def serve_file(
     if method == "GET" and encoding.should_gzip(headers.get("accept-encoding"), content_type, size):
         start_response(
             "200 OK",
-            [*common, ("Content-Type", content_type), ("Content-Encoding", "gzip"),
-             ("Vary", "Accept-Encoding")],
+            [
+                *common,
+                ("Content-Type", content_type),
+                ("Content-Encoding", "gzip"),
+                ("Vary", "Accept-Encoding"),
+            ],
         )
         body = encoding.gzip_stream(_slice(reader, 0, size - 1))
         return _closing(reader, body)
 
     start_response(
         "200 OK",
-        [*common, ("Content-Type", content_type), ("Content-Length", str(size)),
-         ("Vary", "Accept-Encoding")],
+        [
+            *common,
+            ("Content-Type", content_type),
+            ("Content-Length", str(size)),
+            ("Vary", "Accept-Encoding"),
+        ],
     )
     if method == "HEAD" or size == 0:
         reader.close()
@@ -141,9 +152,12 @@ def _partial(
         start, end = parsed.ranges[0]
         start_response(
             "206 Partial Content",
-            [*common, ("Content-Type", content_type),
-             ("Content-Range", ranges.content_range(start, end, size)),
-             ("Content-Length", str(end - start + 1))],
+            [
+                *common,
+                ("Content-Type", content_type),
+                ("Content-Range", ranges.content_range(start, end, size)),
+                ("Content-Length", str(end - start + 1)),
+            ],
         )
         if method == "HEAD":
             reader.close()
@@ -152,8 +166,11 @@ def _partial(
     plan = ranges.multipart_byteranges(parsed.ranges, size, content_type, ranges.new_boundary())
     start_response(
         "206 Partial Content",
-        [*common, ("Content-Type", plan.content_type),
-         ("Content-Length", str(plan.content_length))],
+        [
+            *common,
+            ("Content-Type", plan.content_type),
+            ("Content-Length", str(plan.content_length)),
+        ],
     )
     if method == "HEAD":
         reader.close()

@@ -88,7 +88,5 @@ def test_server_killed_mid_put_keeps_old_version(basic_server: DavServer) -> Non
             assert not any("staging" in h or ".part" in h for h in listing)
     finally:
         restarted.stop()
-    staging = [
-        p for p in (root / ".davsync").rglob("*staging*/*") if not p.name.endswith(".owner")
-    ]
+    staging = [p for p in (root / ".davsync").rglob("*staging*/*") if not p.name.endswith(".owner")]
     assert staging == [], "staging files of the killed upload were not cleaned at start-up"

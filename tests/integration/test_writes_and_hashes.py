@@ -16,7 +16,9 @@ OC = "http://owncloud.org/ns"
 D = "DAV:"
 
 
-def propfind(client: httpx.Client, url: str, body: str | None = None, depth: str = "0") -> etree._Element:
+def propfind(
+    client: httpx.Client, url: str, body: str | None = None, depth: str = "0"
+) -> etree._Element:
     r = client.request("PROPFIND", url, headers={"Depth": depth}, content=body)
     assert r.status_code == 207, r.text
     return etree.fromstring(r.content)
@@ -79,7 +81,9 @@ def test_overwrite_by_move_and_copy_is_atomic_and_204(alice: httpx.Client, folde
         lambda d: {"OC-Checksum": "MD5:" + hashlib.md5(d).hexdigest()},
         lambda d: {"Content-MD5": base64.b64encode(hashlib.md5(d).digest()).decode()},
         lambda d: {
-            "Content-Digest": "sha-256=:" + base64.b64encode(hashlib.sha256(d).digest()).decode() + ":"
+            "Content-Digest": "sha-256=:"
+            + base64.b64encode(hashlib.sha256(d).digest()).decode()
+            + ":"
         },
         lambda d: {"Digest": "SHA-256=" + base64.b64encode(hashlib.sha256(d).digest()).decode()},
     ],
@@ -120,7 +124,8 @@ def test_invalid_x_oc_mtime_is_400(alice: httpx.Client, folder: str) -> None:
 def test_move_with_x_oc_mtime(alice: httpx.Client, folder: str) -> None:
     alice.put(folder + "a.txt", content=b"a")
     r = alice.request(
-        "MOVE", folder + "a.txt",
+        "MOVE",
+        folder + "a.txt",
         headers={"Destination": folder + "b.txt", "X-OC-Mtime": "1500000000"},
     )
     assert r.status_code == 201 and r.headers.get("X-OC-Mtime") == "accepted"
@@ -155,13 +160,17 @@ def test_proppatch_win32_props_namespaced(alice: httpx.Client, folder: str) -> N
     assert r.status_code == 207
     tree = etree.fromstring(r.content)
     ms = "urn:schemas-microsoft-com:"
-    for name in ("Win32CreationTime", "Win32LastAccessTime", "Win32LastModifiedTime",
-                 "Win32FileAttributes"):
+    for name in (
+        "Win32CreationTime",
+        "Win32LastAccessTime",
+        "Win32LastModifiedTime",
+        "Win32FileAttributes",
+    ):
         el = tree.find(f".//{{{ms}}}{name}")
         assert el is not None, r.text
         status = el.getparent().getparent().findtext(f"{{{D}}}status")
         assert "200" in status
-    assert b"urn:schemas-microsoft-com:Win32" not in r.content.replace(b'xmlns:', b'')
+    assert b"urn:schemas-microsoft-com:Win32" not in r.content.replace(b"xmlns:", b"")
     assert alice.head(folder + "w.txt").headers["Last-Modified"] == "Thu, 09 Oct 2025 17:54:43 GMT"
 
 
@@ -172,12 +181,18 @@ def test_patch_recalculate_hash(alice: httpx.Client, folder: str) -> None:
         assert r.status_code == 204
         assert r.headers["OC-Checksum"] == f"{alg.upper()}:{fn(b'hash me').hexdigest()}"
     assert alice.patch(folder + "h.txt", headers={"X-Recalculate-Hash": "crc99"}).status_code == 400
-    assert alice.patch(folder + "nope.txt", headers={"X-Recalculate-Hash": "sha1"}).status_code == 404
+    assert (
+        alice.patch(folder + "nope.txt", headers={"X-Recalculate-Hash": "sha1"}).status_code == 404
+    )
 
 
 def test_same_size_rewrite_changes_etag(alice: httpx.Client, folder: str) -> None:
-    e1 = alice.put(folder + "s.txt", content=b"AAAA", headers={"X-OC-Mtime": "1000"}).headers["ETag"]
-    e2 = alice.put(folder + "s.txt", content=b"BBBB", headers={"X-OC-Mtime": "1000"}).headers["ETag"]
+    e1 = alice.put(folder + "s.txt", content=b"AAAA", headers={"X-OC-Mtime": "1000"}).headers[
+        "ETag"
+    ]
+    e2 = alice.put(folder + "s.txt", content=b"BBBB", headers={"X-OC-Mtime": "1000"}).headers[
+        "ETag"
+    ]
     assert e1 != e2
     assert alice.head(folder + "s.txt").headers["ETag"] == e2
 
@@ -189,14 +204,20 @@ def test_getetag_property_quoted_like_header(alice: httpx.Client, folder: str) -
 
 
 def test_if_none_match_star_create_only(alice: httpx.Client, folder: str) -> None:
-    assert alice.put(folder + "c.txt", content=b"1", headers={"If-None-Match": "*"}).status_code == 201
-    assert alice.put(folder + "c.txt", content=b"2", headers={"If-None-Match": "*"}).status_code == 412
+    assert (
+        alice.put(folder + "c.txt", content=b"1", headers={"If-None-Match": "*"}).status_code == 201
+    )
+    assert (
+        alice.put(folder + "c.txt", content=b"2", headers={"If-None-Match": "*"}).status_code == 412
+    )
     assert alice.get(folder + "c.txt").content == b"1"
 
 
 def test_if_match_put(alice: httpx.Client, folder: str) -> None:
     etag = alice.put(folder + "i.txt", content=b"1").headers["ETag"]
-    assert alice.put(folder + "i.txt", content=b"2", headers={"If-Match": '"nope"'}).status_code == 412
+    assert (
+        alice.put(folder + "i.txt", content=b"2", headers={"If-Match": '"nope"'}).status_code == 412
+    )
     assert alice.put(folder + "i.txt", content=b"2", headers={"If-Match": etag}).status_code == 204
     assert alice.get(folder + "i.txt").content == b"2"
 

@@ -45,8 +45,20 @@ class Rclone:
 
     def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         """Run ``rclone ARGS`` with this remote's config; AssertionError on failure if check."""
-        cmd = [self.binary, "--config", str(self.config), "--retries", "1",
-               "--low-level-retries", "2", "--contimeout", "10s", "--timeout", "60s", *args]
+        cmd = [
+            self.binary,
+            "--config",
+            str(self.config),
+            "--retries",
+            "1",
+            "--low-level-retries",
+            "2",
+            "--contimeout",
+            "10s",
+            "--timeout",
+            "60s",
+            *args,
+        ]
         if self.ca is not None:
             cmd[1:1] = ["--ca-cert", str(self.ca)]
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, check=False)

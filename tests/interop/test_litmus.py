@@ -30,7 +30,11 @@ def run_litmus(url: str, user: str, password: str) -> tuple[str, dict[str, tuple
     env = {**os.environ, "TESTS": " ".join(GROUPS)}
     proc = subprocess.run(
         [_litmus_binary(), url, user, password],
-        capture_output=True, text=True, timeout=600, env=env, check=False,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+        check=False,
     )
     out = proc.stdout + proc.stderr
     results = {m[1]: (int(m[2]), int(m[3])) for m in SUMMARY.finditer(out)}

@@ -31,7 +31,9 @@ def make_tree(base: Path) -> dict[str, bytes]:
 
 
 @pytest.fixture()
-def remote(request: pytest.FixtureRequest, tls_server: DavServer, ca_file: Path, tmp_path: Path) -> Rclone:
+def remote(
+    request: pytest.FixtureRequest, tls_server: DavServer, ca_file: Path, tmp_path: Path
+) -> Rclone:
     vendor = request.param
     url = tls_server.files_url("alice").rstrip("/")
     return Rclone(tmp_path, url, vendor, "alice", PASSWORDS["alice"], ca_file)

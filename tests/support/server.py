@@ -41,8 +41,17 @@ class DavServer:
     def start(self) -> DavServer:
         """Start on a free port and wait for the ``URL:`` line."""
         env = {**os.environ, "DAVSYNC_ADMIN_PASSWORD": "admin-secret", **self.env}
-        cmd = [sys.executable, "-m", "davserver.cli", "serve", "--root", str(self.root),
-               "--port", "0", *self.extra_args]
+        cmd = [
+            sys.executable,
+            "-m",
+            "davserver.cli",
+            "serve",
+            "--root",
+            str(self.root),
+            "--port",
+            "0",
+            *self.extra_args,
+        ]
         self.proc = subprocess.Popen(
             cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
         )
