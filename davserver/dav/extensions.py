@@ -1,6 +1,7 @@
 """Request handling WsgiDAV does not offer, in one middleware placed before RequestResolver:
 
 - GET/HEAD of stored files (RFC 9110 conditionals, multipart ranges, gzip, digest headers);
+- ``GET <collection>?inventory``: the whole tree with hashes in one streamed response;
 - ``PATCH`` with ``X-Recalculate-Hash`` (Nextcloud; rclone's nextcloud vendor sends it after
   every mod-time change) — WsgiDAV answers 405 to PATCH before any provider hook;
 - ``OPTIONS`` outside the shares (``/``, ``/remote.php``), which Explorer probes first;
@@ -22,7 +23,8 @@ from wsgidav.mw.base_mw import BaseMiddleware
 
 from davserver.dav.errors import translated
 from davserver.dav.provider import DavsyncDAVProvider
-from davserver.dav.resources import RESPONSE_HEADERS_KEY, FileResource
+from davserver.dav.inventory import serve_inventory, wants_inventory
+from davserver.dav.resources import RESPONSE_HEADERS_KEY, FileResource, FolderResource
 from davserver.dav.serve_file import serve_file
 from providers.hashing import normalize_algorithm
 
@@ -57,6 +59,8 @@ class DavsyncExtensions(BaseMiddleware):  # type: ignore[misc]
                 res = provider.get_resource_inst(environ["PATH_INFO"], environ)
                 if isinstance(res, FileResource):
                     return serve_file(environ, start_response, res)
+                if isinstance(res, FolderResource) and wants_inventory(environ):
+                    return serve_inventory(environ, start_response, res)
             elif method == "PATCH":
                 return self._patch(environ, start_response, provider)
         elif method == "OPTIONS":
