@@ -27,6 +27,19 @@ READ_BLOCK = 1024 * 1024
 _REASONS = {200: "OK", 206: "Partial Content", 304: "Not Modified", 412: "Precondition Failed"}
 
 
+GZIP_TAG_SUFFIX = "-gz"
+"""A gzip-encoded response is a different representation, so it gets its own strong ETag."""
+
+
+def _fold_gzip_tags(headers: dict[str, str], etag: str) -> dict[str, str]:
+    """Let validators of the gzip representation match the stored file's ETag."""
+    gz = f'"{etag}{GZIP_TAG_SUFFIX}"'
+    for name in ("if-none-match", "if-match", "if-range"):
+        if name in headers and gz in headers[name]:
+            headers[name] = headers[name].replace(gz, f'"{etag}"')
+    return headers
+
+
 def _slice(reader: IO[bytes], start: int, end: int) -> Iterator[bytes]:
     """Bytes ``start..end`` (inclusive) of ``reader`` in blocks of at most READ_BLOCK."""
     reader.seek(start)
@@ -54,7 +67,7 @@ def serve_file(
     if environ.get("CONTENT_LENGTH", "0") not in ("", "0"):
         raise DAVError(HTTP_BAD_REQUEST, context_info="GET/HEAD must not carry a body")
     entry = res._entry()
-    headers = request_headers(environ)
+    headers = _fold_gzip_tags(request_headers(environ), entry.etag)
     mtime_s = entry.mtime_ns // 1_000_000_000
     outcome = conditional.evaluate(method, headers, entry.etag, mtime_s, time.time())
     validators = [
@@ -104,10 +117,11 @@ def serve_file(
         return _partial(method, start_response, reader, parsed, size, content_type, common)
 
     if method == "GET" and encoding.should_gzip(headers.get("accept-encoding"), content_type, size):
+        gz_tag = f'"{entry.etag}{GZIP_TAG_SUFFIX}"'
         start_response(
             "200 OK",
             [
-                *common,
+                *[(k, gz_tag if k == "ETag" else v) for k, v in common],
                 ("Content-Type", content_type),
                 ("Content-Encoding", "gzip"),
                 ("Vary", "Accept-Encoding"),
