@@ -138,7 +138,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print(f"Serving {settings.files_dir} (state in {settings.state_path})")
     print(f"Your files: {base}/remote.php/dav/files/<user>/  (also {base}/dav/files/<user>/)")
     auth_note = "Digest, or Basic over HTTPS" if settings.scheme == "http" else "Basic or Digest"
-    print(f"Log in as a user created with 'davserver user add' ({auth_note}).")
+    print(
+        f"Log in as '{ADMIN_USER}' (password shown at first start) or any user added with "
+        f"'davserver user add NAME --root {settings.root}' ({auth_note})."
+    )
     print(f"URL: {base}/", flush=True)
 
     def _stop(signum: int, frame: Any) -> None:
