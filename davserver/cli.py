@@ -145,7 +145,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print(f"URL: {base}/", flush=True)
 
     def _stop(signum: int, frame: Any) -> None:
-        server.stop()
+        raise KeyboardInterrupt  # leaves serve(); stop() then runs outside the selector loop
 
     signal.signal(signal.SIGTERM, _stop)
     try:
