@@ -55,14 +55,27 @@ def wait_up(url: str, auth: httpx.Auth | None, deadline_s: float = 30.0) -> None
 def davserver(tmp: Path) -> Iterator[tuple[str, httpx.Auth]]:
     root = tmp / "davsync"
     subprocess.run(
-        [sys.executable, "-m", "davserver.cli", "user", "add", USER, "--password-stdin",
-         "--root", str(root)],
-        input=PASSWORD + "\n", text=True, check=True, capture_output=True,
+        [
+            sys.executable,
+            "-m",
+            "davserver.cli",
+            "user",
+            "add",
+            USER,
+            "--password-stdin",
+            "--root",
+            str(root),
+        ],
+        input=PASSWORD + "\n",
+        text=True,
+        check=True,
+        capture_output=True,
     )
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "davserver.cli", "serve", "--root", str(root), "--port", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
         env={**os.environ, "DAVSYNC_ADMIN_PASSWORD": "x"},
     )
     auth = httpx.DigestAuth(USER, PASSWORD)
@@ -86,12 +99,14 @@ def stock_wsgidav(tmp: Path) -> Iterator[tuple[str, httpx.Auth]]:
         "http_authenticator:\n  accept_basic: true\n  accept_digest: true\n"
         "  default_to_digest: true\n"
         f"simple_dc:\n  user_mapping:\n    '*':\n      {USER}:\n        password: {PASSWORD}\n"
-        "verbose: 0\nlogging:\n  enable: false\n",
+        "verbose: 2\n",
         encoding="utf-8",
     )
     exe = Path(sys.executable).parent / "wsgidav"
     proc = subprocess.Popen(
-        [str(exe), "--config", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        [str(exe), "--config", str(conf)],
+        stdout=open(tmp / "wsgidav.log", "w"),  # noqa: SIM115
+        stderr=subprocess.STDOUT,
     )
     auth = httpx.DigestAuth(USER, PASSWORD)
     url = f"http://127.0.0.1:{port}/"
@@ -118,7 +133,8 @@ def nginx(tmp: Path) -> Iterator[tuple[str, httpx.Auth | None]]:
     conf.write_text(
         "load_module /usr/lib/nginx/modules/ngx_http_dav_ext_module.so;\n"
         f"pid {tmp}/nginx.pid; error_log {tmp}/nginx-error.log; daemon off;\n"
-        "events { worker_connections 256; }\n"
+        + ("user root;\n" if os.geteuid() == 0 else "")
+        + "events { worker_connections 256; }\n"
         "http { access_log off; client_max_body_size 0; client_body_temp_path "
         f"{tmp}/nginx-body;\n"
         f" server {{ listen 127.0.0.1:{port}; root {root};\n"
@@ -128,7 +144,8 @@ def nginx(tmp: Path) -> Iterator[tuple[str, httpx.Auth | None]]:
     )
     proc = subprocess.Popen(
         ["/usr/sbin/nginx", "-c", str(conf), "-p", str(tmp)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}/"
     try:
@@ -160,7 +177,11 @@ def run_work(url: str, auth: httpx.Auth | None, big_mb: int, small: int) -> dict
     with httpx.Client(auth=auth, timeout=300) as c:
         c.request("MKCOL", url + "bench/")
         results["put_big_s"] = timed(
-            lambda: c.put(url + "bench/big.bin", content=big_body(size)).raise_for_status()
+            lambda: c.put(
+                url + "bench/big.bin",
+                content=big_body(size),
+                headers={"Content-Length": str(size)},
+            ).raise_for_status()
         )
 
         def get_big() -> None:
@@ -211,6 +232,8 @@ def main() -> int:
             with factory(tmp) as (url, auth):  # type: ignore[attr-defined]
                 table[name] = run_work(url, auth, args.big_mb, args.small)
         finally:
+            if (tmp / "wsgidav.log").exists():
+                print((tmp / "wsgidav.log").read_text()[-3000:])
             shutil.rmtree(tmp, ignore_errors=True)
     keys = ["put_big_mbps", "get_big_mbps", "small_per_s", "propfind_s", "inventory_s"]
     print(f"{'server':<14}" + "".join(f"{k:>15}" for k in keys))
@@ -220,9 +243,7 @@ def main() -> int:
     for name, row in table.items():
         if name == "davserver":
             continue
-        ratios = ", ".join(
-            f"{k}={ours[k] / row[k]:.2f}x" for k in keys[:3] if k in row and row[k]
-        )
+        ratios = ", ".join(f"{k}={ours[k] / row[k]:.2f}x" for k in keys[:3] if k in row and row[k])
         print(f"davserver / {name}: {ratios} (higher is better for davserver)")
     return 0
 
