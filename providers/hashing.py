@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -45,8 +46,16 @@ def normalize_algorithm(name: str) -> str:
     return {"sha": "sha1"}.get(n, n)
 
 
+PARALLEL_MIN_BYTES = 64 * 1024
+"""Blocks at least this large are hashed by the three algorithms concurrently (hashlib
+releases the GIL), so one stream is hashed at the speed of the slowest algorithm instead of
+the sum of all three."""
+
+_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="hash")
+
+
 class MultiHasher:
-    """Feeds every kept algorithm from one pass over the data."""
+    """Feeds every kept algorithm from one pass over the data. Not thread-safe."""
 
     def __init__(self) -> None:
         self._md5 = hashlib.md5(usedforsecurity=False)
@@ -55,10 +64,17 @@ class MultiHasher:
         self.size = 0
 
     def update(self, data: bytes | bytearray | memoryview) -> None:
-        """Add ``data`` to every digest."""
-        self._md5.update(data)
-        self._sha1.update(data)
-        self._sha256.update(data)
+        """Add ``data`` to every digest (returns when all three have consumed it)."""
+        if len(data) >= PARALLEL_MIN_BYTES:
+            md5 = _POOL.submit(self._md5.update, data)
+            sha1 = _POOL.submit(self._sha1.update, data)
+            self._sha256.update(data)
+            md5.result()
+            sha1.result()
+        else:
+            self._md5.update(data)
+            self._sha1.update(data)
+            self._sha256.update(data)
         self.size += len(data)
 
     def digests(self) -> Digests:
