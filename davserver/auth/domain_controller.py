@@ -33,6 +33,7 @@ from typing import Any
 
 from wsgidav.dc.base_dc import BaseDomainController
 
+from davserver.auth.credential_cache import CredentialCache
 from davserver.auth.errors import AuthConfigError
 from davserver.auth.throttle import LoginThrottle
 from davserver.auth.users import UserStore
@@ -144,6 +145,7 @@ class DavsyncDomainController(BaseDomainController):  # type: ignore[misc]  # un
     def __init__(self, wsgidav_app: Any, config: Mapping[str, Any]) -> None:
         super().__init__(wsgidav_app, config)
         self.settings = DavsyncAuthConfig.from_wsgidav_config(config)
+        self._verified = CredentialCache()
 
     def __str__(self) -> str:
         return f"{self.__class__.__name__}(realm={self.settings.realm!r})"
@@ -183,7 +185,12 @@ class DavsyncDomainController(BaseDomainController):  # type: ignore[misc]  # un
             return False
         if self._refuse(realm, user_name, environ):
             return False
-        return self.settings.user_store.verify(user_name, password)
+        if self._verified.hit(user_name, password):
+            return True
+        ok = self.settings.user_store.verify(user_name, password)
+        if ok:
+            self._verified.remember(user_name, password)
+        return ok
 
     def supports_http_digest_auth(self) -> bool:
         """Digest is supported (for accounts that have a stored ``HA1``)."""
