@@ -184,7 +184,7 @@ def main() -> int:
         src = tmp / "tree"
         expected = make_tree(src, args.small, large)
         total = sum((src / p).stat().st_size for p in expected)
-        print(f"tree: {len(expected)} files, {total / 1e6:.1f} MB")
+        print(f"tree: {len(expected)} files, {total / 1e6:.1f} MB", flush=True)
         pw = tmp / "pw"
         pw.write_text(PASSWORD + "\n")
         pw.chmod(0o600)
@@ -247,8 +247,13 @@ def run_both(
     for name, cmd in (("syncclient", sc), ("rclone", rc)):
         first, code1, err1 = timed(cmd, env)
         again, code2, err2 = timed(cmd, env)
+        print(
+            f"{name}: first sync {first:.2f} s (exit {code1}), no-op resync {again:.2f} s "
+            f"(exit {code2})",
+            flush=True,
+        )
         if code1 or code2:
-            print(f"{name} exited {code1}/{code2}:\n{err1}\n{err2}")
+            print(f"{name} stderr:\n{err1}\n{err2}", flush=True)
         out[name] = (first, again)
     return out
 

@@ -25,12 +25,18 @@ from davserver.auth.users import UserStore
 from davserver.context import ServerContext
 from davserver.dav.access_mw import AccessControl
 from davserver.dav.extensions import DavsyncExtensions
+from davserver.dav.head_mw import HeadWithoutBody
+from davserver.dav.limits_mw import DavLimits
 from davserver.dav.lock_store import SQLiteLockStorage
 from davserver.dav.prop_store import SQLitePropertyManager
 from davserver.dav.provider import DavsyncDAVProvider, VirtualRootProvider
+from davserver.limits import RequestGuard, WSGIApp
 from davserver.namespace import SHARES
+from davserver.quirks import RequestQuirks
 from davserver.settings import Settings
+from davserver.uploads import gc_interval, open_upload_service
 from providers.local import LocalProvider
+from providers.paths import PathPolicy
 
 _log = logging.getLogger(__name__)
 
@@ -39,7 +45,7 @@ _log = logging.getLogger(__name__)
 class App:
     """The WSGI application and what it was built from."""
 
-    wsgi: WsgiDAVApp
+    wsgi: WSGIApp
     context: ServerContext
     users: UserStore
 
@@ -54,7 +60,10 @@ def build_context(settings: Settings) -> ServerContext:
     settings.files_dir.mkdir(parents=True, exist_ok=True)
     settings.state_path.mkdir(parents=True, exist_ok=True)
     storage = LocalProvider(
-        settings.files_dir, settings.state_path, reserve_bytes=settings.reserve_bytes
+        settings.files_dir,
+        settings.state_path,
+        reserve_bytes=settings.reserve_bytes,
+        path_policy=PathPolicy(windows_compatible=settings.paths.windows_compatible),
     )
     storage.reconcile()
     return ServerContext(
@@ -62,6 +71,7 @@ def build_context(settings: Settings) -> ServerContext:
         storage=storage,
         policy=AccessPolicy(settings.grants),
         instance_id=_instance_id(settings),
+        uploads=open_upload_service(settings, storage),
     )
 
 
@@ -81,10 +91,13 @@ def wsgidav_config(settings: Settings, context: ServerContext, users: UserStore)
     return {
         "provider_mapping": provider_mapping,
         "middleware_stack": [
+            HeadWithoutBody,
             ErrorPrinter,
             ThrottleGate,
             HTTPAuthenticator,
+            DavLimits,
             AccessControl,
+            RequestQuirks,
             DavsyncExtensions,
             WsgiDavDirBrowser,
             RequestResolver,
@@ -108,7 +121,11 @@ def wsgidav_config(settings: Settings, context: ServerContext, users: UserStore)
             "allow_anonymous_paths": [],
             "basic_over_http": settings.auth.basic_over_http,
         },
-        "lock_storage": SQLiteLockStorage(settings.db_path),
+        "lock_storage": SQLiteLockStorage(
+            settings.db_path,
+            max_timeout_s=settings.limits.max_lock_timeout_s,
+            max_locks_per_principal=settings.limits.max_locks_per_user,
+        ),
         "property_manager": SQLitePropertyManager(settings.db_path),
         "dir_browser": {"enable": True, "directory_slash": False, "davmount": False},
         "hotfixes": {
@@ -128,6 +145,9 @@ def wsgidav_config(settings: Settings, context: ServerContext, users: UserStore)
 def build_app(settings: Settings) -> App:
     """Build the WSGI application for ``settings``."""
     context = build_context(settings)
+    if context.uploads is not None:
+        context.uploads.start_maintenance(gc_interval(settings))
     users = open_user_store(settings)
-    wsgi = WsgiDAVApp(wsgidav_config(settings, context, users))
+    dav = WsgiDAVApp(wsgidav_config(settings, context, users))
+    wsgi = RequestGuard(dav, trusted_proxies=settings.server.trusted_proxies)
     return App(wsgi=wsgi, context=context, users=users)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from davserver.access import AccessPolicy
 from davserver.settings import Settings
+from davserver.uploads.service import UploadService
 from providers.base import Provider
 from providers.errors import AlreadyExistsError
 
@@ -19,6 +20,7 @@ class ServerContext:
     storage: Provider
     policy: AccessPolicy
     instance_id: str
+    uploads: UploadService | None = None
 
     @property
     def max_put_bytes(self) -> int | None:

@@ -6,6 +6,7 @@ A bad file raises ``SettingsError`` whose message names the key and the problem.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 from typing import Any, Literal
@@ -65,6 +66,18 @@ class LimitSettings(_Strict):
     max_xml_body_bytes: int = Field(1024 * 1024, ge=1024)
     propfind_infinity: bool = False
     max_put_bytes: int | None = None
+    max_xml_depth: int = Field(64, ge=8, le=1000)
+    max_propfind_results: int = Field(10_000, ge=1)
+    max_if_conditions: int = Field(64, ge=1)
+    max_lock_timeout_s: int = Field(24 * 3600, ge=60)
+    max_locks_per_user: int = Field(1000, ge=1)
+    max_requests_per_user: int | None = Field(None, ge=1)
+
+
+class PathSettings(_Strict):
+    """Which new names are accepted (``providers.paths.PathPolicy``)."""
+
+    windows_compatible: bool = False
 
 
 class UploadSettings(_Strict):
@@ -72,14 +85,30 @@ class UploadSettings(_Strict):
 
     session_ttl_s: int = Field(7 * 24 * 3600, ge=60)
     max_sessions_per_user: int = Field(100, ge=1)
+    max_upload_bytes: int | None = Field(None, ge=0)
 
 
 class ServerSettings(_Strict):
-    """cheroot tuning."""
+    """cheroot tuning and the HTTP front: header limits, slow-client deadlines, and the
+    reverse proxies (``trusted_proxies``: addresses or networks) whose ``X-Forwarded-*``
+    headers are believed."""
 
     threads: int = Field(16, ge=1, le=512)
     timeout_s: int = Field(60, ge=1)
     max_request_header_bytes: int = Field(64 * 1024, ge=1024)
+    max_request_headers: int = Field(100, ge=10)
+    header_timeout_s: float = Field(10.0, gt=0)
+    trusted_proxies: list[str] = []
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, v: list[str]) -> list[str]:
+        for item in v:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"not an IP address or network: {item!r}") from exc
+        return v
 
 
 class Settings(_Strict):
@@ -93,6 +122,7 @@ class Settings(_Strict):
     auth: AuthSettings = AuthSettings()
     grants: list[Grant] = []
     limits: LimitSettings = LimitSettings()
+    paths: PathSettings = PathSettings()
     uploads: UploadSettings = UploadSettings()
     server: ServerSettings = ServerSettings()
     reserve_bytes: int = Field(64 * 1024 * 1024, ge=0)

@@ -45,6 +45,8 @@ class AccessControl(BaseMiddleware):  # type: ignore[misc]
 
     def _require(self, loc: Location, user: str, method: str) -> None:
         if loc.kind == "home":
+            if loc.area == "uploads" and loc.home != user:
+                raise DAVError(HTTP_FORBIDDEN, context_info="upload sessions are per user")
             if not self.policy.allows(user, loc.home, method):
                 raise DAVError(HTTP_FORBIDDEN, context_info=f"no access to home {loc.home!r}")
         elif method not in READ_METHODS and method != "POST":

@@ -4,6 +4,9 @@
 - ``GET <collection>?inventory``: the whole tree with hashes in one streamed response;
 - ``PATCH`` with ``X-Recalculate-Hash`` (Nextcloud; rclone's nextcloud vendor sends it after
   every mod-time change) — WsgiDAV answers 405 to PATCH before any provider hook;
+- tus uploads (``davserver.dav.tus``): ``POST`` with ``Tus-Resumable`` on a files collection,
+  ``PATCH``/``HEAD``/``DELETE`` of ``/uploads/<user>/<id>``, and the tus headers of ``OPTIONS``;
+  requests are routed by their headers in ``__call__``, nowhere else;
 - ``OPTIONS`` outside the shares (``/``, ``/remote.php``), which Explorer probes first;
 - response headers that resources queue during a request (``X-OC-Mtime: accepted``,
   ``OC-FileId``, ``OC-ETag``, ``OC-Checksum``), which WsgiDAV's handlers cannot add.
@@ -21,9 +24,10 @@ from wsgidav.dav_error import (
 )
 from wsgidav.mw.base_mw import BaseMiddleware
 
+from davserver.dav import tus
 from davserver.dav.errors import translated
-from davserver.dav.provider import DavsyncDAVProvider
 from davserver.dav.inventory import serve_inventory, wants_inventory
+from davserver.dav.provider import DavsyncDAVProvider
 from davserver.dav.resources import RESPONSE_HEADERS_KEY, FileResource, FolderResource
 from davserver.dav.serve_file import serve_file
 from providers.hashing import normalize_algorithm
@@ -55,6 +59,9 @@ class DavsyncExtensions(BaseMiddleware):  # type: ignore[misc]
         provider = environ.get("wsgidav.provider")
         start_response = _with_queued_headers(environ, start_response)
         if isinstance(provider, DavsyncDAVProvider):
+            tus_handler = tus.route(environ, method)
+            if tus_handler is not None:
+                return tus_handler(environ, start_response, provider)
             if method in ("GET", "HEAD"):
                 res = provider.get_resource_inst(environ["PATH_INFO"], environ)
                 if isinstance(res, FileResource):
@@ -63,6 +70,8 @@ class DavsyncExtensions(BaseMiddleware):  # type: ignore[misc]
                     return serve_inventory(environ, start_response, res)
             elif method == "PATCH":
                 return self._patch(environ, start_response, provider)
+            elif method == "OPTIONS":
+                tus.advertise(environ, provider)
         elif method == "OPTIONS":
             return self._options_outside(start_response)
         return self.next_app(environ, start_response)  # type: ignore[no-any-return]
@@ -88,7 +97,7 @@ class DavsyncExtensions(BaseMiddleware):  # type: ignore[misc]
         if algorithm is None:
             raise DAVError(
                 HTTP_METHOD_NOT_ALLOWED,
-                context_info="PATCH is supported with X-Recalculate-Hash only",
+                context_info="PATCH is supported with X-Recalculate-Hash, or for tus uploads",
             )
         name = normalize_algorithm(algorithm)
         res = provider.get_resource_inst(environ["PATH_INFO"], environ)

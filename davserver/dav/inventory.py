@@ -82,7 +82,10 @@ def serve_inventory(
 ) -> Iterator[bytes]:
     """Stream the inventory of ``res`` (see the module docstring)."""
     storage: Provider = res.ctx.storage
-    headers = [("Content-Type", "application/x-ndjson; charset=utf-8"), ("Cache-Control", "no-store")]
+    headers = [
+        ("Content-Type", "application/x-ndjson; charset=utf-8"),
+        ("Cache-Control", "no-store"),
+    ]
     body = _lines(storage, res)
     if accepts_gzip(environ.get("HTTP_ACCEPT_ENCODING")):
         headers += [("Content-Encoding", "gzip"), ("Vary", "Accept-Encoding")]

@@ -4,6 +4,7 @@ read-only virtual root that answers ``/`` and ``/remote.php`` for clients that p
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote, unquote
 
 from wsgidav.dav_error import HTTP_FORBIDDEN, DAVError
 from wsgidav.dav_provider import DAVProvider
@@ -11,12 +12,14 @@ from wsgidav.dav_provider import DAVProvider
 from davserver.context import ServerContext
 from davserver.dav.errors import translated
 from davserver.dav.resources import FileResource, FolderResource, VirtualFolder
-from davserver.namespace import resolve_in_share
+from davserver.dav.upload_resources import upload_resource
+from davserver.namespace import SHARES, resolve_in_share
 from providers.errors import NotFoundError
 
 
 class DavsyncDAVProvider(DAVProvider):  # type: ignore[misc]
-    """Serves ``/files/<user>/...`` inside one share, over ``ctx.storage``."""
+    """Serves ``/files/<user>/...`` over ``ctx.storage`` and ``/uploads/<user>/...`` over
+    ``ctx.uploads`` inside one share (one provider, so MOVE of ``.file`` stays inside it)."""
 
     def __init__(self, ctx: ServerContext) -> None:
         super().__init__()
@@ -24,6 +27,15 @@ class DavsyncDAVProvider(DAVProvider):  # type: ignore[misc]
 
     def is_readonly(self) -> bool:
         return False
+
+    def ref_url_to_path(self, ref_url: str) -> str:
+        """The share path of a lock or property key (the inverse of the resources'
+        ``get_ref_url``, which uses the first share whichever share a request came through)."""
+        for share in SHARES:
+            prefix = quote(share)
+            if ref_url == prefix or ref_url.startswith(prefix + "/"):
+                return "/" + unquote(ref_url[len(prefix) :]).lstrip("/")
+        return str(super().ref_url_to_path(ref_url))
 
     def get_resource_inst(self, path: str, environ: dict[str, Any]) -> Any:
         """The resource at share path ``path``, or None if there is none.
@@ -38,6 +50,8 @@ class DavsyncDAVProvider(DAVProvider):  # type: ignore[misc]
             if loc.area:
                 return None
             return VirtualFolder(self, "/", environ, ["files"], self.get_resource_inst)
+        if loc.area == "uploads":
+            return upload_resource(self, loc, environ)
         if loc.area != "files":
             return None
         if loc.kind == "area-index":

@@ -16,6 +16,7 @@ from __future__ import annotations
 import mimetypes
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from wsgidav.dav_error import (
     HTTP_FORBIDDEN,
@@ -29,7 +30,7 @@ from wsgidav.dav_provider import DAVCollection, DAVNonCollection
 from davserver.dav import properties
 from davserver.dav.errors import bad_request, translated
 from davserver.http.digests import DigestHeaderError, expected_digests_from_headers
-from davserver.namespace import storage_to_share_path
+from davserver.namespace import SHARES, storage_to_share_path
 from providers import paths
 from providers.base import Entry, WriteHandle
 from providers.errors import NotFoundError, ProviderError
@@ -144,6 +145,12 @@ class StorageResource:
     def oc_id(self) -> str:
         """The ownCloud-style id: file id followed by the instance id."""
         return f"{self._entry().file_id}{self.ctx.instance_id}"
+
+    def get_ref_url(self) -> str:
+        """The key of locks and dead properties: the URL under the first share, whichever
+        share the request came through, so a lock taken at ``/remote.php/dav/...`` also binds
+        ``/dav/...`` (every share serves the same tree)."""
+        return quote(SHARES[0] + self.get_preferred_path())  # type: ignore[attr-defined]
 
     def _entry(self) -> Entry:
         if self.entry is None:
@@ -261,8 +268,8 @@ class StorageResource:
         pm = self.provider.prop_manager
         if pm is None:
             return
-        src_url = self.get_ref_url()  # type: ignore[attr-defined]
-        dest_url = self.provider.share_path + dest_path
+        src_url = self.get_ref_url()
+        dest_url = quote(SHARES[0] + dest_path)
         if is_move:
             pm.move_properties(src_url, dest_url, with_children=with_children, environ=self.environ)
         else:

@@ -79,3 +79,15 @@ def test_options_on_root_for_explorer(server: DavServer, alice: httpx.Client) ->
     assert r.headers["MS-Author-Via"] == "DAV"
     r = alice.request("PROPFIND", server.url, headers={"Depth": "1"})
     assert r.status_code == 207
+
+
+def test_head_error_has_no_body_and_keeps_connection_usable(
+    server: DavServer, bob: httpx.Client, alice: httpx.Client
+) -> None:
+    url = server.files_url("alice", "head-probe.txt")
+    alice.put(url, content=b"x")
+    for _ in range(3):  # the same keep-alive connection, again and again
+        r = bob.head(url)
+        assert r.status_code == 403 and r.content == b""
+        assert bob.head(server.files_url("bob", "missing.txt")).status_code == 404
+        assert bob.request("PROPFIND", server.files_url("bob"), headers={"Depth": "0"}).status_code == 207

@@ -37,6 +37,7 @@ class DavServer:
     proc: subprocess.Popen[str] | None = None
     url: str = ""
     output: list[str] = field(default_factory=list)
+    module: str = "davserver.cli"  # a test launcher may wrap the CLI (fault injection)
 
     def start(self) -> DavServer:
         """Start on a free port and wait for the ``URL:`` line."""
@@ -44,7 +45,7 @@ class DavServer:
         cmd = [
             sys.executable,
             "-m",
-            "davserver.cli",
+            self.module,
             "serve",
             "--root",
             str(self.root),

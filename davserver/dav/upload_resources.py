@@ -1,0 +1,584 @@
+"""WsgiDAV resources of the uploads area, over ``davserver.uploads.UploadService``.
+
+URL layout inside a share (``/remote.php/dav`` or ``/dav``)::
+
+    /uploads/                      the area index: lists the requesting user only
+    /uploads/<user>/               the user's open sessions (MKCOL here creates one)
+    /uploads/<user>/<session>/     a Nextcloud-style session: its chunks (PUT, PROPFIND)
+    /uploads/<user>/<session>/<n>  one chunk (PUT stores it atomically, DELETE drops it)
+    /uploads/<user>/<session>/.file    MOVE it to a files URL to assemble the upload
+    /uploads/<user>/tus-<id>       a tus upload (PATCH/HEAD/DELETE: see ``davserver.dav.tus``)
+
+The same ``DavsyncDAVProvider`` serves ``/files`` and ``/uploads``, so WsgiDAV's MOVE of
+``.file`` onto a files URL stays inside one provider. WsgiDAV calls ``handle_move`` first:
+for an existing destination the upload is assembled over it there (WsgiDAV answers 204),
+otherwise ``move_recursive`` assembles it (201). Response headers (``ETag``, ``OC-ETag``,
+``OC-FileId``, ``OC-Checksum``, ``X-OC-Mtime``) are queued for the extensions middleware.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlparse
+
+from wsgidav.dav_error import HTTP_CONFLICT, HTTP_FORBIDDEN, DAVError
+from wsgidav.dav_provider import DAVCollection, DAVNonCollection
+
+from davserver.dav.errors import bad_request
+from davserver.dav.resources import (
+    VirtualFolder,
+    add_response_header,
+    declared_length,
+    parse_oc_mtime,
+    request_headers,
+)
+from davserver.dav.upload_errors import upload_translated
+from davserver.http.digests import DigestHeaderError, expected_digests_from_headers
+from davserver.namespace import Location, resolve
+from davserver.uploads import protocol
+from davserver.uploads.service import AssemblyResult, ChunkUpload, UploadService
+from davserver.uploads.store import KIND_TUS, Chunk, Session
+from providers import paths
+from providers.errors import InvalidPathError, NotFoundError
+
+if TYPE_CHECKING:
+    from davserver.dav.provider import DavsyncDAVProvider
+
+ASSEMBLE_NAME = ".file"
+
+
+def _user(environ: dict[str, Any]) -> str:
+    return str(environ.get("wsgidav.auth.user_name") or "")
+
+
+def _forbidden(message: str) -> DAVError:
+    return DAVError(HTTP_FORBIDDEN, context_info=message)
+
+
+def upload_resource(provider: DavsyncDAVProvider, loc: Location, environ: dict[str, Any]) -> Any:
+    """The resource at ``loc`` (area ``uploads``), or None.
+
+    Raises DAVError 403 for another user's uploads, 409 for a chunk PUT into a session
+    that was already committed.
+    """
+    service = provider.ctx.uploads
+    user = _user(environ)
+    if service is None:
+        return None
+    if loc.kind == "area-index":
+        members = [user] if user else []
+        return VirtualFolder(provider, "/uploads", environ, members, provider.get_resource_inst)
+    if loc.kind != "home":
+        return None
+    if loc.home != user:
+        raise _forbidden("upload sessions are only visible to the user who created them")
+    parts = loc.storage_path.split("/")
+    if len(parts) == 1:
+        return UploadsHome(provider, environ, service, user)
+    if len(parts) > 3:
+        return None
+    with upload_translated():
+        session = service.store.get(user, parts[1])
+    if session is None:
+        return None
+    if len(parts) == 2:
+        if session.committed:
+            return None
+        if session.kind == KIND_TUS:
+            return TusUploadResource(provider, environ, service, session)
+        return SessionCollection(provider, environ, service, session)
+    return _session_member(provider, environ, service, session, parts[2])
+
+
+def _session_member(
+    provider: DavsyncDAVProvider,
+    environ: dict[str, Any],
+    service: UploadService,
+    session: Session,
+    name: str,
+) -> Any:
+    if session.kind == KIND_TUS:
+        return None
+    if name == ASSEMBLE_NAME:
+        return AssembleResource(provider, environ, service, session)
+    if session.committed:
+        if environ.get("REQUEST_METHOD") == "PUT":
+            raise DAVError(
+                HTTP_CONFLICT,
+                context_info=f"upload session {session.name!r} was already committed; "
+                "start a new session",
+            )
+        return None
+    with upload_translated():
+        chunks = service.store.chunks(session.owner, session.name)
+    chunk = next((c for c in chunks if c.name == name), None)
+    if chunk is None:
+        return None
+    return ChunkResource(provider, environ, service, session, name, chunk)
+
+
+def files_destination(
+    provider: DavsyncDAVProvider, environ: dict[str, Any], share_path: str
+) -> str:
+    """The storage path of a files-area share path the user may write.
+
+    Raises DAVError 403 for anything else (another area, a home without write access).
+    """
+    prefix = "/files/"
+    if not share_path.startswith(prefix):
+        raise _forbidden("an upload can only be assembled into the files area")
+    try:
+        dest = paths.normalize(share_path[len(prefix) :])
+    except InvalidPathError as exc:
+        raise bad_request(f"Destination: {exc}") from exc
+    home = dest.split("/", 1)[0]
+    if not dest or not provider.ctx.policy.can_write(_user(environ), home):
+        raise _forbidden(f"no write access to home {home!r}")
+    return dest
+
+
+def header_destination(provider: DavsyncDAVProvider, environ: dict[str, Any]) -> str | None:
+    """The storage path of the request's ``Destination`` URL (None if absent).
+
+    Raises DAVError 400 if it is not a files URL, 403 if the user may not write there.
+    """
+    raw = environ.get("HTTP_DESTINATION")
+    if not raw:
+        return None
+    try:
+        loc = resolve(unquote(urlparse(raw, allow_fragments=False).path))
+    except InvalidPathError as exc:
+        raise bad_request(f"Destination: {exc}") from exc
+    if loc.kind != "home" or loc.area != "files":
+        raise bad_request("Destination must be a URL below /files/<user>/")
+    return files_destination(provider, environ, "/files/" + loc.storage_path)
+
+
+def total_length_header(environ: dict[str, Any]) -> int | None:
+    """``OC-Total-Length`` (None if absent). DAVError 400 if malformed."""
+    raw = environ.get("HTTP_OC_TOTAL_LENGTH")
+    if raw is None:
+        return None
+    with upload_translated():
+        return protocol.parse_count(raw, "OC-Total-Length")
+
+
+class _UploadResourceMixin:
+    """Shared identity of upload resources: quoted getetag, no moves or copies."""
+
+    environ: dict[str, Any]
+
+    def get_property_value(self, name: str) -> Any:
+        if name == "{DAV:}getetag":
+            etag = self.get_etag()  # type: ignore[attr-defined]
+            return None if etag is None else f'"{etag}"'
+        return super().get_property_value(name)  # type: ignore[misc]
+
+    def handle_copy(self, dest_path: str, *, depth_infinity: bool) -> bool:
+        raise _forbidden("upload sessions and chunks cannot be copied")
+
+    def handle_move(self, dest_path: str) -> bool:
+        raise _forbidden(f"to assemble an upload, MOVE <session>/{ASSEMBLE_NAME}")
+
+    def support_recursive_move(self, dest_path: str) -> bool:
+        return False
+
+
+class UploadsHome(_UploadResourceMixin, DAVCollection):  # type: ignore[misc]
+    """``/uploads/<user>``: the user's open sessions; MKCOL below it creates one."""
+
+    def __init__(
+        self,
+        provider: DavsyncDAVProvider,
+        environ: dict[str, Any],
+        service: UploadService,
+        user: str,
+    ) -> None:
+        DAVCollection.__init__(self, f"/uploads/{user}", environ)
+        self.provider = provider
+        self.service = service
+        self.user = user
+        self._sessions: list[Session] | None = None
+
+    def _list(self) -> list[Session]:
+        if self._sessions is None:
+            with upload_translated():
+                self._sessions = self.service.active_sessions(self.user)
+        return self._sessions
+
+    def get_member_names(self) -> list[str]:
+        return [s.name for s in self._list()]
+
+    def get_member_list(self) -> list[Any]:
+        return [
+            _session_resource(self.provider, self.environ, self.service, s) for s in self._list()
+        ]
+
+    def get_member(self, name: str) -> Any:
+        for s in self._list():
+            if s.name == name:
+                return _session_resource(self.provider, self.environ, self.service, s)
+        return None
+
+    def get_display_name(self) -> str:
+        return self.user
+
+    def get_etag(self) -> str:
+        stamp = max((s.updated_at for s in self._list()), default=0.0)
+        return f"uploads-{len(self._list())}-{int(stamp * 1e6)}"
+
+    def support_etag(self) -> bool:
+        return True
+
+    def create_collection(self, name: str) -> None:
+        """MKCOL: open a session (version 2 when a Destination header is given)."""
+        destination = header_destination(self.provider, self.environ)
+        total = total_length_header(self.environ)
+        with upload_translated():
+            self.service.create_chunked(self.user, name, destination=destination, total=total)
+
+    def create_empty_resource(self, name: str) -> Any:
+        raise _forbidden("PUT chunks into a session: MKCOL /uploads/<user>/<session>/ first")
+
+    def delete(self) -> None:
+        raise _forbidden("the uploads collection itself cannot be deleted")
+
+    def handle_delete(self) -> bool:
+        raise _forbidden("the uploads collection itself cannot be deleted")
+
+
+def _session_resource(
+    provider: DavsyncDAVProvider, environ: dict[str, Any], service: UploadService, s: Session
+) -> Any:
+    if s.kind == KIND_TUS:
+        return TusUploadResource(provider, environ, service, s)
+    return SessionCollection(provider, environ, service, s)
+
+
+class SessionCollection(_UploadResourceMixin, DAVCollection):  # type: ignore[misc]
+    """``/uploads/<user>/<session>``: the chunks received so far (PROPFIND shows sizes)."""
+
+    def __init__(
+        self,
+        provider: DavsyncDAVProvider,
+        environ: dict[str, Any],
+        service: UploadService,
+        session: Session,
+    ) -> None:
+        DAVCollection.__init__(self, f"/uploads/{session.owner}/{session.name}", environ)
+        self.provider = provider
+        self.service = service
+        self.session = session
+        self._chunks: list[Chunk] | None = None
+
+    def _list(self) -> list[Chunk]:
+        if self._chunks is None:
+            with upload_translated():
+                self._chunks = self.service.chunks(self.session)
+        return self._chunks
+
+    def get_member_names(self) -> list[str]:
+        return [c.name for c in self._list()]
+
+    def get_member_list(self) -> list[Any]:
+        return [self._chunk_resource(c) for c in self._list()]
+
+    def get_member(self, name: str) -> Any:
+        if name == ASSEMBLE_NAME:
+            return AssembleResource(self.provider, self.environ, self.service, self.session)
+        return next((self._chunk_resource(c) for c in self._list() if c.name == name), None)
+
+    def _chunk_resource(self, chunk: Chunk | None, name: str | None = None) -> ChunkResource:
+        return ChunkResource(
+            self.provider,
+            self.environ,
+            self.service,
+            self.session,
+            name or (chunk.name if chunk else ""),
+            chunk,
+        )
+
+    def get_display_name(self) -> str:
+        return self.session.name
+
+    def get_creation_date(self) -> float:
+        return self.session.created_at
+
+    def get_last_modified(self) -> float:
+        return self.session.updated_at
+
+    def get_etag(self) -> str:
+        return f"{self.session.directory}-{int(self.session.updated_at * 1e6)}"
+
+    def support_etag(self) -> bool:
+        return True
+
+    def create_empty_resource(self, name: str) -> ChunkResource:
+        """PUT of a new chunk: a pending chunk (nothing stored before its body is complete)."""
+        if self.environ.get("REQUEST_METHOD") != "PUT":
+            raise _forbidden("chunks are created by PUT only")
+        if name == ASSEMBLE_NAME:
+            raise _forbidden(f"{ASSEMBLE_NAME} is reserved: MOVE it to assemble the upload")
+        return self._chunk_resource(None, name)
+
+    def create_collection(self, name: str) -> None:
+        raise _forbidden("upload sessions hold chunks only")
+
+    def support_recursive_delete(self) -> bool:
+        return True
+
+    def handle_delete(self) -> bool:
+        """DELETE aborts the session (423 while it is being assembled)."""
+        with upload_translated():
+            self.service.abort(self.session.owner, self.session.name)
+        return True
+
+    def delete(self) -> None:
+        self.handle_delete()
+
+
+class ChunkResource(_UploadResourceMixin, DAVNonCollection):  # type: ignore[misc]
+    """One chunk; ``chunk`` is None while its first PUT is being received."""
+
+    def __init__(
+        self,
+        provider: DavsyncDAVProvider,
+        environ: dict[str, Any],
+        service: UploadService,
+        session: Session,
+        name: str,
+        chunk: Chunk | None,
+    ) -> None:
+        DAVNonCollection.__init__(self, f"/uploads/{session.owner}/{session.name}/{name}", environ)
+        self.provider = provider
+        self.service = service
+        self.session = session
+        self.name = name
+        self.chunk = chunk
+        self._upload: ChunkUpload | None = None
+
+    def _require(self) -> Chunk:
+        if self.chunk is None:
+            raise DAVError(404)
+        return self.chunk
+
+    def get_content_length(self) -> int:
+        return self._require().size
+
+    def get_content_type(self) -> str:
+        return "application/octet-stream"
+
+    def get_content(self) -> Any:
+        with upload_translated():
+            return self.service.open_chunk(self.session, self._require())
+
+    def support_ranges(self) -> bool:
+        return True
+
+    def get_etag(self) -> str | None:
+        return self.chunk.file.split(".", 1)[0] if self.chunk else None
+
+    def support_etag(self) -> bool:
+        return True
+
+    def get_creation_date(self) -> float:
+        return self._require().created_at
+
+    def get_last_modified(self) -> float:
+        return self._require().created_at
+
+    def get_display_name(self) -> str:
+        return self.name
+
+    def begin_write(self, *, content_type: str | None = None) -> _ChunkWriter:
+        """Check the chunk (name, range, length, overlap, space) before reading the body."""
+        destination = header_destination(self.provider, self.environ)
+        total = total_length_header(self.environ)
+        length = declared_length(self.environ)
+        with upload_translated():
+            self._upload = self.service.begin_chunk(
+                self.session.owner,
+                self.session.name,
+                self.name,
+                length=length,
+                total=total,
+                destination=destination,
+            )
+        return _ChunkWriter(self._upload)
+
+    def end_write(self, *, with_errors: bool) -> None:
+        """Record the chunk if the body was complete (atomically), else drop it."""
+        upload, self._upload = self._upload, None
+        if upload is None:
+            return
+        if with_errors:
+            upload.abort()
+            return
+        with upload_translated():
+            self.chunk = upload.commit()
+
+    def handle_delete(self) -> bool:
+        with upload_translated():
+            self.service.delete_chunk(self.session.owner, self.session.name, self.name)
+        return True
+
+
+class _ChunkWriter:
+    """The file object WsgiDAV's PUT writes a chunk body into."""
+
+    def __init__(self, upload: ChunkUpload) -> None:
+        self._upload = upload
+
+    def writelines(self, blocks: Iterable[bytes]) -> None:
+        with upload_translated():
+            for block in blocks:
+                self._upload.write(block)
+
+    def write(self, data: bytes) -> None:
+        with upload_translated():
+            self._upload.write(data)
+
+    def close(self) -> None:
+        """Nothing to do: ``end_write`` commits or aborts."""
+
+
+class AssembleResource(_UploadResourceMixin, DAVNonCollection):  # type: ignore[misc]
+    """``<session>/.file``: the file the chunks make; MOVE assembles it (see module doc)."""
+
+    def __init__(
+        self,
+        provider: DavsyncDAVProvider,
+        environ: dict[str, Any],
+        service: UploadService,
+        session: Session,
+    ) -> None:
+        path = f"/uploads/{session.owner}/{session.name}/{ASSEMBLE_NAME}"
+        DAVNonCollection.__init__(self, path, environ)
+        self.provider = provider
+        self.service = service
+        self.session = session
+
+    def get_content_length(self) -> int:
+        if self.session.committed:
+            return 0
+        with upload_translated():
+            return sum(c.size for c in self.service.chunks(self.session))
+
+    def get_content_type(self) -> str:
+        return "application/octet-stream"
+
+    def get_content(self) -> Any:
+        raise _forbidden(f"{ASSEMBLE_NAME} cannot be read; MOVE it to assemble the upload")
+
+    def begin_write(self, *, content_type: str | None = None) -> Any:
+        raise _forbidden(f"{ASSEMBLE_NAME} is reserved: MOVE it to assemble the upload")
+
+    def get_etag(self) -> str | None:
+        return None
+
+    def support_etag(self) -> bool:
+        return False
+
+    def support_ranges(self) -> bool:
+        return False
+
+    def handle_move(self, dest_path: str) -> bool:
+        """Assemble over an existing destination (WsgiDAV then answers 204)."""
+        dest = files_destination(self.provider, self.environ, dest_path)
+        try:
+            self.provider.ctx.storage.stat(dest)
+        except NotFoundError:
+            return False
+        self._assemble(dest)
+        return True
+
+    def support_recursive_move(self, dest_path: str) -> bool:
+        return True
+
+    def move_recursive(self, dest_path: str) -> list[Any]:
+        """Assemble into a new destination (WsgiDAV then answers 201)."""
+        self._assemble(files_destination(self.provider, self.environ, dest_path))
+        return []
+
+    def handle_delete(self) -> bool:
+        raise _forbidden(f"DELETE the session, not {ASSEMBLE_NAME}, to abort an upload")
+
+    def _assemble(self, dest: str) -> None:
+        headers = request_headers(self.environ)
+        try:
+            expected = expected_digests_from_headers(headers)
+        except DigestHeaderError as exc:
+            raise bad_request(str(exc)) from exc
+        mtime_ns = parse_oc_mtime(self.environ)
+        total = total_length_header(self.environ)
+        with upload_translated():
+            result = self.service.assemble(
+                self.session.owner,
+                self.session.name,
+                dest,
+                expected_digests=expected,
+                total=total,
+                mtime_ns=mtime_ns,
+            )
+        self._queue_headers(result, mtime_ns)
+
+    def _queue_headers(self, result: AssemblyResult, mtime_ns: int | None) -> None:
+        entry = result.entry
+        if entry is not None:
+            etag = f'"{entry.etag}"'
+            add_response_header(self.environ, "ETag", etag)
+            add_response_header(self.environ, "OC-ETag", etag)
+            add_response_header(
+                self.environ, "OC-FileId", f"{entry.file_id}{self.provider.ctx.instance_id}"
+            )
+        if result.digests is not None:
+            add_response_header(self.environ, "OC-Checksum", f"SHA1:{result.digests.sha1}")
+        if mtime_ns is not None:
+            add_response_header(self.environ, "X-OC-Mtime", "accepted")
+
+
+class TusUploadResource(_UploadResourceMixin, DAVNonCollection):  # type: ignore[misc]
+    """A tus upload as WebDAV sees it: its size so far; DELETE terminates it."""
+
+    def __init__(
+        self,
+        provider: DavsyncDAVProvider,
+        environ: dict[str, Any],
+        service: UploadService,
+        session: Session,
+    ) -> None:
+        DAVNonCollection.__init__(self, f"/uploads/{session.owner}/{session.name}", environ)
+        self.provider = provider
+        self.service = service
+        self.session = session
+
+    def get_content_length(self) -> int:
+        with upload_translated():
+            return self.service.tus_state(self.session.owner, self.session.name).offset
+
+    def get_content_type(self) -> str:
+        return "application/octet-stream"
+
+    def get_content(self) -> Any:
+        raise _forbidden("a tus upload cannot be read before it is complete")
+
+    def get_etag(self) -> str | None:
+        return None
+
+    def support_etag(self) -> bool:
+        return False
+
+    def support_ranges(self) -> bool:
+        return False
+
+    def get_creation_date(self) -> float:
+        return self.session.created_at
+
+    def get_last_modified(self) -> float:
+        return self.session.updated_at
+
+    def handle_delete(self) -> bool:
+        with upload_translated():
+            self.service.abort(self.session.owner, self.session.name)
+        return True
