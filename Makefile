@@ -5,7 +5,7 @@ PY      = $(VENV)/bin/python
 PORT   ?= 8080
 ROOT   ?= data
 
-.PHONY: serve test lint fmt bench tools clean venv test-venv
+.PHONY: serve test lint fmt bench tools clean venv test-venv soak fuzz
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,7 +26,7 @@ test-venv: $(VENV)/.test-installed
 serve: venv
 	$(VENV)/bin/davserver serve --root $(ROOT) --port $(PORT)
 
-## tools: Debian packages the interop tests drive (litmus, cadaver); needs root or sudo
+## tools: Debian packages the interop tests drive (litmus, cadaver, davfs2, nginx + dav-ext); needs root or sudo
 tools:
 	@bash .ci/install-tools
 
@@ -45,6 +45,16 @@ fmt: test-venv
 
 bench: test-venv tools
 	$(PY) -m bench.run
+
+## soak: 50 concurrent clients for 60 s against a real server, then every stored hash verified
+soak: test-venv
+	$(PY) -m bench.load --clients 50 --duration 60
+
+## fuzz: the targets in tests/fuzz with FUZZ_EXAMPLES examples each (make test runs a few)
+FUZZ_EXAMPLES ?= 5000
+fuzz: test-venv
+	DAVSYNC_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(VENV)/bin/pytest -q tests/fuzz \
+		-W ignore::hypothesis.errors.HypothesisWarning
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -243,7 +243,7 @@ def main() -> int:
     for name, row in table.items():
         if name == "davserver":
             continue
-        ratios = ", ".join(f"{k}={ours[k] / row[k]:.2f}x" for k in keys[:3] if k in row and row[k])
+        ratios = ", ".join(f"{k}={ours[k] / row[k]:.2f}x" for k in keys[:3] if row.get(k))
         print(f"davserver / {name}: {ratios} (higher is better for davserver)")
     return 0
 

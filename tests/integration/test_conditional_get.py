@@ -88,12 +88,14 @@ def test_if_range(alice: httpx.Client, file_url: str) -> None:
 def test_gzip_for_text_with_own_etag(alice: httpx.Client, folder: str) -> None:
     text = b"line of text that compresses well\n" * 500
     alice.put(folder + "log.txt", content=text)
-    with httpx.Client(auth=alice.auth) as raw:
-        with raw.stream("GET", folder + "log.txt", headers={"Accept-Encoding": "gzip"}) as r:
-            body = b"".join(r.iter_raw())
-            assert r.headers["Content-Encoding"] == "gzip"
-            assert "Accept-Encoding" in r.headers["Vary"]
-            gz_etag = r.headers["ETag"]
+    with (
+        httpx.Client(auth=alice.auth) as raw,
+        raw.stream("GET", folder + "log.txt", headers={"Accept-Encoding": "gzip"}) as r,
+    ):
+        body = b"".join(r.iter_raw())
+        assert r.headers["Content-Encoding"] == "gzip"
+        assert "Accept-Encoding" in r.headers["Vary"]
+        gz_etag = r.headers["ETag"]
     assert len(body) < len(text) // 5
     assert gzip.decompress(body) == text
     plain = alice.get(folder + "log.txt", headers={"Accept-Encoding": "identity"})

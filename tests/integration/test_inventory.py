@@ -36,10 +36,12 @@ def test_inventory_lists_tree_with_hashes(alice: httpx.Client, folder: str) -> N
 
 def test_inventory_gzip(alice: httpx.Client, folder: str) -> None:
     alice.put(folder + "x.txt", content=b"x")
-    with httpx.Client(auth=alice.auth) as raw:
-        with raw.stream("GET", folder + "?inventory", headers={"Accept-Encoding": "gzip"}) as r:
-            assert r.headers["Content-Encoding"] == "gzip"
-            body = gzip.decompress(b"".join(r.iter_raw()))
+    with (
+        httpx.Client(auth=alice.auth) as raw,
+        raw.stream("GET", folder + "?inventory", headers={"Accept-Encoding": "gzip"}) as r,
+    ):
+        assert r.headers["Content-Encoding"] == "gzip"
+        body = gzip.decompress(b"".join(r.iter_raw()))
     assert b'"path":"x.txt"' in body
 
 
