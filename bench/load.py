@@ -217,7 +217,7 @@ def _prepare_users(root: Path, config: Path, users: dict[str, str]) -> None:
 
 
 @contextmanager
-def local_server(users: dict[str, str]) -> Iterator[tuple[str, Path]]:
+def local_server(users: dict[str, str], log: Path | None = None) -> Iterator[tuple[str, Path]]:
     """A davserver on a free loopback port over a temporary root; yields (url, root)."""
     with tempfile.TemporaryDirectory(prefix="davsync-load-") as tmp:
         root = Path(tmp) / "root"
@@ -246,7 +246,7 @@ def local_server(users: dict[str, str]) -> Iterator[tuple[str, Path]]:
         )
         try:
             url = _wait_for_url(proc)
-            threading.Thread(target=_drain, args=(proc,), daemon=True).start()
+            threading.Thread(target=_drain, args=(proc, log), daemon=True).start()
             yield url, root
         finally:
             proc.send_signal(signal.SIGTERM)
@@ -257,11 +257,12 @@ def local_server(users: dict[str, str]) -> Iterator[tuple[str, Path]]:
                 proc.wait(timeout=10)
 
 
-def _drain(proc: subprocess.Popen[str]) -> None:
-    """Read the server's output so that it never blocks on a full pipe."""
+def _drain(proc: subprocess.Popen[str], log: Path | None) -> None:
+    """Read the server's output (into ``log`` if given) so it never blocks on a full pipe."""
     assert proc.stdout is not None
-    for _ in proc.stdout:
-        pass
+    with open(log or os.devnull, "a", encoding="utf-8") as sink:
+        for line in proc.stdout:
+            sink.write(line)
 
 
 def _wait_for_url(proc: subprocess.Popen[str]) -> str:
@@ -313,6 +314,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--users", type=int, default=5)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--url", help="a running server (loopback) with users load0..loadN")
+    parser.add_argument("--server-log", type=Path, help="append the started server's output here")
     args = parser.parse_args(argv)
     users = {f"load{i}": f"load-password-{i}" for i in range(args.users)}
     stats = Stats()
@@ -344,7 +346,7 @@ def main(argv: list[str] | None = None) -> int:
         if host not in ("127.0.0.1", "localhost", "::1"):
             parser.error("--url must be a loopback address")
         return run(args.url if args.url.endswith("/") else args.url + "/", None)
-    with local_server(users) as (url, root):
+    with local_server(users, args.server_log) as (url, root):
         print(f"server: {url} ({args.clients} clients, {args.users} users, {args.duration:.0f} s)")
         return run(url, root)
 

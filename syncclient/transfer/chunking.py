@@ -1,0 +1,183 @@
+"""Resumable upload of one large file through a server chunk session.
+
+The session is written to the journal *before* it is created on the server, and every
+chunk the server acknowledges is journaled at once, so a client killed at any point finds
+the session on its next run. On resume the server's own chunk listing decides what is
+already there (a chunk acknowledged just before the kill counts even if its journal line
+was lost); only missing or short chunks are sent again. A session whose file changed
+(size, mtime or SHA-1) is aborted and a new one started. The commit (``MOVE .file``)
+declares the whole file's SHA-1, so the server refuses anything but exactly the bytes that
+were hashed before sending.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from syncclient.journal import Journal, SessionRow
+from syncclient.model import LocalFile, RemoteFile
+from syncclient.transfer import FileChangedError
+from syncclient.transfer.body import FileBody
+from syncclient.transports import PutResult, StatusError, Transport
+
+UNSUPPORTED_STATUS = frozenset({403, 404, 405, 409, 501})
+
+
+def _hashes(r: RemoteFile) -> dict[str, str]:
+    pairs = (("sha256", r.sha256), ("sha1", r.sha1), ("md5", r.md5))
+    return {k: v for k, v in pairs if v}
+
+
+class ChunkingUnsupportedError(Exception):
+    """The server has no upload sessions (MKCOL in the upload area refused)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkPlan:
+    """Chunk ``n`` (1-based) covers [offset, offset + size)."""
+
+    n: int
+    offset: int
+    size: int
+
+
+def chunk_layout(total: int, chunk_size: int) -> list[ChunkPlan]:
+    """The chunks of a ``total``-byte file (at least one, even for 0 bytes)."""
+    count = max(1, math.ceil(total / chunk_size))
+    return [
+        ChunkPlan(n + 1, n * chunk_size, min(chunk_size, total - n * chunk_size))
+        for n in range(count)
+    ]
+
+
+Call = Callable[[str, Callable[[], object]], object]
+MakeBody = Callable[[int, int], FileBody]
+Emit = Callable[..., None]
+
+
+@dataclass
+class ChunkedUpload:
+    """Uploads ``f`` (whose digests are set) via a session. ``call(what, fn)`` runs ``fn``
+    with retries; ``body(offset, size)`` makes a throttled, counted body."""
+
+    transport: Transport
+    journal: Journal
+    f: LocalFile
+    chunk_size: int
+    call: Call
+    body: MakeBody
+    emit: Emit
+    unchanged: Callable[[], bool]
+    chunks_sent: int = 0
+    bytes_resumed: int = 0
+
+    def run(self) -> PutResult:
+        """Send missing chunks and commit. Raises ChunkingUnsupportedError, FileChangedError,
+        TransportError, StopRequested."""
+        assert self.f.digests is not None
+        session, present = self._open_session()
+        layout = chunk_layout(self.f.size, self.chunk_size)
+        if present:
+            self.emit(
+                "resume",
+                path=self.f.path,
+                chunks=len(layout),
+                chunks_present=sum(1 for c in layout if present.get(c.n) == c.size),
+            )
+        for c in layout:
+            if present.get(c.n) == c.size:
+                self.bytes_resumed += c.size
+                continue
+            self._send_chunk(session, c, len(layout))
+        if not self.unchanged():
+            self._abort(session)
+            raise FileChangedError(f"{self.f.path} changed while being sent")
+        result = self._commit(session)
+        self.journal.session_drop(self.f.path)
+        return result
+
+    def _open_session(self) -> tuple[str, dict[int, int]]:
+        f = self.f
+        assert f.digests is not None
+        row = self.journal.session_get(f.path)
+        if row is not None:
+            same = (row.size, row.mtime_ns, row.sha1, row.chunk_size) == (
+                f.size,
+                f.mtime_ns,
+                f.digests.sha1,
+                self.chunk_size,
+            )
+            if same:
+                present = self.call(
+                    f"PROPFIND session of {f.path}",
+                    lambda: self.transport.session_chunks(row.session_url),
+                )
+                if isinstance(present, dict):
+                    return row.session_url, present
+            else:
+                self._abort(row.session_url)
+            self.journal.session_drop(f.path)
+        session = f"syncclient-{uuid.uuid4().hex}"
+        self.journal.session_put(
+            SessionRow(
+                f.path, session, f.size, f.mtime_ns, f.digests.sha1, self.chunk_size, time.time()
+            )
+        )
+        try:
+            self.call(
+                f"MKCOL session for {f.path}",
+                lambda: self.transport.session_create(session, f.path, f.size),
+            )
+        except StatusError as exc:
+            self.journal.session_drop(f.path)
+            if exc.status in UNSUPPORTED_STATUS:
+                raise ChunkingUnsupportedError(str(exc)) from exc
+            raise
+        return session, {}
+
+    def _send_chunk(self, session: str, c: ChunkPlan, count: int) -> None:
+        path, total = self.f.path, self.f.size
+
+        def put() -> None:
+            self.transport.session_put(
+                session, c.n, self.body(c.offset, c.size), c.size, path, total
+            )
+
+        self.call(f"PUT chunk {c.n} of {path}", put)
+        self.journal.chunk_ack(session, c.n, c.size)
+        self.chunks_sent += 1
+        self.emit("chunk", path=path, n=c.n, of=count, size=c.size)
+
+    def _commit(self, session: str) -> PutResult:
+        f = self.f
+        assert f.digests is not None
+        sha1 = f.digests.sha1
+        try:
+            result = self.call(
+                f"MOVE session of {f.path}",
+                lambda: self.transport.session_commit(
+                    session, f.path, f.size, sha1, f.mtime_ns // 1_000_000_000
+                ),
+            )
+        except StatusError as exc:
+            if exc.status in (404, 409):
+                # session gone or already committed: an earlier MOVE (whose answer was lost)
+                # may have stored the file; the server's hash decides
+                remote = self.transport.stat(f.path)
+                if remote is not None and remote.hash_matches(f.digests):
+                    return PutResult(remote.etag, _hashes(remote))
+            self._abort(session)
+            self.journal.session_drop(f.path)
+            raise
+        assert isinstance(result, PutResult)
+        return result
+
+    def _abort(self, session: str) -> None:
+        try:
+            self.transport.session_abort(session)
+        except Exception:  # best effort: the server expires abandoned sessions anyway
+            return

@@ -1,0 +1,26 @@
+"""Transports: how bytes reach a server. ``base`` holds the protocol and the error tree;
+``webdav`` is the httpx implementation (the only place httpx is imported)."""
+
+from __future__ import annotations
+
+from syncclient.transports.base import (
+    AuthError,
+    PutResult,
+    ServerInfo,
+    StalledError,
+    StatusError,
+    Transport,
+    TransportError,
+    UnreachableError,
+)
+
+__all__ = [
+    "AuthError",
+    "PutResult",
+    "ServerInfo",
+    "StalledError",
+    "StatusError",
+    "Transport",
+    "TransportError",
+    "UnreachableError",
+]

@@ -1,0 +1,154 @@
+"""Chunk sessions against an in-memory transport: resume, changed files, lost commit answers."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import pytest
+
+from syncclient.journal import Journal
+from syncclient.model import Digests, LocalFile, RemoteFile
+from syncclient.transfer.bandwidth import TokenBucket
+from syncclient.transfer.body import FileBody
+from syncclient.transfer.chunking import ChunkedUpload, ChunkingUnsupportedError
+from syncclient.transfer.retry import RetryPolicy, call_with_retry
+from syncclient.transports import PutResult, StatusError, UnreachableError
+
+pytestmark = pytest.mark.unit
+
+
+class MemoryTransport:
+    """Just the session part of the Transport protocol, in memory."""
+
+    def __init__(self) -> None:
+        self.sessions: dict[str, dict[int, bytes]] = {}
+        self.files: dict[str, bytes] = {}
+        self.puts: list[int] = []
+        self.aborted: list[str] = []
+        self.lose_commit_answer = False
+        self.refuse_sessions = False
+
+    def session_create(self, session: str, path: str, total: int) -> None:
+        if self.refuse_sessions:
+            raise StatusError(405, "MKCOL")
+        self.sessions.setdefault(session, {})
+
+    def session_chunks(self, session: str) -> dict[int, int] | None:
+        chunks = self.sessions.get(session)
+        return None if chunks is None else {n: len(b) for n, b in chunks.items()}
+
+    def session_put(
+        self, session: str, n: int, body: Iterable[bytes], length: int, path: str, total: int
+    ) -> None:
+        self.sessions[session][n] = b"".join(body)
+        self.puts.append(n)
+
+    def session_commit(
+        self, session: str, path: str, total: int, sha1: str, mtime: int
+    ) -> PutResult:
+        if session not in self.sessions:
+            raise StatusError(404, "MOVE")
+        data = b"".join(v for _, v in sorted(self.sessions.pop(session).items()))
+        if hashlib.sha1(data).hexdigest() != sha1 or len(data) != total:
+            raise StatusError(400, "MOVE")
+        self.files[path] = data
+        if self.lose_commit_answer:
+            self.lose_commit_answer = False
+            raise UnreachableError("connection dropped")
+        return PutResult(None, {"sha1": sha1})
+
+    def stat(self, path: str) -> RemoteFile | None:
+        data = self.files.get(path)
+        if data is None:
+            return None
+        return RemoteFile(path, len(data), sha256=hashlib.sha256(data).hexdigest())
+
+    def session_abort(self, session: str) -> None:
+        self.aborted.append(session)
+        self.sessions.pop(session, None)
+
+
+def _file(tmp: Path, data: bytes) -> LocalFile:
+    p = tmp / "big.bin"
+    p.write_bytes(data)
+    st = p.stat()
+    d = Digests(hashlib.sha256(data).hexdigest(), hashlib.sha1(data).hexdigest(), "")
+    return LocalFile("big.bin", st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev, 0.0, d)
+
+
+def _upload(
+    tmp: Path, t: MemoryTransport, journal: Journal, f: LocalFile, fail_at: int | None = None
+) -> ChunkedUpload:
+    stop = threading.Event()
+    sent = [0]
+
+    def on_bytes(n: int) -> None:
+        sent[0] += n
+        if fail_at is not None and sent[0] > fail_at:
+            raise UnreachableError("link down")
+
+    def call(what: str, fn: Callable[[], object]) -> object:
+        return call_with_retry(fn, RetryPolicy(attempts=1), stop)
+
+    return ChunkedUpload(
+        transport=t,  # type: ignore[arg-type]
+        journal=journal,
+        f=f,
+        chunk_size=1000,
+        call=call,
+        body=lambda off, size: FileBody(tmp / f.path, off, size, TokenBucket(0), stop, on_bytes),
+        emit=lambda *a, **k: None,
+        unchanged=lambda: True,
+    )
+
+
+def test_resume_sends_only_missing_chunks(tmp_path: Path) -> None:
+    data = bytes(range(256)) * 20  # 5120 bytes: 6 chunks
+    f = _file(tmp_path, data)
+    t, journal = MemoryTransport(), Journal(tmp_path / "j.sqlite")
+    with pytest.raises(UnreachableError):
+        _upload(tmp_path, t, journal, f, fail_at=3500).run()
+    assert t.puts == [1, 2, 3]  # chunk 4 died mid-body
+    assert journal.session_get("big.bin") is not None
+    up = _upload(tmp_path, t, journal, f)
+    up.run()
+    assert t.puts == [1, 2, 3, 4, 5, 6] and up.bytes_resumed == 3000
+    assert t.files["big.bin"] == data
+    assert journal.session_get("big.bin") is None
+
+
+def test_changed_file_aborts_the_old_session(tmp_path: Path) -> None:
+    f = _file(tmp_path, b"a" * 2500)
+    t, journal = MemoryTransport(), Journal(tmp_path / "j.sqlite")
+    with pytest.raises(UnreachableError):
+        _upload(tmp_path, t, journal, f, fail_at=1500).run()
+    old = journal.session_get("big.bin")
+    assert old is not None
+    g = _file(tmp_path, b"b" * 2600)
+    _upload(tmp_path, t, journal, g).run()
+    assert t.aborted == [old.session_url]
+    assert t.files["big.bin"] == b"b" * 2600
+
+
+def test_lost_commit_answer_is_confirmed_by_the_servers_hash(tmp_path: Path) -> None:
+    data = b"z" * 1500
+    f = _file(tmp_path, data)
+    t, journal = MemoryTransport(), Journal(tmp_path / "j.sqlite")
+    t.lose_commit_answer = True
+    up = _upload(tmp_path, t, journal, f)
+    up.call = lambda what, fn: call_with_retry(
+        fn, RetryPolicy(attempts=2, base=0.01), threading.Event()
+    )
+    result = up.run()
+    assert result.hashes["sha256"] == hashlib.sha256(data).hexdigest()
+
+
+def test_session_refused_means_no_chunking(tmp_path: Path) -> None:
+    t, journal = MemoryTransport(), Journal(tmp_path / "j.sqlite")
+    t.refuse_sessions = True
+    with pytest.raises(ChunkingUnsupportedError):
+        _upload(tmp_path, t, journal, _file(tmp_path, b"q" * 2000)).run()
+    assert journal.session_get("big.bin") is None

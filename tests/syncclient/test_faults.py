@@ -1,0 +1,114 @@
+"""A misbehaving peer (pytest-httpserver): 503 + Retry-After, dropped connections, a server
+reporting a wrong hash. The client retries, backs off, and never calls a file verified that
+is not."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from pytest_httpserver import HTTPServer
+
+from tests.syncclient.conftest import ClientResult, run_client, write_tree
+from tests.syncclient.fakedav import FakeDav, drop, unavailable
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture()
+def fake(httpserver: HTTPServer) -> Iterator[FakeDav]:
+    yield FakeDav(httpserver)
+
+
+def _sync(tmp: Path, fake: FakeDav, *flags: str, command: str = "run") -> ClientResult:
+    args = [command] + (["--once"] if command == "run" else [])
+    return run_client(
+        tmp,
+        *args,
+        str(tmp / "src"),
+        fake.url,
+        "--state-dir",
+        str(tmp / "state"),
+        "--parallel",
+        "1",
+        "--retries",
+        "5",
+        "--json",
+        *flags,
+    )
+
+
+def test_503_with_retry_after_is_honoured(tmp_path: Path, fake: FakeDav) -> None:
+    write_tree(tmp_path / "src", {"a.bin": b"A" * 5000})
+    fake.faults["PUT"] = [unavailable(1), unavailable(2)]
+    r = _sync(tmp_path, fake)
+    assert r.code == 0, r.stderr + r.stdout
+    puts = fake.puts()
+    assert [s for _, _, s in puts] == [503, 503, 201]
+    assert puts[1][0] - puts[0][0] >= 1.0, "Retry-After: 1 not honoured"
+    assert puts[2][0] - puts[1][0] >= 2.0, "Retry-After: 2 not honoured"
+    assert fake.files["a.bin"] == b"A" * 5000
+    retries = [e for e in r.events() if e["event"] == "retry"]
+    assert len(retries) == 2 and "503" in retries[0]["error"]
+    assert r.summary()["files"]["verified"] == 1
+
+
+def test_dropped_connections_are_retried(tmp_path: Path, fake: FakeDav) -> None:
+    write_tree(tmp_path / "src", {"d/x.bin": bytes(range(256)) * 100, "y.txt": b"y"})
+    fake.faults["PUT"] = [drop, drop]
+    fake.faults["MKCOL"] = [drop]
+    r = _sync(tmp_path, fake)
+    assert r.code == 0, r.stderr + r.stdout
+    assert fake.files == {"d/x.bin": bytes(range(256)) * 100, "y.txt": b"y"}
+    errors = [e["error"] for e in r.events() if e["event"] == "retry"]
+    assert len(errors) == 3 and all("dropped" in e for e in errors)
+    # a second run finds everything verified on the server (its oc:checksums) and sends nothing
+    again = _sync(tmp_path, fake)
+    assert again.code == 0 and again.summary()["nothing_transferred"] is True
+
+
+def test_wrong_server_hash_is_never_verified(tmp_path: Path, fake: FakeDav) -> None:
+    write_tree(tmp_path / "src", {"keep-me.csv": b"1,2,3\n" * 100})
+    fake.wrong_hash = True
+    manifest = tmp_path / "manifest.jsonl"
+    r = _sync(tmp_path, fake, "--post-action", "delete", "--manifest", str(manifest))
+    assert r.code == 4, r.stderr + r.stdout
+    assert len(fake.puts()) == 3, "one send plus two re-sends on a hash mismatch"
+    assert [e["path"] for e in r.events() if e["event"] == "verify-failed"] == ["keep-me.csv"]
+    assert not [e for e in r.events() if e["event"] == "verified"]
+    assert (tmp_path / "src" / "keep-me.csv").exists(), "deleted although never verified"
+    assert not manifest.exists() or manifest.read_text() == ""
+    plan = _sync(tmp_path, fake, command="plan")
+    actions = json.loads(plan.stdout)["actions"]
+    assert [(a["path"], a["reason"]) for a in actions] == [("keep-me.csv", "changed-hash")]
+
+
+def test_plain_webdav_server_is_detected_and_reported(tmp_path: Path, fake: FakeDav) -> None:
+    write_tree(tmp_path / "src", {"big.bin": b"B" * 300_000})
+    r = _sync(tmp_path, fake, "--chunk-threshold", "100k")
+    assert r.code == 0, r.stderr + r.stdout
+    notes = [e["message"] for e in r.events() if e["event"] == "note"]
+    assert any("PROPFIND" in n for n in notes) and any("plain PUT" in n for n in notes)
+    assert r.summary()["server"] == {"listing": "propfind", "chunking": False, "notes": notes}
+    assert fake.files["big.bin"] == b"B" * 300_000
+
+
+def test_stalled_connection_is_detected_and_retried(tmp_path: Path, fake: FakeDav) -> None:
+    import time
+
+    from werkzeug import Request
+
+    def stall(req: Request) -> None:
+        req.get_data()
+        time.sleep(2.5)  # longer than --stall-timeout; the client gives up on this connection
+        return None
+
+    write_tree(tmp_path / "src", {"s.bin": b"S" * 10_000})
+    fake.faults["PUT"] = [stall]
+    r = _sync(tmp_path, fake, "--stall-timeout", "1")
+    assert r.code == 0, r.stderr + r.stdout
+    errors = [e["error"] for e in r.events() if e["event"] == "retry"]
+    assert errors and "no progress" in errors[0]
+    assert fake.files["s.bin"] == b"S" * 10_000
