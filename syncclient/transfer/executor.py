@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, TypeVar
@@ -223,9 +223,9 @@ class Executor:
                 result, method = self._upload_once(f)
             except FileChangedError as exc:
                 return FileResult(f.path, Outcome.CHANGED, f.size, str(exc))
-            ok, by = self._verify(f, result)
+            ok, by, etag = self._verify(f, result)
             if ok:
-                self._record(f, action, result, method, by)
+                self._record(f, action, replace(result, etag=etag), method, by)
                 return FileResult(f.path, Outcome.VERIFIED, f.size, method=method, verified_by=by)
             last = f"server hash ({by}) differs from the local hash"
             if ok is None:
@@ -327,23 +327,28 @@ class Executor:
             raise FileChangedError(f"{f.path} changed while being sent")
         return result
 
-    def _verify(self, f: LocalFile, result: PutResult) -> tuple[bool | None, str]:
+    def _verify(self, f: LocalFile, result: PutResult) -> tuple[bool | None, str, str | None]:
+        """(hashes equal, or None if nothing could be compared; how it was checked; the ETag
+        to record). After a PROPFIND the recorded ETag is the one listings show: a server may
+        change it after answering the PUT (stock WsgiDAV applies ``X-OC-Mtime`` afterwards)."""
         assert f.digests is not None
         ok = compare_hashes(result.hashes, f.digests)
         if ok is not None:
-            return ok, "commit-response"
+            return ok, "commit-response", result.etag
         transport = self.ctx.transport
         remote = self._call(f"PROPFIND {f.path}", lambda: transport.stat(f.path))
+        etag = result.etag
         if remote is not None:
+            etag = remote.etag or etag
             if remote.size != f.size:
-                return False, "propfind"
+                return False, "propfind", etag
             same = remote.hash_matches(f.digests)
             if same is not None:
-                return same, "propfind"
+                return same, "propfind", etag
         if not self.ctx.settings.download_verify:
-            return None, "none"
+            return None, "none", etag
         got = self._call(f"GET {f.path}", lambda: transport.download_digests(f.path))
-        return got.get("sha256") == f.digests.sha256, "download"
+        return got.get("sha256") == f.digests.sha256, "download", etag
 
     # after verification -------------------------------------------------------------------
 

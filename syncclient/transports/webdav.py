@@ -200,12 +200,36 @@ class WebDAVTransport:
             return resp
         raise self._status_error(resp, what)
 
-    @staticmethod
-    def _status_error(resp: httpx.Response, what: str) -> TransportError:
+    def _status_error(self, resp: httpx.Response, what: str) -> TransportError:
         if resp.status_code == 401:
-            return AuthError(f"{what}: credentials refused (HTTP 401)")
+            return AuthError(f"{what}: {self._auth_refusal(resp)} (HTTP 401)")
         retry_after = parse_retry_after(resp.headers.get("Retry-After"))
         return StatusError(resp.status_code, what, retry_after)
+
+    def _auth_refusal(self, resp: httpx.Response) -> str:
+        """Why a 401 happened: refused credentials, or a challenge the client did not answer
+        (e.g. a Basic-only server such as nginx over plain HTTP, where the client uses Digest)."""
+        auth = self._client.auth
+        ours = (
+            "basic"
+            if isinstance(auth, httpx.BasicAuth)
+            else "digest"
+            if isinstance(auth, httpx.DigestAuth)
+            else None
+        )
+        offered = {
+            c.split(None, 1)[0].lower()
+            for c in resp.headers.get_list("WWW-Authenticate")
+            if c.strip()
+        }
+        if ours is None or not offered or ours in offered:
+            return "credentials refused"
+        names = ", ".join(sorted(x.capitalize() for x in offered))
+        return (
+            f"the server offers only {names} authentication and the client uses "
+            f"{ours.capitalize()} (set --auth to match; Basic over plain HTTP sends the password "
+            "readable, prefer HTTPS)"
+        )
 
     # probe and listing --------------------------------------------------------------------
 
