@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from cheroot import wsgi
-from cheroot.ssl.builtin import BuiltinSSLAdapter
 
+from davserver.cheroot_guard import DeferredHandshakeAdapter, harden
 from davserver.settings import Settings
 
 
@@ -20,7 +20,13 @@ def make_server(settings: Settings, app: Any) -> wsgi.Server:
         server_name="davsync",
     )
     server.max_request_header_size = settings.server.max_request_header_bytes
+    harden(
+        server,
+        max_headers=settings.server.max_request_headers,
+        header_timeout_s=settings.server.header_timeout_s,
+        listen_backlog=settings.server.listen_backlog,
+    )
     if settings.tls.enabled:
         assert settings.tls.cert is not None and settings.tls.key is not None
-        server.ssl_adapter = BuiltinSSLAdapter(str(settings.tls.cert), str(settings.tls.key))
+        server.ssl_adapter = DeferredHandshakeAdapter(str(settings.tls.cert), str(settings.tls.key))
     return server

@@ -98,6 +98,7 @@ class ServerSettings(_Strict):
     max_request_header_bytes: int = Field(64 * 1024, ge=1024)
     max_request_headers: int = Field(100, ge=10)
     header_timeout_s: float = Field(10.0, gt=0)
+    listen_backlog: int = Field(128, ge=5, le=65535)
     trusted_proxies: list[str] = []
 
     @field_validator("trusted_proxies")

@@ -6,16 +6,48 @@ percent-decoded) into a storage path or raises ``InvalidPathError``; nothing tha
 root, no NUL or control character, no empty, ``.`` or ``..`` segment, no segment over 255 UTF-8
 bytes and no path over 4096 bytes is ever accepted. Names are normalised to Unicode NFC so that
 a name sent as NFD by macOS and as NFC by Windows is one file.
+
+Request paths (``decode_url_path``), the percent-encoded form a client puts on the wire, are
+decided here too, before anything is decoded twice:
+
+- an encoded separator (``%2F``, ``%5C``) is refused: a name cannot contain ``/``, and a
+  server that decoded it later would see a different path than the one checked;
+- a ``%`` not followed by two hex digits is refused;
+- the decoded bytes must be valid UTF-8 (no overlong forms, no surrogates);
+- NUL and control characters, literal or encoded, are refused;
+- dot segments (``.``, ``..``, also as ``%2e``) are refused rather than resolved, so what
+  the access check sees is exactly what the client named.
+
+Portable names (``PathPolicy(windows_compatible=True)``): data collected from and restored to
+Windows machines must keep distinct names distinct there. The policy then also refuses, for
+*new* names only, Windows device names (``CON``, ``PRN``, ``AUX``, ``NUL``, ``COM0-9``,
+``LPT0-9``, also with an extension and in any case), names ending in a dot or a space (Windows
+strips them), the characters ``< > : " | ? *``, and a name that differs only in case from an
+existing sibling (``case_key``). Existing names stay readable. The default policy allows them,
+as a Linux file system does.
 """
 
 from __future__ import annotations
 
+import re
 import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
+from urllib.parse import unquote_to_bytes
 
-from providers.errors import InvalidPathError
+from providers.errors import ConflictError, InvalidPathError
 
 MAX_SEGMENT_BYTES = 255
 MAX_PATH_BYTES = 4096
+
+_ENCODED_SEPARATOR = re.compile(r"%(2f|5c)", re.IGNORECASE)
+_BAD_PERCENT = re.compile(r"%(?![0-9a-fA-F]{2})")
+_WINDOWS_DEVICE = re.compile(
+    r"(con|prn|aux|nul|com[0-9\u00b9\u00b2\u00b3]|lpt[0-9\u00b9\u00b2\u00b3]|conin\$|conout\$)"
+    r"(\..*)?",
+    re.IGNORECASE | re.DOTALL,
+)
+_WINDOWS_FORBIDDEN_CHARS = frozenset('<>:"|?*')
 
 
 def normalize(raw: str) -> str:
@@ -70,3 +102,76 @@ def name_of(path: str) -> str:
 def is_within(path: str, ancestor: str) -> bool:
     """True if ``path`` equals ``ancestor`` or lies below it."""
     return ancestor == "" or path == ancestor or path.startswith(ancestor + "/")
+
+
+def decode_url_path(raw: str) -> str:
+    """Decode the percent-encoded path of a request target (or Destination) to text.
+
+    ``raw`` is the path as sent (for WSGI, the ``REQUEST_URI`` path, one character per
+    byte). Slashes are kept as they are (leading, trailing and repeated ones included), so
+    the result is what a WSGI ``PATH_INFO`` would hold once decoded as UTF-8.
+
+    Raises InvalidPathError for an encoded separator, a malformed ``%`` escape, bytes that
+    are not UTF-8, a NUL or control character, or a dot segment.
+    """
+    if _ENCODED_SEPARATOR.search(raw):
+        raise InvalidPathError("encoded path separator (%2F or %5C) in the path")
+    if _BAD_PERCENT.search(raw):
+        raise InvalidPathError("malformed percent escape in the path")
+    try:
+        data = raw.encode("latin-1")
+    except UnicodeEncodeError as exc:
+        raise InvalidPathError("the path is not a byte string") from exc
+    try:
+        text = unquote_to_bytes(data).decode("utf-8", errors="strict")
+    except UnicodeDecodeError as exc:
+        raise InvalidPathError("the path is not valid UTF-8") from exc
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in text):
+        raise InvalidPathError("control character in the path")
+    if any(seg in (".", "..") for seg in text.split("/")):
+        raise InvalidPathError("dot segment in the path")
+    return text
+
+
+def case_key(name: str) -> str:
+    """The key under which Windows (case-insensitive, NFC) sees ``name``."""
+    return unicodedata.normalize("NFC", name).casefold()
+
+
+def windows_name_problem(name: str) -> str | None:
+    """Why Windows cannot store ``name`` faithfully, or None if it can."""
+    if _WINDOWS_DEVICE.fullmatch(name):
+        return f"{name!r} is a reserved device name on Windows"
+    if name.endswith((".", " ")):
+        return f"{name!r} ends in a dot or a space, which Windows strips"
+    bad = sorted(_WINDOWS_FORBIDDEN_CHARS.intersection(name))
+    if bad:
+        return f"{name!r} contains {''.join(bad)!r}, which Windows does not allow in names"
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class PathPolicy:
+    """Which *new* names a provider accepts beyond ``normalize`` (see the module docstring)."""
+
+    windows_compatible: bool = False
+
+    def check_new_name(self, name: str, siblings: Iterable[str] = ()) -> None:
+        """Raise if a new entry ``name`` may not be created next to ``siblings``.
+
+        InvalidPathError for a name Windows cannot store; ConflictError if a sibling differs
+        from ``name`` only in case. Does nothing unless ``windows_compatible``.
+        """
+        if not self.windows_compatible:
+            return
+        problem = windows_name_problem(name)
+        if problem is not None:
+            raise InvalidPathError(problem)
+        key = case_key(name)
+        for sibling in siblings:
+            if sibling != name and case_key(sibling) == key:
+                raise ConflictError(f"{name!r} differs only in case from {sibling!r}")
+
+    def lock_key(self, path: str) -> str:
+        """A key shared by every path that would clash with ``path`` (for commit locks)."""
+        return "case:" + case_key(path) if self.windows_compatible else path

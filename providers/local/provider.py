@@ -15,6 +15,7 @@ See ``providers.local.entries`` for the ETag formats.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sqlite3
@@ -25,6 +26,7 @@ from providers.base import Entry, Usage
 from providers.errors import (
     AlreadyExistsError,
     ConflictError,
+    InsufficientStorageError,
     NotFoundError,
     PreconditionFailedError,
     ProviderError,
@@ -41,7 +43,7 @@ from providers.local.oserrors import map_db_error, translate_errors
 from providers.local.space import SpaceGuard, WriteBudget
 from providers.local.staging import StagingArea, remove_tree_quietly, same_filesystem
 from providers.local.writer import LocalWriteHandle
-from providers.paths import is_within, parent_of
+from providers.paths import PathPolicy, is_within, name_of, parent_of
 
 log = logging.getLogger(__name__)
 
@@ -59,13 +61,16 @@ class LocalProvider:
         *,
         staging_dir: Path | None = None,
         reserve_bytes: int = 0,
+        path_policy: PathPolicy | None = None,
     ) -> None:
         """Open (creating if needed) ``root`` and ``state_dir``; remove staging leftovers of
         dead processes.
 
         ``reserve_bytes`` is kept free: ``usage`` subtracts it and writes that would eat into
-        it fail with InsufficientStorageError. Raises StorageIOError if the directories or the
-        database cannot be set up, ValueError if ``state_dir`` or ``staging_dir`` is ``root``.
+        it fail with InsufficientStorageError. ``path_policy`` decides which new names may be
+        created (``providers.paths.PathPolicy``; default: any name ``normalize`` accepts).
+        Raises StorageIOError if the directories or the database cannot be set up, ValueError
+        if ``state_dir`` or ``staging_dir`` is ``root``.
         """
         try:
             root.mkdir(parents=True, exist_ok=True)
@@ -90,6 +95,7 @@ class LocalProvider:
             raise map_db_error(exc) from exc
         self._space = SpaceGuard(self.root, reserve_bytes)
         self._file_mode = 0o666 & ~current_umask()
+        self._policy = path_policy or PathPolicy()
 
     @property
     def staging_dir(self) -> Path:
@@ -130,9 +136,21 @@ class LocalProvider:
         """The metadata row of ``path``, giving it a file id if it has none yet."""
         row = self._meta.get(path)
         if row is None or row.is_dir != is_dir(st):
-            with self._meta.transaction():
-                row = self._meta.ensure(path, st)
+            row = self._ensure_rows([(path, st)])[path]
         return row
+
+    def _ensure_rows(self, items: list[tuple[str, os.stat_result]]) -> dict[str, Row]:
+        """Rows for paths seen without one, stored in one transaction. If the disk is too
+        full for the metadata to grow they are returned unsaved (provisional file ids), so
+        that reads and listings keep working. Raises sqlite3.Error for other failures."""
+        try:
+            with self._meta.transaction():
+                return {path: self._meta.ensure(path, st) for path, st in items}
+        except sqlite3.OperationalError as exc:
+            if not isinstance(map_db_error(exc), InsufficientStorageError):
+                raise
+            log.warning("metadata database full; %d entries get provisional ids", len(items))
+            return {path: Row.from_stat(path, st, file_id=new_file_id()) for path, st in items}
 
     def _entry(self, path: str, st: os.stat_result) -> Entry:
         return make_entry(path, st, self._row_for(path, st))
@@ -141,6 +159,14 @@ class LocalProvider:
         parent = self._view.lookup(parent_of(path))
         if parent is None or not is_dir(parent):
             raise ConflictError(f"the parent of {path!r} is not a collection")
+
+    def _check_new_name(self, path: str) -> None:
+        """Apply the path policy to a path about to be created (InvalidPathError or
+        ConflictError). Raises OSError if the parent cannot be listed."""
+        if not self._policy.windows_compatible:
+            return
+        siblings = os.listdir(self._view.full(parent_of(path)))
+        self._policy.check_new_name(name_of(path), siblings)
 
     # ------------------------------------------------------------------- reads
 
@@ -163,9 +189,7 @@ class LocalProvider:
         rows = self._meta.get_many([child for child, _ in children])
         missing = [(c, st) for c, st in children if c not in rows or rows[c].is_dir != is_dir(st)]
         if missing:
-            with self._meta.transaction():
-                for child, st in missing:
-                    rows[child] = self._meta.ensure(child, st)
+            rows.update(self._ensure_rows(missing))
         return [make_entry(child, st, rows[child]) for child, st in children]
 
     @translate_errors
@@ -252,6 +276,8 @@ class LocalProvider:
         current = self._view.lookup(p)
         if current is not None and is_dir(current):
             raise ConflictError(f"{p!r} is a collection")
+        if current is None:
+            self._check_new_name(p)
         return LocalWriteHandle(
             p, self._staging.new_file(), self._install, WriteBudget(self._space)
         )
@@ -271,11 +297,13 @@ class LocalProvider:
         Raises PreconditionFailedError, ConflictError, OSError, sqlite3.Error.
         """
         staged.finish(mtime_ns, self._file_mode)
-        with self._locks.hold(path):
+        with self._locks.hold(path, self._policy.lock_key(path)):
             self._require_parent_dir(path)
             current = self._view.lookup(path)
             if current is not None and is_dir(current):
                 raise ConflictError(f"{path!r} is a collection")
+            if current is None:
+                self._check_new_name(path)
             if if_none_match_any and current is not None:
                 raise PreconditionFailedError(f"{path!r} exists")
             if if_match is not None:
@@ -322,20 +350,30 @@ class LocalProvider:
         p = self._path(path)
         if p == "":
             raise AlreadyExistsError("the root exists")
-        with self._locks.hold(p):
+        with self._locks.hold(p, self._policy.lock_key(p)):
             self._require_parent_dir(p)
+            if self._view.lookup(p) is None:
+                self._check_new_name(p)
             full = self._view.full(p)
-            with self._meta.transaction():
-                try:
-                    os.mkdir(full)
-                except FileExistsError as exc:
-                    raise AlreadyExistsError(f"{p!r} exists") from exc
-                except (FileNotFoundError, NotADirectoryError) as exc:
-                    raise ConflictError(f"the parent of {p!r} vanished") from exc
-                st = os.lstat(full)
-                row = Row.from_stat(p, st, file_id=new_file_id())
-                self._meta.delete_tree(p)
-                self._meta.put(row)
+            created = False
+            try:
+                with self._meta.transaction():
+                    try:
+                        os.mkdir(full)
+                    except FileExistsError as exc:
+                        raise AlreadyExistsError(f"{p!r} exists") from exc
+                    except (FileNotFoundError, NotADirectoryError) as exc:
+                        raise ConflictError(f"the parent of {p!r} vanished") from exc
+                    created = True
+                    st = os.lstat(full)
+                    row = Row.from_stat(p, st, file_id=new_file_id())
+                    self._meta.delete_tree(p)
+                    self._meta.put(row)
+            except BaseException:
+                if created:  # the metadata could not record it (full disk): undo
+                    with contextlib.suppress(OSError):
+                        os.rmdir(full)
+                raise
             fsync_dir(full.parent)
         return make_entry(p, st, row)
 
@@ -406,6 +444,7 @@ class LocalProvider:
         self._require_parent_dir(dst)
         existing = self._view.lookup(dst)
         if existing is None:
+            self._check_new_name(dst)
             return
         if not overwrite:
             raise AlreadyExistsError(f"{dst!r} exists")
@@ -421,7 +460,7 @@ class LocalProvider:
         InvalidPathError, StorageIOError.
         """
         s, d = self._check_pair(src, dst)
-        with self._locks.hold(s, d):
+        with self._locks.hold(s, d, self._policy.lock_key(d)):
             src_st = self._require(s)
             row = self._row_for(s, src_st)
             self._clear_destination(d, overwrite=overwrite, incoming_dir=is_dir(src_st))
@@ -458,7 +497,7 @@ class LocalProvider:
         try:
             copied_st, digests = copy_content(self._view.full(s), self._meta.get(s), staged.fd)
             staged.finish(copied_st.st_mtime_ns, self._file_mode)
-            with self._locks.hold(d):
+            with self._locks.hold(d, self._policy.lock_key(d)):
                 self._clear_destination(d, overwrite=overwrite, incoming_dir=False)
                 return self._land(d, staged, digests, keep_id=False)
         finally:
@@ -470,7 +509,7 @@ class LocalProvider:
             rows = {row.path: row for row in self._meta.tree(src)}
             items = copy_tree(self._view, src, target, rows, self._file_mode)
             full_d = self._view.full(dst)
-            with self._locks.hold(dst):
+            with self._locks.hold(dst, self._policy.lock_key(dst)):
                 self._clear_destination(dst, overwrite=overwrite, incoming_dir=True)
                 new_rows = [
                     Row.from_stat(

@@ -1,0 +1,298 @@
+"""Hardening of cheroot's HTTP/1.1 parsing, before any WSGI code runs.
+
+cheroot reads the request line and headers of a connection in a worker thread, with a
+per-``recv`` timeout only. So a client that sends one header byte just before every timeout
+("slowloris") keeps a worker busy for ever, and a few such clients starve everybody. It also
+keeps the *last* of two ``Content-Length`` headers, folds continuation lines and maps
+``X_Forwarded_For`` and ``X-Forwarded-For`` onto the same WSGI key. ``harden`` fixes all of
+that on a ``cheroot.wsgi.Server``:
+
+- ``HeaderDeadlines``: the request line and headers must arrive within ``header_timeout_s``
+  of the first byte; a watchdog thread shuts the socket of a request that is late, which
+  frees its worker at once.
+- New connections wait in cheroot's selector, like idle keep-alive ones, until their first
+  bytes arrive (cheroot hands them to a worker at once, which then sits in ``recv``); idle
+  connections are expired there after ``timeout_s`` without holding a worker.
+- ``DeferredHandshakeAdapter``: cheroot performs the TLS handshake in its accept loop, with
+  the full ``timeout_s``, so one connection that never sends a ClientHello stops every other
+  client for that long. This adapter only wraps the socket; the handshake happens in the
+  worker, as part of reading the first request, under the header deadline.
+- ``GuardedHeaderReader``: at most ``max_headers`` header fields (400 beyond); a repeated
+  single-valued field that decides framing, routing or identity (``SINGLETONS``) is refused
+  with 400 (request smuggling); obsolete line folding and malformed names are refused; header
+  names containing ``_`` are dropped, as nginx does by default.
+
+- The listen backlog is ``listen_backlog`` (cheroot's default is 5: a burst of new
+  connections overflows it and some of them are reset after sending their request).
+
+What is left to WSGI (``davserver.limits``): the request path policy, forwarded headers and
+``Content-Length`` together with ``Transfer-Encoding``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+import socket
+import ssl
+import threading
+import time
+from typing import Any
+
+from cheroot import errors
+from cheroot.server import HeaderReader, HTTPConnection, HTTPRequest
+from cheroot.ssl.builtin import BuiltinSSLAdapter
+
+_log = logging.getLogger(__name__)
+
+CRLF = b"\r\n"
+_TOKEN = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+
+#: Fields that may appear once only: two of them would let two parsers disagree.
+SINGLETONS = frozenset(
+    {
+        b"Content-Length",
+        b"Host",
+        b"Authorization",
+        b"Destination",
+        b"Overwrite",
+        b"Depth",
+        b"If",
+        b"Lock-Token",
+        b"Timeout",
+        b"Content-Type",
+        b"Content-Range",
+        b"Range",
+        b"X-Forwarded-Host",
+        b"X-Forwarded-Proto",
+    }
+)
+#: Fields cheroot joins with ", " when repeated (its ``comma_separated_headers``).
+_LIST_FIELDS = frozenset(
+    {
+        b"Accept",
+        b"Accept-Charset",
+        b"Accept-Encoding",
+        b"Accept-Language",
+        b"Accept-Ranges",
+        b"Allow",
+        b"Cache-Control",
+        b"Connection",
+        b"Content-Encoding",
+        b"Content-Language",
+        b"Expect",
+        b"If-Match",
+        b"If-None-Match",
+        b"Pragma",
+        b"TE",
+        b"Trailer",
+        b"Transfer-Encoding",
+        b"Upgrade",
+        b"Via",
+        b"Warning",
+        b"X-Forwarded-For",
+    }
+)
+
+
+class GuardedHeaderReader(HeaderReader):
+    """cheroot's header reader with the limits of the module docstring.
+
+    Raises ValueError (cheroot answers 400) for anything refused.
+    """
+
+    def __init__(self, max_headers: int) -> None:
+        self.max_headers = max_headers
+
+    def __call__(self, rfile: Any, hdict: dict[bytes, bytes] | None = None) -> dict[bytes, bytes]:
+        if hdict is None:
+            hdict = {}
+        count = 0
+        while True:
+            line = rfile.readline()
+            if not line:
+                raise ValueError("Illegal end of headers.")
+            if line == CRLF:
+                return hdict
+            if not line.endswith(CRLF):
+                raise ValueError("HTTP requires CRLF terminators")
+            if line[:1] in (b" ", b"\t"):
+                raise ValueError("Obsolete line folding is not accepted.")
+            name, sep, value = line.partition(b":")
+            if not sep or not _TOKEN.fullmatch(name):
+                raise ValueError("Illegal header line.")
+            count += 1
+            if count > self.max_headers:
+                raise ValueError(f"More than {self.max_headers} header fields.")
+            if b"_" in name:
+                continue
+            key = name.title()
+            value = value.strip()
+            if key == b"Content-Length" and not (value.isdigit() and len(value) <= 20):
+                raise ValueError("Malformed Content-Length Header.")
+            if key in hdict:
+                if key in SINGLETONS:
+                    raise ValueError(f"Repeated {key.decode('ascii')} header.")
+                if key in _LIST_FIELDS:
+                    value = hdict[key] + b", " + value
+            hdict[key] = value
+
+
+class HeaderDeadlines:
+    """A watchdog that shuts the sockets of requests whose headers are late."""
+
+    def __init__(self, timeout_s: float, *, tick_s: float = 0.25) -> None:
+        self.timeout_s = timeout_s
+        self.tick_s = min(tick_s, timeout_s / 4)
+        self._pending: dict[int, tuple[float, socket.socket]] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.dropped = 0
+
+    def start(self) -> None:
+        """Start the watchdog thread (idempotent)."""
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="header-deadlines", daemon=True
+                )
+                self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the watchdog thread."""
+        self._stop.set()
+
+    def begin(self, sock: socket.socket) -> int:
+        """Register a request whose headers start arriving now; returns a ticket."""
+        ticket = id(sock)
+        with self._lock:
+            self._pending[ticket] = (time.monotonic() + self.timeout_s, sock)
+        return ticket
+
+    def end(self, ticket: int) -> None:
+        """The headers of the request with ``ticket`` are complete (or failed)."""
+        with self._lock:
+            self._pending.pop(ticket, None)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.tick_s):
+            now = time.monotonic()
+            with self._lock:
+                late = [(t, s) for t, (due, s) in self._pending.items() if due <= now]
+                for ticket, _ in late:
+                    del self._pending[ticket]
+            for _, sock in late:
+                self.dropped += 1
+                _log.warning("dropped a connection whose request headers were too slow")
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+
+
+class DeferredHandshakeAdapter(BuiltinSSLAdapter):
+    """cheroot's TLS adapter, with the handshake moved out of the accept loop."""
+
+    def wrap(self, sock: socket.socket) -> tuple[ssl.SSLSocket, dict[str, str]]:
+        """Wrap ``sock`` without a handshake (``handshake`` completes it later)."""
+        try:
+            wrapped = self.context.wrap_socket(
+                sock, do_handshake_on_connect=False, server_side=True
+            )
+        except OSError as exc:
+            raise errors.FatalSSLAlert(*exc.args) from exc
+        return wrapped, {"wsgi.url_scheme": "https", "HTTPS": "on"}
+
+    def handshake(self, sock: ssl.SSLSocket) -> dict[str, Any]:
+        """Complete the handshake; returns the TLS environ entries.
+
+        Raises cheroot's NoSSLError (plain HTTP sent to the TLS port) or FatalSSLAlert, which
+        cheroot's connection handling expects from ``wrap``.
+        """
+        try:
+            sock.do_handshake()
+        except (ssl.SSLEOFError, ssl.SSLZeroReturnError) as exc:
+            raise errors.FatalSSLAlert(*exc.args) from exc
+        except ssl.SSLError as exc:
+            if exc.errno == ssl.SSL_ERROR_SSL and "http request" in str(exc.args).lower():
+                raise errors.NoSSLError(*exc.args) from exc
+            raise errors.FatalSSLAlert(*exc.args) from exc
+        except OSError as exc:
+            raise errors.FatalSSLAlert(*exc.args) from exc
+        env: dict[str, Any] = self.get_environ(sock)  # type: ignore[no-untyped-call]
+        return env
+
+
+class GuardedRequest(HTTPRequest):
+    """An HTTPRequest whose TLS handshake, start line and headers are read under a deadline."""
+
+    def parse_request(self) -> None:
+        deadlines: HeaderDeadlines | None = getattr(self.server, "davsync_deadlines", None)
+        ticket = None if deadlines is None else deadlines.begin(self.conn.socket)
+        try:
+            self._finish_handshake()
+            super().parse_request()
+        finally:
+            if deadlines is not None and ticket is not None:
+                deadlines.end(ticket)
+
+    def _finish_handshake(self) -> None:
+        conn = self.conn
+        adapter = self.server.ssl_adapter
+        if getattr(conn, "davsync_handshake_pending", False) and isinstance(
+            adapter, DeferredHandshakeAdapter
+        ):
+            conn.davsync_handshake_pending = False
+            conn.ssl_env = adapter.handshake(conn.socket)
+
+
+class GuardedConnection(HTTPConnection):
+    """An HTTPConnection that parses requests with ``GuardedRequest``."""
+
+    RequestHandlerClass = GuardedRequest
+
+    def __init__(self, server: Any, sock: Any, makefile: Any = None) -> None:
+        if makefile is None:
+            super().__init__(server, sock)
+        else:
+            super().__init__(server, sock, makefile)
+        self.davsync_new = True
+        self.davsync_handshake_pending = isinstance(sock, ssl.SSLSocket) and isinstance(
+            server.ssl_adapter, DeferredHandshakeAdapter
+        )
+
+
+def _park_new_connections(server: Any) -> None:
+    """Make ``server`` queue a new connection in its selector instead of in the worker
+    queue, so that it reaches a worker only once it has sent something."""
+    hand_to_worker = server.process_conn
+
+    def process_conn(conn: Any) -> None:
+        connections = getattr(server, "_connections", None)
+        if getattr(conn, "davsync_new", False) and connections is not None:
+            conn.davsync_new = False
+            connections.put(conn)
+            return
+        hand_to_worker(conn)
+
+    server.process_conn = process_conn
+
+
+def harden(
+    server: Any, *, max_headers: int, header_timeout_s: float, listen_backlog: int = 128
+) -> HeaderDeadlines:
+    """Install the guards of the module docstring on a (not yet started) cheroot server."""
+    server.request_queue_size = max(int(server.request_queue_size or 0), listen_backlog)
+    deadlines = HeaderDeadlines(header_timeout_s)
+    request_cls = type(
+        "ServerGuardedRequest",
+        (GuardedRequest,),
+        {"header_reader": GuardedHeaderReader(max_headers)},
+    )
+    server.davsync_deadlines = deadlines
+    _park_new_connections(server)
+    server.ConnectionClass = type(
+        "ServerGuardedConnection", (GuardedConnection,), {"RequestHandlerClass": request_cls}
+    )
+    deadlines.start()
+    return deadlines

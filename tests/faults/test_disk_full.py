@@ -1,0 +1,147 @@
+"""A full disk (a size-limited tmpfs as the server's root, so ENOSPC is real): uploads that do
+not fit get 507, the previous version stays intact, staging files are removed, nothing else
+breaks, and the server keeps serving."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from tests.faults.conftest import client, sha256, staging_leftovers, stored_sha256
+from tests.support import rawhttp
+from tests.support.configured import USERS, start_server
+from tests.support.server import DavServer
+
+pytestmark = pytest.mark.integration
+
+TMPFS_BYTES = 8 * 1024 * 1024
+CONFIG = "reserve_bytes: 0\n"
+
+
+@pytest.fixture()
+def tmpfs(tmp_path: Path) -> Iterator[Path]:
+    """An 8 MiB tmpfs (needs root; skipped with the reason otherwise), unmounted afterwards."""
+    mnt = tmp_path / "tmpfs"
+    mnt.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={TMPFS_BYTES}", "tmpfs", str(mnt)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs: {done.stderr.strip() or done.returncode}")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], capture_output=True, check=False)
+
+
+@pytest.fixture()
+def full_disk_server(tmp_path: Path, tmpfs: Path) -> Iterator[DavServer]:
+    srv = start_server(tmp_path, CONFIG, {"alice": USERS["alice"]}, root=tmpfs / "root")
+    yield srv
+    srv.stop()
+
+
+def _chunks(total: int, block: int = 256 * 1024) -> Iterator[bytes]:
+    sent = 0
+    while sent < total:
+        n = min(block, total - sent)
+        yield b"N" * n
+        sent += n
+
+
+def test_enospc_mid_write_is_507_and_keeps_the_old_version(full_disk_server: DavServer) -> None:
+    srv = full_disk_server
+    url = srv.files_url("alice", "precious.bin")
+    original = os.urandom(1024 * 1024)
+    with client() as c:
+        assert c.put(url, content=original).status_code == 201
+        free_before = shutil.disk_usage(srv.root).free
+        c.request("PROPFIND", url, headers={"Depth": "0"})  # Digest challenge: then preemptive
+        r = c.put(url, content=_chunks(2 * TMPFS_BYTES))  # chunked: no size announced
+        assert r.status_code == 507, r.text
+        assert c.get(url).content == original
+        assert stored_sha256(c, url) == sha256(original)
+        assert staging_leftovers(srv.root) == []
+        assert shutil.disk_usage(srv.root).free >= free_before - 64 * 1024
+        # still serving: reads, listings and writes that fit
+        assert (
+            c.request("PROPFIND", srv.files_url("alice"), headers={"Depth": "1"}).status_code == 207
+        )
+        assert c.put(srv.files_url("alice", "small.txt"), content=b"fits").status_code == 201
+        assert c.get(srv.files_url("alice", "small.txt")).content == b"fits"
+    assert (srv.root / "files" / "alice" / "precious.bin").read_bytes() == original
+
+
+def test_announced_size_over_free_space_is_refused_up_front(full_disk_server: DavServer) -> None:
+    srv = full_disk_server
+    target = "/remote.php/dav/files/alice/huge.bin"
+    auth = rawhttp.digest(srv.url, "alice", USERS["alice"], "PUT", target)
+    head = rawhttp.build(
+        "PUT",
+        target,
+        host=urlsplit(srv.url).netloc,
+        headers=[f"Content-Length: {4 * TMPFS_BYTES}"],
+        auth=auth,
+    )
+    response = rawhttp.exchange(srv.url, head + b"x" * 1000, half_close=False, timeout=10)
+    assert response.status == 507
+    assert not (srv.root / "files" / "alice" / "huge.bin").exists()
+    assert staging_leftovers(srv.root) == []
+
+
+def test_completely_full_disk_never_gives_500(full_disk_server: DavServer) -> None:
+    """With the disk filled behind the server's back, every write method fails cleanly (507
+    or another 4xx), reads keep working, and everything works again once space is freed."""
+    srv = full_disk_server
+    home = srv.root / "files" / "alice"
+    with client() as c:
+        assert c.put(srv.files_url("alice", "keep.txt"), content=b"keep").status_code == 201
+        filler = srv.root / "filler"
+        with open(filler, "wb") as f:
+            try:
+                while True:
+                    f.write(b"\0" * 65536)
+            except OSError:
+                pass
+        try:
+            results = {
+                "PUT": c.put(srv.files_url("alice", "new.bin"), content=b"x" * 200_000),
+                "MKCOL": c.request("MKCOL", srv.files_url("alice", "dir")),
+                "COPY": c.request(
+                    "COPY",
+                    srv.files_url("alice", "keep.txt"),
+                    headers={"Destination": srv.files_url("alice", "copy.txt")},
+                ),
+                "PROPPATCH": c.request(
+                    "PROPPATCH",
+                    srv.files_url("alice", "keep.txt"),
+                    content=b'<D:propertyupdate xmlns:D="DAV:" xmlns:Z="urn:z"><D:set><D:prop>'
+                    + b"<Z:p>"
+                    + b"v" * 100_000
+                    + b"</Z:p></D:prop></D:set></D:propertyupdate>",
+                ),
+            }
+            for name, r in results.items():
+                assert r.status_code < 500 or r.status_code == 507, (name, r.status_code)
+            if results["MKCOL"].status_code != 201:  # refused: nothing half-created
+                assert not (home / "dir").exists()
+            assert c.get(srv.files_url("alice", "keep.txt")).content == b"keep"
+            assert (
+                c.request("PROPFIND", srv.files_url("alice"), headers={"Depth": "1"}).status_code
+                == 207
+            )
+        finally:
+            filler.unlink()
+        assert c.put(srv.files_url("alice", "after.bin"), content=b"y" * 200_000).status_code == 201
+        assert (home / "after.bin").read_bytes() == b"y" * 200_000
+    assert not (home / "new.bin").exists() or (home / "new.bin").read_bytes() == b"x" * 200_000
+    assert staging_leftovers(srv.root) == []
