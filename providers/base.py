@@ -148,4 +148,7 @@ class Provider(Protocol):
         """Set the modification time. NotFoundError."""
 
     def usage(self, path: str) -> Usage:
-        """Bytes used below ``path`` and bytes available for new writes."""
+        """Bytes used below ``path`` (may walk the tree) and bytes available for new writes."""
+
+    def free_space(self) -> int | None:
+        """Bytes available for new writes (None: unknown). Cheap: never walks the tree."""

@@ -155,6 +155,11 @@ class MemoryProvider:
             raise ConflictError(f"{p!r} is a collection")
         return node.digests
 
+    def free_space(self) -> int | None:
+        """``capacity`` minus everything stored (None without a capacity)."""
+        with self._lock:
+            return None if self.capacity is None else max(0, self.capacity - self._used())
+
     def usage(self, path: str) -> Usage:
         """Bytes stored below ``path``; available is ``capacity`` minus everything stored
         (None without a capacity). Raises NotFoundError, InvalidPathError."""

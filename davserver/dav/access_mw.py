@@ -38,7 +38,8 @@ class AccessControl(BaseMiddleware):  # type: ignore[misc]
             loc = resolve_in_share(provider.share_path, environ.get("PATH_INFO") or "/")
         except InvalidPathError as exc:
             raise DAVError(HTTP_BAD_REQUEST, context_info=str(exc)) from exc
-        self._require(loc, user, method)
+        # COPY only reads its source: a read grant is enough to copy out of a home.
+        self._require(loc, user, "GET" if method == "COPY" else method)
         destination = environ.get("HTTP_DESTINATION")
         if destination and method in ("COPY", "MOVE"):
             self._require(self._destination(destination), user, "PUT")

@@ -329,7 +329,7 @@ class FileResource(StorageResource, DAVNonCollection):  # type: ignore[misc]
             raise DAVError(HTTP_REQUEST_ENTITY_TOO_LARGE, context_info=f"limit is {limit} bytes")
         if length is not None and length > 0:
             with translated():
-                available = self.ctx.storage.usage(self.home).available
+                available = self.ctx.storage.free_space()
             if available is not None and length > available:
                 raise DAVError(
                     HTTP_INSUFFICIENT_STORAGE,

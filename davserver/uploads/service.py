@@ -375,7 +375,8 @@ class UploadService:
         except NotFoundError:
             probe = paths.parent_of(destination)
         try:
-            available = self.storage.usage(probe).available
+            self.storage.stat(probe)
+            available = self.storage.free_space()
         except NotFoundError:
             return  # the provider reports the missing parent at begin_write
         if available is not None and size > available:

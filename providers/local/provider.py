@@ -252,6 +252,11 @@ class LocalProvider:
             self._meta.put(Row.from_stat(path, st, file_id=file_id, digests=digests))
 
     @translate_errors
+    def free_space(self) -> int | None:
+        """Free bytes above the reserve. Raises StorageIOError."""
+        return self._space.available()
+
+    @translate_errors
     def usage(self, path: str) -> Usage:
         """Sizes of the visible files below ``path`` (walked) and the free space left above
         the reserve. Raises NotFoundError, InvalidPathError, StorageIOError."""

@@ -829,3 +829,13 @@ def test_usage(provider: Provider) -> None:
     assert available is None or available >= 0
     with pytest.raises(NotFoundError):
         provider.usage("missing")
+
+
+def test_free_space_matches_usage_available(provider: Provider) -> None:
+    put(provider, "f", b"x" * 1000)
+    free = provider.free_space()
+    available = provider.usage("").available
+    if free is None:
+        assert available is None
+    else:
+        assert available is not None and abs(free - available) < 64 * 1024 * 1024

@@ -59,6 +59,15 @@ def test_operator_grant_is_read_only(server: DavServer, alice: httpx.Client) -> 
     with digest_client("oper") as oper:
         assert oper.get(url).content == b"report"
         assert oper.put(url, content=b"changed").status_code == 403
+        copy = oper.request(
+            "COPY", url, headers={"Destination": server.files_url("oper", "report-copy.txt")}
+        )
+        assert copy.status_code == 201
+        assert oper.get(server.files_url("oper", "report-copy.txt")).content == b"report"
+        move = oper.request(
+            "MOVE", url, headers={"Destination": server.files_url("oper", "stolen.txt")}
+        )
+        assert move.status_code == 403
         listing = oper.request(
             "PROPFIND", server.url + "remote.php/dav/files/", headers={"Depth": "1"}
         )
