@@ -34,7 +34,10 @@ from providers.hashing import normalize_algorithm
 
 StartResponse = Callable[..., Any]
 
-DAV_CLASSES = "1, 2, 3, nextcloud-checksum-update"
+DAV_FEATURES = "nextcloud-checksum-update, davsync-inventory, davsync-uploads"
+"""Extensions advertised in the ``DAV`` header next to the classes: X-Recalculate-Hash PATCH,
+the ``?inventory`` endpoint and resumable upload sessions (clients detect davsync by these)."""
+DAV_CLASSES = "1, 2"  # DAV_FEATURES are appended to every OPTIONS answer
 ALLOW_ROOT = "OPTIONS, GET, HEAD, PROPFIND"
 
 
@@ -44,6 +47,8 @@ def _with_queued_headers(environ: dict[str, Any], start_response: StartResponse)
         if queued and status[:1] == "2":
             present = {h.lower() for h, _ in headers}
             headers = headers + [(h, v) for h, v in queued if h.lower() not in present]
+        if environ["REQUEST_METHOD"].upper() == "OPTIONS":
+            headers = [(h, f"{v}, {DAV_FEATURES}" if h.lower() == "dav" else v) for h, v in headers]
         if exc_info is None:
             return start_response(status, headers)
         return start_response(status, headers, exc_info)

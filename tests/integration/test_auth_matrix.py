@@ -85,6 +85,11 @@ def test_options_on_root_for_explorer(server: DavServer, alice: httpx.Client) ->
     r = alice.options(server.url)
     assert r.status_code == 200
     assert "2" in [c.strip() for c in r.headers["DAV"].split(",")]
+    share = alice.options(server.files_url("alice"))
+    for response in (r, share):
+        features = [c.strip() for c in response.headers["DAV"].split(",")]
+        assert {"1", "2", "davsync-inventory", "davsync-uploads"} <= set(features)
+        assert len(features) == len(set(features))
     assert r.headers["MS-Author-Via"] == "DAV"
     r = alice.request("PROPFIND", server.url, headers={"Depth": "1"})
     assert r.status_code == 207
