@@ -20,6 +20,7 @@ from wsgidav.wsgidav_app import WsgiDAVApp
 from davserver.access import AccessPolicy
 from davserver.auth.domain_controller import DavsyncDomainController
 from davserver.auth.gate import ThrottleGate
+from davserver.auth.nonces import DigestNonceGuard
 from davserver.auth.throttle import LoginThrottle
 from davserver.auth.users import UserStore
 from davserver.context import ServerContext
@@ -94,6 +95,7 @@ def wsgidav_config(settings: Settings, context: ServerContext, users: UserStore)
             HeadWithoutBody,
             ErrorPrinter,
             ThrottleGate,
+            DigestNonceGuard,
             HTTPAuthenticator,
             DavLimits,
             AccessControl,
