@@ -84,8 +84,7 @@ def davserver(tmp: Path) -> Iterator[tuple[str, httpx.Auth]]:
         wait_up(url, auth)
         yield url, auth
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        stop(proc)
 
 
 @contextmanager
@@ -114,8 +113,7 @@ def stock_wsgidav(tmp: Path) -> Iterator[tuple[str, httpx.Auth]]:
         wait_up(url, auth)
         yield url, auth
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        stop(proc)
 
 
 def nginx_available() -> bool:
@@ -152,7 +150,16 @@ def nginx(tmp: Path) -> Iterator[tuple[str, httpx.Auth | None]]:
         wait_up(url, None)
         yield url, None
     finally:
-        proc.terminate()
+        stop(proc)
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL if the process is still there after 15 s."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
         proc.wait(timeout=10)
 
 

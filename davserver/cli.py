@@ -8,6 +8,7 @@ when ``--port 0`` picks a free port.
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import getpass
 import logging
 import os
@@ -148,6 +149,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise KeyboardInterrupt  # leaves serve(); stop() then runs outside the selector loop
 
     signal.signal(signal.SIGTERM, _stop)
+    if hasattr(signal, "SIGUSR1"):  # operators: `kill -USR1 <pid>` prints every thread's stack
+        faulthandler.register(signal.SIGUSR1, all_threads=True)
     try:
         server.serve()
     except KeyboardInterrupt:
