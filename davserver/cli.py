@@ -56,8 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
         _common(p)
 
     check = sub.add_parser("check-config", help="validate a config file")
-    check.add_argument("file", type=Path)
-    check.add_argument("--root", type=Path)
+    check.add_argument("file", type=Path, nargs="?", help="the YAML file (or --config)")
+    _common(check)
     return parser
 
 
@@ -160,8 +160,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_check_config(args: argparse.Namespace) -> int:
     """Validate a config file; exit 0 if valid, 2 with the error otherwise."""
-    load_settings(args.file, {"root": args.root})
-    print(f"{args.file}: OK")
+    path = args.file or args.config
+    if path is None:
+        print("error: check-config needs a file (positional or --config)", file=sys.stderr)
+        return 2
+    load_settings(path, {"root": args.root})
+    print(f"{path}: OK")
     return 0
 
 
