@@ -1,4 +1,4 @@
-"""``syncclient init|plan|run|daemon|status|check-ignore``.
+"""``syncclient init|plan|run|daemon|status|verify|pause|resume|service|check-ignore``.
 
 Every command works from flags alone; ``--config`` (or ``SYNCCLIENT_CONFIG``) adds a TOML
 file for services. Precedence: flags > environment > file > defaults. Exit codes: see
@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import time
 from collections.abc import Sequence
@@ -17,13 +18,29 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from syncclient import SyncClientError, UsageError
-from syncclient.config import Config, default_config_path, load_config, state_dir_for
+from syncclient import SyncClientError, UsageError, service
+from syncclient import pause as pausing
+from syncclient.config import (
+    Config,
+    default_config_path,
+    load_config,
+    read_toml,
+    state_dir_for,
+)
 from syncclient.journal import Journal
 from syncclient.output import Reporter, plan_json, plan_table
-from syncclient.runner import ExitCode, RunRequest, ignore_rules, plan_only, run_once
+from syncclient.runner import (
+    ExitCode,
+    RunRequest,
+    ignore_rules,
+    open_transport,
+    plan_only,
+    run_once,
+)
 from syncclient.schedule import active, next_start
 from syncclient.templates import CONFIG_TEMPLATE
+from syncclient.transports import TransportError
+from syncclient.verify import Status, verify_repository
 
 
 class _Parser(argparse.ArgumentParser):
@@ -55,6 +72,11 @@ def _common(p: argparse.ArgumentParser, positional: bool = True) -> None:
     g.add_argument("--done-marker", help="suffix of done-marker files, e.g. .done")
     g.add_argument("--post-action", choices=["keep", "delete", "move", "delete-after"])
     g.add_argument("--archive-dir", help="folder for --post-action move")
+    g.add_argument(
+        "--windows-names",
+        choices=["report", "skip", "off"],
+        help="names Windows cannot hold: report and send (default), skip (exit 2), off",
+    )
     g.add_argument("--delete-after-days", type=float)
     g = p.add_argument_group("transfer")
     g.add_argument("--parallel", type=int, help="files sent at once (default 4)")
@@ -105,8 +127,29 @@ def build_parser() -> argparse.ArgumentParser:
     _common(daemon)
     daemon.add_argument("--interval", type=float, help="seconds between passes (300)")
     daemon.add_argument("--max-cycles", type=int, help="stop after N passes (default: never)")
-    status = sub.add_parser("status", help="show the last runs")
+    status = sub.add_parser("status", help="show the last runs and whether sync is paused")
     _common(status)
+    verify = sub.add_parser(
+        "verify", help="re-check every verified file against the server and the local copy"
+    )
+    _common(verify)
+    for name, text in (("pause", "stop sending until resume"), ("resume", "undo pause")):
+        sp = sub.add_parser(name, help=text)
+        sp.add_argument("--config", type=Path)
+        sp.add_argument("--state-dir", type=Path)
+        sp.add_argument("--json", action="store_true")
+        if name == "pause":
+            sp.add_argument("--reason", default="", help="shown by status")
+    svc = sub.add_parser("service", help="install the daemon as a background service")
+    svc_sub = svc.add_subparsers(dest="service_command", required=True, parser_class=_Parser)
+    inst = svc_sub.add_parser("install", help="write a systemd unit / print sc.exe create")
+    kind = inst.add_mutually_exclusive_group(required=True)
+    kind.add_argument("--systemd", action="store_true", help="write a systemd unit")
+    kind.add_argument("--windows", action="store_true", help="print the sc.exe command line")
+    inst.add_argument("--user", action="store_true", help="a per-user unit (systemctl --user)")
+    inst.add_argument("--config", type=Path, help="config the daemon reads (default: per-user)")
+    inst.add_argument("--output", help="unit file to write; '-' prints it")
+    inst.add_argument("--force", action="store_true", help="overwrite an existing unit file")
     ci = sub.add_parser("check-ignore", help="say which ignore rule matches PATH")
     ci.add_argument("path", help="path relative to the source folder (or inside it)")
     ci.add_argument("--source", type=Path, default=None)
@@ -126,6 +169,7 @@ def _overrides(a: argparse.Namespace) -> dict[tuple[str, ...], Any]:
         ("server", "ca_bundle"): get("ca_bundle"),
         ("server", "auth"): get("auth"),
         ("state_dir",): get("state_dir"),
+        ("windows_names",): get("windows_names"),
         ("transfer", "parallel"): get("parallel"),
         ("transfer", "chunk_size"): get("chunk_size"),
         ("transfer", "chunk_threshold"): get("chunk_threshold"),
@@ -249,6 +293,20 @@ def _window_deadline(cfg: Config, now: datetime) -> tuple[bool, float | None, in
 
 
 def _run_all(cfg: Config, a: argparse.Namespace, reporter: Reporter) -> ExitCode:
+    flag = pausing.paused(cfg)
+    if flag is not None:
+        reason = "paused, backlog left"
+        since = datetime.fromtimestamp(flag["since"]).isoformat(timespec="seconds")
+        note = f"{reason} (since {since}{'; ' + flag['reason'] if flag['reason'] else ''})"
+        reporter.event("note", message=note + "; 'syncclient resume' continues")
+        reporter.event(
+            "summary",
+            paused=True,
+            exit_code=int(ExitCode.BACKLOG),
+            exit_reason=reason,
+            nothing_transferred=True,
+        )
+        return ExitCode.BACKLOG
     inside, deadline, bw = _window_deadline(cfg, datetime.now())
     if not inside:
         start = next_start(cfg.windows(), datetime.now())
@@ -309,6 +367,7 @@ def cmd_daemon(a: argparse.Namespace) -> int:
 def cmd_status(a: argparse.Namespace) -> int:
     """Print the last runs recorded in each repository's journal."""
     cfg = _load(a)
+    flag = pausing.paused(cfg)
     out: list[dict[str, Any]] = []
     for req in _requests(cfg, a):
         journal = Journal(state_dir_for(cfg, req.root, req.url) / "journal.sqlite")
@@ -321,6 +380,9 @@ def cmd_status(a: argparse.Namespace) -> int:
             {
                 "source": str(req.root),
                 "url": req.url,
+                "paused": flag is not None,
+                "paused_since": flag["since"] if flag else None,
+                "pause_reason": flag["reason"] if flag else None,
                 "verified_files": len(view.sent),
                 "open_sessions": sorted(view.open_sessions),
                 "last_runs": runs,
@@ -329,6 +391,10 @@ def cmd_status(a: argparse.Namespace) -> int:
     if a.json:
         print(json.dumps(out, indent=1, default=str))
         return 0
+    if flag is not None:
+        since = datetime.fromtimestamp(flag["since"]).isoformat(timespec="seconds")
+        why = f": {flag['reason']}" if flag["reason"] else ""
+        print(f"PAUSED since {since}{why} ('syncclient resume' continues)")
     for item in out:
         print(
             f"{item['source']} -> {item['url']}: {item['verified_files']} files verified, "
@@ -337,6 +403,139 @@ def cmd_status(a: argparse.Namespace) -> int:
         for r in item["last_runs"]:
             when = datetime.fromtimestamp(r.get("finished", 0)).isoformat(timespec="seconds")
             print(f"  {when}  exit {r.get('exit_code')}  {r.get('exit_reason')}")
+    return 0
+
+
+def cmd_verify(a: argparse.Namespace) -> int:
+    """Re-check every verified file; exit 0 if all are OK, 4 on any mismatch or missing."""
+    cfg = _load(a)
+    worst = ExitCode.OK
+    docs: list[dict[str, Any]] = []
+    for req in _requests(cfg, a):
+        transport = open_transport(cfg, req.url)
+        try:
+            checks = verify_repository(
+                cfg, req.root, req.url, transport, cfg.transfer.download_verify
+            )
+        except TransportError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            worst = _combine(worst, ExitCode.UNREACHABLE)
+            continue
+        finally:
+            transport.close()
+        counts: dict[str, int] = {}
+        for c in checks:
+            counts[c.status.value] = counts.get(c.status.value, 0) + 1
+        bad = sum(1 for c in checks if c.status is not Status.OK)
+        if bad:
+            worst = _combine(worst, ExitCode.VERIFY)
+        docs.append(
+            {
+                "source": str(req.root),
+                "url": req.url,
+                "counts": counts,
+                "files": [
+                    {
+                        "path": c.path,
+                        "status": c.status.value,
+                        "detail": c.detail,
+                        "server_by": c.server_by,
+                        "local": c.local,
+                    }
+                    for c in checks
+                ],
+            }
+        )
+        if not a.json:
+            for c in checks:
+                if c.status is not Status.OK or not a.quiet:
+                    print(
+                        f"{c.status.value:<17}  {c.path}" + (f"  ({c.detail})" if c.detail else "")
+                    )
+            total = len(checks)
+            print(
+                f"{req.root}: {total} verified files re-checked, {total - bad} OK, {bad} not"
+                if total
+                else f"{req.root}: no files recorded as verified yet"
+            )
+    if a.json:
+        print(json.dumps(docs[0] if len(docs) == 1 else docs, indent=1))
+    return int(worst)
+
+
+def cmd_pause(a: argparse.Namespace) -> int:
+    """Set the pause flag."""
+    cfg = _load(a)
+    info = pausing.pause(cfg, a.reason)
+    if a.json:
+        print(json.dumps({"paused": True, **info}))
+    else:
+        print(f"paused; runs send nothing until 'syncclient resume' ({pausing.flag_path(cfg)})")
+    return 0
+
+
+def cmd_resume(a: argparse.Namespace) -> int:
+    """Remove the pause flag."""
+    cfg = _load(a)
+    was = pausing.resume(cfg)
+    if a.json:
+        print(json.dumps({"paused": False, "was_paused": was}))
+    else:
+        print("resumed" if was else "was not paused")
+    return 0
+
+
+def _daemon_exe() -> list[str]:
+    exe = shutil.which("syncclient")
+    return [str(Path(exe).resolve())] if exe else [sys.executable, "-m", "syncclient.cli"]
+
+
+def cmd_service(a: argparse.Namespace) -> int:
+    """``service install``: write a systemd unit, or print the Windows sc.exe command."""
+    config = a.config or (
+        Path(os.environ["SYNCCLIENT_CONFIG"])
+        if os.environ.get("SYNCCLIENT_CONFIG")
+        else default_config_path()
+    )
+    config = config.absolute()
+    if config.exists():
+        server = read_toml(config).get("server", {})
+        if not isinstance(server, dict) or not server.get("password_file"):
+            print(
+                f"warning: {config} names no server.password_file; a service has no "
+                "interactive login, so give it a password file readable only by its account",
+                file=sys.stderr,
+            )
+    else:
+        print(
+            f"warning: {config} does not exist yet ('syncclient init' writes one)", file=sys.stderr
+        )
+    command = service.daemon_command(_daemon_exe(), config)
+    if a.windows:
+        print(service.sc_create(command))
+        print(
+            "REM not executed. The daemon does not speak the Windows service protocol itself:"
+            " run this under a service wrapper, or use Task Scheduler ('at startup')."
+        )
+        return 0
+    unit = service.systemd_unit(command, a.user)
+    out = a.output
+    if out is None:
+        base = (
+            Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "systemd" / "user"
+            if a.user
+            else Path("/etc/systemd/system")
+        )
+        out = str(base / f"{service.NAME}.service")
+    if out == "-":
+        sys.stdout.write(unit)
+        return 0
+    path = Path(out)
+    if path.exists() and not a.force:
+        raise UsageError(f"{path} exists; use --force to overwrite")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(unit, encoding="utf-8")
+    print(f"wrote {path}\nenable it with:\n{service.enable_hint(str(path), a.user)}")
     return 0
 
 
@@ -388,6 +587,10 @@ COMMANDS = {
     "run": cmd_run,
     "daemon": cmd_daemon,
     "status": cmd_status,
+    "verify": cmd_verify,
+    "pause": cmd_pause,
+    "resume": cmd_resume,
+    "service": cmd_service,
     "check-ignore": cmd_check_ignore,
 }
 

@@ -136,6 +136,7 @@ class Config(_Strict):
     output: OutputConfig = OutputConfig()
     hooks: HooksConfig = HooksConfig()
     state_dir: Path | None = None
+    windows_names: Literal["report", "skip", "off"] = "report"
     password: SecretStr | None = Field(None, exclude=True, repr=False)
 
     # derived views ------------------------------------------------------------------------
@@ -216,6 +217,7 @@ _ENV_MAP: dict[str, tuple[str, ...]] = {
     "CA_BUNDLE": ("server", "ca_bundle"),
     "AUTH": ("server", "auth"),
     "STATE_DIR": ("state_dir",),
+    "WINDOWS_NAMES": ("windows_names",),
     "PARALLEL": ("transfer", "parallel"),
     "BWLIMIT": ("transfer", "bwlimit"),
     "CHUNK_SIZE": ("transfer", "chunk_size"),

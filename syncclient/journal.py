@@ -168,6 +168,11 @@ class Journal:
                 (path, size, mtime_ns, digests.sha256, digests.sha1, etag, url, when),
             )
 
+    def verified_hashes(self) -> list[tuple[str, int, str, str | None]]:
+        """Every verified upload as (path, size, sha256, sha1), sorted by path."""
+        rows = self._rows("SELECT path, size, sha256, sha1 FROM sent ORDER BY path")
+        return [(str(p), int(n), str(h256), h1) for p, n, h256, h1 in rows]
+
     def mark_post_done(self, path: str) -> None:
         """The post-action of ``path`` has been applied."""
         with self._tx() as db:

@@ -213,11 +213,14 @@ class Reason(StrEnum):
     SUPERSEDED = "superseded"
     MARKER = "done-marker"
     CONFLICT = "conflict"
+    NAME_INVALID = "name-invalid"
+    NAME_WARNING = "name-warning"
 
 
 @dataclass(frozen=True, slots=True)
 class Action:
-    """One line of the plan. ``resume`` is True when an upload session is open for it."""
+    """One line of the plan. ``resume`` is True when an upload session is open for it;
+    ``warning`` explains a name Windows cannot hold (the action itself is unaffected)."""
 
     kind: ActionKind
     path: str
@@ -228,6 +231,7 @@ class Action:
     detail: str = ""
     resume: bool = False
     post: PostPolicy = PostPolicy()
+    warning: str = ""
 
 
 @dataclass(frozen=True)
@@ -246,8 +250,10 @@ class Plan:
         return self.of_kind(ActionKind.UPLOAD)
 
     def counts(self) -> dict[str, int]:
-        """Number of actions per reason."""
+        """Number of actions per reason (``name-warning`` counts actions with a warning)."""
         out: dict[str, int] = {}
         for a in self.actions:
             out[a.reason.value] = out.get(a.reason.value, 0) + 1
+            if a.warning:
+                out[Reason.NAME_WARNING.value] = out.get(Reason.NAME_WARNING.value, 0) + 1
         return out

@@ -202,6 +202,8 @@ def _human(name: str, f: dict[str, Any], verbosity: int) -> str | None:
         "changed": "changed while sending, will be re-sent later: {path}",
         "budget": "stopping: {reason}",
         "post-failed": "post-action failed for {path}: {error}",
+        "name-warning": "name warning (sent anyway): {path}: {problem}",
+        "name-invalid": "NOT SENT (name invalid on Windows): {path}: {problem}",
     }
     verbose = {
         "verified": "sent    {path}  ({size} bytes, {method}, verified by {verified_by})",
@@ -222,10 +224,12 @@ def plan_table(plan: Plan, verbosity: int = 0) -> str:
     rows = [("ACTION", "REASON", "SIZE", "PATH", "DETAIL")]
     hidden = 0
     for a in plan.actions:
-        if verbosity < 1 and a.reason.value in ("unchanged", "ignored", "done-marker"):
+        quiet = a.reason.value in ("unchanged", "ignored", "done-marker") and not a.warning
+        if verbosity < 1 and quiet:
             hidden += 1
             continue
-        rows.append((a.kind.value, a.reason.value, str(a.size), a.path, a.detail))
+        detail = "; ".join(x for x in (a.detail, a.warning and f"name-warning: {a.warning}") if x)
+        rows.append((a.kind.value, a.reason.value, str(a.size), a.path, detail))
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     lines = [
         "  ".join(r[i].ljust(widths[i]) for i in range(4)) + (f"  {r[4]}" if r[4] else "")
@@ -253,6 +257,7 @@ def plan_json(plan: Plan) -> list[dict[str, Any]]:
             "rule": a.rule,
             "detail": a.detail,
             "resume": a.resume,
+            "warning": a.warning,
         }
         for a in plan.actions
     ]

@@ -4,7 +4,10 @@ inputs give the same plan, byte for byte.
 
 Decisions per local file, in this order:
 
-1. done-marker and flag files are never sent (``done-marker``);
+1. done-marker and flag files are never sent (``done-marker``); a name Windows cannot hold
+   (``syncclient.winnames``) is skipped as ``name-invalid`` when ``windows_names`` is
+   ``skip``; with ``report`` (default) the file is planned as usual and its action carries a
+   ``name-warning``;
 2. a file the scan could not open is ``locked`` (waits, retried next run);
 3. a file neither stable for its rule's ``stable_seconds`` nor marked ready waits
    (``waiting-for-stability``);
@@ -27,6 +30,7 @@ import functools
 import posixpath
 from collections import defaultdict
 from collections.abc import Collection, Iterable
+from dataclasses import replace
 
 import pathspec
 
@@ -45,6 +49,7 @@ from syncclient.model import (
     Rule,
 )
 from syncclient.rules import RuleSet
+from syncclient.winnames import WindowsNames, name_problems
 
 DAY_S = 86400.0
 
@@ -55,10 +60,12 @@ def make_plan(
     journal: JournalView,
     rules: RuleSet,
     now: float,
+    windows_names: WindowsNames = WindowsNames.REPORT,
 ) -> Plan:
     """Plan one run (see the module docstring)."""
     skips = [Action(ActionKind.SKIP, i.path, Reason.IGNORED, detail=i.rule) for i in local.ignored]
     markers = _marker_paths(local, rules)
+    names = {} if windows_names is WindowsNames.OFF else name_problems(local.files)
     waits: list[Action] = []
     posts: list[Action] = []
     candidates: list[tuple[LocalFile, Rule, Reason, str]] = []
@@ -69,6 +76,9 @@ def make_plan(
             skips.append(_action(ActionKind.SKIP, f, Reason.MARKER, Rule(name="")))
             continue
         rule = rules.rule_for(path)
+        if path in names and windows_names is WindowsNames.SKIP:
+            skips.append(_action(ActionKind.SKIP, f, Reason.NAME_INVALID, rule, names[path]))
+            continue
         live.append((f, rule))
         decided = _decide(f, rule, local, remote, journal, now)
         kind, reason, detail = decided
@@ -97,6 +107,8 @@ def make_plan(
     by_path = lambda a: a.path  # noqa: E731
     ordered = [a for _, _, a in queue]
     ordered += sorted(posts, key=by_path) + sorted(waits, key=by_path) + sorted(skips, key=by_path)
+    if windows_names is WindowsNames.REPORT and names:
+        ordered = [replace(a, warning=names[a.path]) if a.path in names else a for a in ordered]
     return Plan(tuple(ordered))
 
 

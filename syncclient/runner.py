@@ -49,6 +49,7 @@ from syncclient.transfer.retry import RetryPolicy
 from syncclient.transports import AuthError, ServerInfo, TransportError
 from syncclient.transports.webdav import WebDAVOptions, WebDAVTransport
 from syncclient.units import parse_duration, parse_size
+from syncclient.winnames import WindowsNames
 
 
 class ExitCode(IntEnum):
@@ -132,7 +133,7 @@ def prepare(
         now,
         lambda f, present: worth_hashing(f, rules.rule_for(f.path), present, now),
     )
-    plan = make_plan(local, remote, journal.view(), rules, now)
+    plan = make_plan(local, remote, journal.view(), rules, now, WindowsNames(cfg.windows_names))
     return Prepared(plan, info, remote, local, rules)
 
 
@@ -207,6 +208,7 @@ def run_once(cfg: Config, req: RunRequest, reporter: Reporter) -> tuple[ExitCode
             "notes": list(prep.info.notes),
         }
         summary["planned"] = prep.plan.counts()
+        _report_names(prep.plan, reporter)
         _cleanup_sessions(journal, transport, prep.plan)
         _start_delete_after_clock(cfg, req, journal, prep, state)
         results, stats, budget, signals = _execute(
@@ -286,6 +288,15 @@ def _execute(
     return results, _ExecStats(stats, ctx.fatal), budget, signals
 
 
+def _report_names(plan: Plan, reporter: Reporter) -> None:
+    """One event per file whose name Windows cannot hold (never silently lost)."""
+    for a in plan.actions:
+        if a.reason is Reason.NAME_INVALID:
+            reporter.event("name-invalid", path=a.path, problem=a.detail)
+        elif a.warning:
+            reporter.event("name-warning", path=a.path, problem=a.warning)
+
+
 def _cleanup_sessions(journal: Journal, transport: WebDAVTransport, plan: Plan) -> None:
     """Abort journaled sessions of files that no longer need an upload."""
     uploading = {a.path for a in plan.uploads}
@@ -329,6 +340,8 @@ def _exit_code(
         return ExitCode.VERIFY, "a file's server hash did not match after re-sending"
     if Outcome.FAILED in outcomes:
         return ExitCode.PARTIAL, "some files failed"
+    if any(a.reason is Reason.NAME_INVALID for a in plan.actions):
+        return ExitCode.PARTIAL, "some files were not sent: names invalid on Windows"
     if Outcome.NOT_STARTED in outcomes or Outcome.STOPPED in outcomes:
         why = budget.ended or (f"interrupted ({signals[0]})" if signals else "stopped")
         return ExitCode.BACKLOG, f"{why}; backlog left for the next run"
@@ -354,7 +367,14 @@ def _result_fields(
             "waiting": counts.get("waiting-for-stability", 0) + counts.get("locked", 0),
             "unchanged": counts.get("unchanged", 0),
             "ignored": counts.get("ignored", 0),
+            "name_invalid": counts.get("name-invalid", 0),
+            "name_warning": counts.get("name-warning", 0),
         },
+        "names": [
+            {"path": a.path, "action": a.kind.value, "problem": a.warning or a.detail}
+            for a in plan.actions
+            if a.warning or a.reason is Reason.NAME_INVALID
+        ],
         "bytes": {
             "queued": stats.bytes_queued,
             "verified": stats.bytes_verified,
@@ -422,6 +442,10 @@ def _summary_text(s: dict[str, Any]) -> str:
         f"{files.get('waiting', 0) + files.get('changed', 0)} waiting",
         f"{files.get('unchanged', 0)} unchanged",
     ]
+    if files.get("name_invalid"):
+        parts.append(f"{files['name_invalid']} not sent (name invalid on Windows)")
+    if files.get("name_warning"):
+        parts.append(f"{files['name_warning']} with Windows name warnings")
     sent = human_bytes(b.get("wire", 0))
     head = "nothing transferred" if s.get("nothing_transferred") else f"sent {sent}"
     return (

@@ -15,6 +15,9 @@ CONFIG_TEMPLATE = """\
 # the source folder is read too. `syncclient check-ignore PATH` tells which rule matched.
 ignore = []
 default_ignores = true
+# Names Windows cannot hold (CON, aux.txt, trailing dot/space, <>:"\\|?*, > 260 characters,
+# a/B.txt next to a/b.txt): "report" (warn, send anyway), "skip" (not sent, exit 2), "off".
+windows_names = "report"
 
 [server]
 # Base collection on the server; repositories below may give a URL relative to it.

@@ -236,7 +236,7 @@ def test_hash_cache_skips_unchanged_files_and_tracks_stability(
         os.utime(src / name, (1000.0, 1000.0))
     hashed: list[str] = []
     real = scan_mod.hash_file
-    monkeypatch.setattr(scan_mod, "hash_file", lambda p: hashed.append(p.name) or real(p))
+    monkeypatch.setattr(scan_mod, "hash_file", lambda p: (hashed.append(p.name), real(p))[1])
     journal = Journal(tmp_path / "j.sqlite")
     rules = build_rules(src)
 
