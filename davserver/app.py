@@ -42,6 +42,14 @@ from providers.paths import PathPolicy
 _log = logging.getLogger(__name__)
 
 
+class _DropMisleadingWsgidavWarnings(logging.Filter):
+    """WsgiDAV warns that Basic auth is enabled without SSL whenever Basic is accepted at all;
+    davsync refuses Basic over plain HTTP itself (ThrottleGate), so the warning is wrong here."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Basic authentication is enabled" not in record.getMessage()
+
+
 @dataclass(frozen=True)
 class App:
     """The WSGI application and what it was built from."""
@@ -150,6 +158,9 @@ def build_app(settings: Settings) -> App:
     if context.uploads is not None:
         context.uploads.start_maintenance(gc_interval(settings))
     users = open_user_store(settings)
-    dav = WsgiDAVApp(wsgidav_config(settings, context, users))
+    config = wsgidav_config(settings, context, users)
+    if not settings.auth.basic_over_http:
+        logging.getLogger("wsgidav.wsgidav_app").addFilter(_DropMisleadingWsgidavWarnings())
+    dav = WsgiDAVApp(config)
     wsgi = RequestGuard(dav, trusted_proxies=settings.server.trusted_proxies)
     return App(wsgi=wsgi, context=context, users=users)
