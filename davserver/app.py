@@ -26,7 +26,6 @@ from davserver.auth.users import UserStore
 from davserver.context import ServerContext
 from davserver.dav.access_mw import AccessControl
 from davserver.dav.extensions import DavsyncExtensions
-from davserver.dav.head_mw import HeadWithoutBody
 from davserver.dav.limits_mw import DavLimits
 from davserver.dav.lock_store import SQLiteLockStorage
 from davserver.dav.prop_store import SQLitePropertyManager
@@ -100,7 +99,6 @@ def wsgidav_config(settings: Settings, context: ServerContext, users: UserStore)
     return {
         "provider_mapping": provider_mapping,
         "middleware_stack": [
-            HeadWithoutBody,
             ErrorPrinter,
             ThrottleGate,
             DigestNonceGuard,
