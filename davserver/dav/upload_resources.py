@@ -185,7 +185,36 @@ class _UploadResourceMixin:
         return False
 
 
-class UploadsHome(_UploadResourceMixin, DAVCollection):  # type: ignore[misc]
+class _ListedCollection(_UploadResourceMixin, DAVCollection):  # type: ignore[misc]
+    """A collection whose members come from one list, read once per request."""
+
+    def _load(self) -> list[Any]:
+        raise NotImplementedError
+
+    def _member(self, item: Any) -> Any:
+        raise NotImplementedError
+
+    def _list(self) -> list[Any]:
+        items: list[Any] | None = getattr(self, "_items", None)
+        if items is None:
+            with upload_translated():
+                items = self._items = self._load()
+        return items
+
+    def get_member_names(self) -> list[str]:
+        return [item.name for item in self._list()]
+
+    def get_member_list(self) -> list[Any]:
+        return [self._member(item) for item in self._list()]
+
+    def get_member(self, name: str) -> Any:
+        return next((self._member(i) for i in self._list() if i.name == name), None)
+
+    def support_etag(self) -> bool:
+        return True
+
+
+class UploadsHome(_ListedCollection):
     """``/uploads/<user>``: the user's open sessions; MKCOL below it creates one."""
 
     def __init__(
@@ -199,27 +228,12 @@ class UploadsHome(_UploadResourceMixin, DAVCollection):  # type: ignore[misc]
         self.provider = provider
         self.service = service
         self.user = user
-        self._sessions: list[Session] | None = None
 
-    def _list(self) -> list[Session]:
-        if self._sessions is None:
-            with upload_translated():
-                self._sessions = self.service.active_sessions(self.user)
-        return self._sessions
+    def _load(self) -> list[Session]:
+        return self.service.active_sessions(self.user)
 
-    def get_member_names(self) -> list[str]:
-        return [s.name for s in self._list()]
-
-    def get_member_list(self) -> list[Any]:
-        return [
-            _session_resource(self.provider, self.environ, self.service, s) for s in self._list()
-        ]
-
-    def get_member(self, name: str) -> Any:
-        for s in self._list():
-            if s.name == name:
-                return _session_resource(self.provider, self.environ, self.service, s)
-        return None
+    def _member(self, item: Session) -> Any:
+        return _session_resource(self.provider, self.environ, self.service, item)
 
     def get_display_name(self) -> str:
         return self.user
@@ -227,9 +241,6 @@ class UploadsHome(_UploadResourceMixin, DAVCollection):  # type: ignore[misc]
     def get_etag(self) -> str:
         stamp = max((s.updated_at for s in self._list()), default=0.0)
         return f"uploads-{len(self._list())}-{int(stamp * 1e6)}"
-
-    def support_etag(self) -> bool:
-        return True
 
     def create_collection(self, name: str) -> None:
         """MKCOL: open a session (version 2 when a Destination header is given)."""
@@ -256,7 +267,7 @@ def _session_resource(
     return SessionCollection(provider, environ, service, s)
 
 
-class SessionCollection(_UploadResourceMixin, DAVCollection):  # type: ignore[misc]
+class SessionCollection(_ListedCollection):
     """``/uploads/<user>/<session>``: the chunks received so far (PROPFIND shows sizes)."""
 
     def __init__(
@@ -270,24 +281,17 @@ class SessionCollection(_UploadResourceMixin, DAVCollection):  # type: ignore[mi
         self.provider = provider
         self.service = service
         self.session = session
-        self._chunks: list[Chunk] | None = None
 
-    def _list(self) -> list[Chunk]:
-        if self._chunks is None:
-            with upload_translated():
-                self._chunks = self.service.chunks(self.session)
-        return self._chunks
+    def _load(self) -> list[Chunk]:
+        return self.service.chunks(self.session)
 
-    def get_member_names(self) -> list[str]:
-        return [c.name for c in self._list()]
-
-    def get_member_list(self) -> list[Any]:
-        return [self._chunk_resource(c) for c in self._list()]
+    def _member(self, item: Chunk) -> ChunkResource:
+        return self._chunk_resource(item)
 
     def get_member(self, name: str) -> Any:
         if name == ASSEMBLE_NAME:
             return AssembleResource(self.provider, self.environ, self.service, self.session)
-        return next((self._chunk_resource(c) for c in self._list() if c.name == name), None)
+        return super().get_member(name)
 
     def _chunk_resource(self, chunk: Chunk | None, name: str | None = None) -> ChunkResource:
         return ChunkResource(
@@ -310,9 +314,6 @@ class SessionCollection(_UploadResourceMixin, DAVCollection):  # type: ignore[mi
 
     def get_etag(self) -> str:
         return f"{self.session.directory}-{int(self.session.updated_at * 1e6)}"
-
-    def support_etag(self) -> bool:
-        return True
 
     def create_empty_resource(self, name: str) -> ChunkResource:
         """PUT of a new chunk: a pending chunk (nothing stored before its body is complete)."""
