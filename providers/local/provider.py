@@ -221,6 +221,13 @@ class LocalProvider:
         row = self._meta.get(p)
         if row is not None and row.digests is not None and row.matches(st):
             return row.digests
+        # A commit may sit between its os.replace and recording the new row: wait for its
+        # lock, then look again before hashing (only on a mismatch, so rarely).
+        with self._locks.hold(p, self._policy.lock_key(p)):
+            st = self._require(p)
+            row = self._meta.get(p)
+        if row is not None and row.digests is not None and row.matches(st):
+            return row.digests
         return self._rehash(p)
 
     def _rehash(self, path: str) -> Digests:
