@@ -7,16 +7,20 @@ concurrent replace of the file does not change what an in-flight response sends.
 
 from __future__ import annotations
 
+import io
+import os
 import time
 from collections.abc import Callable, Iterator
 from typing import IO, TYPE_CHECKING, Any
 
-from wsgidav.dav_error import HTTP_BAD_REQUEST, DAVError
+from wsgidav.dav_error import HTTP_BAD_REQUEST, HTTP_SERVICE_UNAVAILABLE, DAVError
 
 from davserver.dav.errors import translated
 from davserver.dav.resources import request_headers
 from davserver.http import conditional, encoding, ranges
 from davserver.http.digests import oc_checksum_header, repr_digest_header
+from providers.base import Entry
+from providers.hashing import Digests
 
 if TYPE_CHECKING:
     from davserver.dav.resources import FileResource
@@ -59,6 +63,44 @@ def _closing(reader: IO[bytes], chunks: Iterator[bytes]) -> Iterator[bytes]:
         reader.close()
 
 
+SNAPSHOT_ATTEMPTS = 12
+
+
+def _reader_is(reader: IO[bytes], entry: Entry) -> bool:
+    """True if the open reader shows the version ``entry`` describes (size and mtime)."""
+    try:
+        st = os.fstat(reader.fileno())
+    except (AttributeError, OSError, io.UnsupportedOperation):
+        return True  # not a file descriptor (in-memory storage): nothing to compare
+    return st.st_size == entry.size and st.st_mtime_ns == entry.mtime_ns
+
+
+def _snapshot(res: FileResource) -> tuple[IO[bytes], Entry, Digests]:
+    """An open reader with the entry and digests of exactly the version it reads.
+
+    A replace can land between opening, stat and hashing; then the three are taken again.
+    Raises DAVError 503 if the file changes on every attempt.
+    """
+    storage = res.ctx.storage
+    for attempt in range(SNAPSHOT_ATTEMPTS):
+        with translated():
+            reader: IO[bytes] = storage.open_read(res.storage_path)
+        try:
+            with translated():
+                entry = storage.stat(res.storage_path)
+                digests = storage.digests(res.storage_path)
+                again = storage.stat(res.storage_path)
+        except BaseException:
+            reader.close()
+            raise
+        if again.etag == entry.etag and _reader_is(reader, entry):
+            res.entry = entry
+            return reader, entry, digests
+        reader.close()
+        time.sleep(0.002 * attempt)  # let the competing commit finish
+    raise DAVError(HTTP_SERVICE_UNAVAILABLE, context_info="the file is being replaced; retry")
+
+
 def serve_file(
     environ: dict[str, Any], start_response: StartResponse, res: FileResource
 ) -> Iterator[bytes] | list[bytes]:
@@ -66,7 +108,23 @@ def serve_file(
     method = environ["REQUEST_METHOD"].upper()
     if environ.get("CONTENT_LENGTH", "0") not in ("", "0"):
         raise DAVError(HTTP_BAD_REQUEST, context_info="GET/HEAD must not carry a body")
-    entry = res._entry()
+    reader, entry, digests = _snapshot(res)
+    try:
+        return _respond(environ, start_response, res, method, reader, entry, digests)
+    except BaseException:
+        reader.close()
+        raise
+
+
+def _respond(
+    environ: dict[str, Any],
+    start_response: StartResponse,
+    res: FileResource,
+    method: str,
+    reader: IO[bytes],
+    entry: Entry,
+    digests: Digests,
+) -> Iterator[bytes] | list[bytes]:
     headers = _fold_gzip_tags(request_headers(environ), entry.etag)
     mtime_s = entry.mtime_ns // 1_000_000_000
     outcome = conditional.evaluate(method, headers, entry.etag, mtime_s, time.time())
@@ -78,10 +136,10 @@ def serve_file(
         status = outcome.status
         extra = [] if status == 304 else [("Content-Length", "0")]
         start_response(f"{status} {_REASONS[status]}", [*validators, *extra])
+        reader.close()
         return [b""]
 
     content_type = res.get_content_type()
-    digests = res.get_digests()
     common = [
         *validators,
         ("Accept-Ranges", "bytes"),
@@ -109,10 +167,9 @@ def serve_file(
                 ("Content-Length", "0"),
             ],
         )
+        reader.close()
         return [b""]
 
-    with translated():
-        reader: IO[bytes] = res.get_content()
     if parsed.kind is ranges.RangeKind.SATISFIABLE:
         return _partial(method, start_response, reader, parsed, size, content_type, common)
 

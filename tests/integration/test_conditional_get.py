@@ -118,3 +118,45 @@ def test_head_matches_get_headers(alice: httpx.Client, file_url: str) -> None:
 def test_want_repr_digest(alice: httpx.Client, file_url: str) -> None:
     r = alice.head(file_url, headers={"Want-Repr-Digest": "sha=5, sha-256=1"})
     assert r.headers["Repr-Digest"].startswith("sha=:")
+
+
+def test_headers_describe_the_body_during_concurrent_replaces(
+    alice: httpx.Client, folder: str
+) -> None:
+    """While writers replace a file, every GET is a 200 whose OC-Checksum, Repr-Digest and
+    Content-Length describe exactly the body sent (never the headers of one version and the
+    bytes of another)."""
+    import base64
+    import hashlib
+    import threading
+
+    from tests.conftest import digest_client
+
+    url = folder + "busy.bin"
+    bodies = [bytes([65 + i]) * (150_000 + i) for i in range(4)]
+    assert alice.put(url, content=bodies[0]).status_code == 201
+    problems: list[str] = []
+
+    def write(i: int) -> None:
+        with digest_client("alice") as c:
+            for _ in range(12):
+                c.put(url, content=bodies[i])
+
+    writers = [threading.Thread(target=write, args=(i,)) for i in range(4)]
+    for t in writers:
+        t.start()
+    with digest_client("alice") as reader:
+        for _ in range(60):
+            r = reader.get(url, headers={"Accept-Encoding": "identity"})
+            body = r.content
+            sha1 = hashlib.sha1(body).hexdigest()
+            sha256 = base64.b64encode(hashlib.sha256(body).digest()).decode()
+            if r.status_code != 200 or body not in bodies:
+                problems.append(f"status {r.status_code}, {len(body)} bytes")
+            elif r.headers["OC-Checksum"] != f"SHA1:{sha1}":
+                problems.append("OC-Checksum of another version")
+            elif r.headers["Repr-Digest"] != f"sha-256=:{sha256}:":
+                problems.append("Repr-Digest of another version")
+    for t in writers:
+        t.join(60)
+    assert problems == []
