@@ -50,6 +50,14 @@ class ThreadLocalDB:
             self._local.conn = conn
         return conn
 
+    def close(self) -> None:
+        """Forget every thread's connection (closing the calling thread's); the next
+        ``conn()`` in any thread opens a fresh one. Stored data is unaffected."""
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        self._local = threading.local()
+        if conn is not None:
+            conn.close()
+
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """A ``BEGIN IMMEDIATE`` transaction: committed on success, rolled back on error."""

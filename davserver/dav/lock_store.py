@@ -156,7 +156,7 @@ class SQLiteLockStorage:
         self.max_timeout_s = max_timeout_s
         self.max_locks_per_principal = max_locks_per_principal
         self._clock = clock
-        self._db: ThreadLocalDB | None = ThreadLocalDB(self.db_path, _SCHEMA)
+        self._db = ThreadLocalDB(self.db_path, _SCHEMA)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.db_path.name!r})"
@@ -164,10 +164,7 @@ class SQLiteLockStorage:
     # --- life cycle -----------------------------------------------------------------------
 
     def _database(self) -> ThreadLocalDB:
-        db = self._db
-        if db is None:
-            db = self._db = ThreadLocalDB(self.db_path, _SCHEMA)
-        return db
+        return self._db
 
     def open(self) -> None:
         """Called by ``LockManager`` before first use; creates the table if needed.
@@ -182,7 +179,7 @@ class SQLiteLockStorage:
         Stored locks are unaffected. Any later call reopens the database, so an instance that
         outlives one ``LockManager`` stays usable.
         """
-        self._db = None
+        self._db.close()
 
     # --- helpers --------------------------------------------------------------------------
 

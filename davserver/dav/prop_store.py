@@ -103,7 +103,7 @@ class SQLitePropertyManager:
         self.max_value_bytes = max_value_bytes
         self.max_name_bytes = max_name_bytes
         self.max_properties_per_resource = max_properties_per_resource
-        self._db: ThreadLocalDB | None = ThreadLocalDB(self.db_path, _SCHEMA)
+        self._db = ThreadLocalDB(self.db_path, _SCHEMA)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.db_path.name!r})"
@@ -111,14 +111,11 @@ class SQLitePropertyManager:
     # --- life cycle -----------------------------------------------------------------------
 
     def _database(self) -> ThreadLocalDB:
-        db = self._db
-        if db is None:
-            db = self._db = ThreadLocalDB(self.db_path, _SCHEMA)
-        return db
+        return self._db
 
     def close(self) -> None:
         """Release this instance's connections; any later call reopens them."""
-        self._db = None
+        self._db.close()
 
     def clear(self) -> None:
         """Delete all properties (of every process sharing the file)."""

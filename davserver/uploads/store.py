@@ -485,28 +485,12 @@ class SessionStore:
         """
         now = self._clock()
         with self._tx() as conn:
-            session = self._require_open_or_committed(conn, owner, name, now)
+            session = self._require_open(conn, owner, name, now)
             conn.execute(
                 "UPDATE upload_sessions SET state=?, lease_token=?, lease_until=?, updated_at=? "
                 "WHERE owner=? AND name=?",
                 (ASSEMBLING, token, now + lease_s, now, owner, name),
             )
-        return session
-
-    def _require_open_or_committed(
-        self, conn: sqlite3.Connection, owner: str, name: str, now: float
-    ) -> Session:
-        row = conn.execute(
-            f"SELECT {_SESSION_COLUMNS} FROM upload_sessions WHERE owner=? AND name=?",
-            (owner, name),
-        ).fetchone()
-        if row is None:
-            raise SessionNotFoundError(f"no upload session {name!r}")
-        session = _session(row)
-        if session.committed:
-            raise SessionCommittedError(f"upload session {name!r} was already committed")
-        if session.busy(now):
-            raise SessionBusyError(f"upload session {name!r} is being assembled")
         return session
 
     def renew(self, owner: str, name: str, token: str, lease_s: float) -> None:
