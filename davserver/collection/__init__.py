@@ -1,0 +1,1 @@
+"""Collection operations: what arrived from which site, what runs after it, who went quiet."""
