@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, TextIO
 
 from syncclient.model import Plan
@@ -24,6 +25,11 @@ def human_bytes(n: float) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
     return f"{n:.1f} TiB"
+
+
+def zoned_time(ts: float) -> str:
+    """Unix time as local time with its UTC offset: '2026-03-01T18:04:05+01:00'."""
+    return datetime.fromtimestamp(ts).astimezone().isoformat(timespec="seconds")
 
 
 def human_duration(s: float | None) -> str:
@@ -214,6 +220,11 @@ def _human(name: str, f: dict[str, Any], verbosity: int) -> str | None:
     }
     if name in always:
         return always[name].format(**f)
+    if name == "retry" and (f.get("stage") == "start" or f.get("retry_after") is not None):
+        asked = " as the server asks" if f.get("retry_after") is not None else ""
+        return "retrying {what} in {wait:.0f}s{asked} (attempt {attempt}): {error}".format(
+            asked=asked, **f
+        )
     if verbosity >= 1 and name in verbose:
         return verbose[name].format(**f)
     return None
@@ -229,7 +240,7 @@ def plan_table(plan: Plan, verbosity: int = 0) -> str:
             hidden += 1
             continue
         detail = "; ".join(x for x in (a.detail, a.warning and f"name-warning: {a.warning}") if x)
-        rows.append((a.kind.value, a.reason.value, str(a.size), a.path, detail))
+        rows.append((a.kind.value, a.reason.value, human_bytes(a.size), a.path, detail))
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     lines = [
         "  ".join(r[i].ljust(widths[i]) for i in range(4)) + (f"  {r[4]}" if r[4] else "")

@@ -35,7 +35,14 @@ from syncclient.transfer.body import FileBody
 from syncclient.transfer.budget import Budget
 from syncclient.transfer.chunking import ChunkedUpload, ChunkingUnsupportedError
 from syncclient.transfer.retry import RetryPolicy, call_with_retry
-from syncclient.transports import AuthError, PutResult, StatusError, Transport, TransportError
+from syncclient.transports import (
+    AuthError,
+    PutResult,
+    SetupError,
+    StatusError,
+    Transport,
+    TransportError,
+)
 
 T = TypeVar("T")
 MiB = 1024 * 1024
@@ -176,7 +183,7 @@ class Executor:
             result = self._send(f, action)
         except StopRequested:
             result = FileResult(f.path, Outcome.STOPPED, f.size, "stopped by cut-off")
-        except AuthError as exc:
+        except (AuthError, SetupError) as exc:
             ctx.fatal.append(exc)
             result = FileResult(f.path, Outcome.FAILED, f.size, str(exc))
         except TransportError as exc:
@@ -249,7 +256,12 @@ class Executor:
         def on_retry(attempt: int, exc: TransportError, wait: float) -> None:
             ctx.stats.add(retries=1)
             ctx.reporter.event(
-                "retry", what=what, attempt=attempt, wait=round(wait, 2), error=str(exc)
+                "retry",
+                what=what,
+                attempt=attempt,
+                wait=round(wait, 2),
+                error=str(exc),
+                retry_after=exc.retry_after,
             )
 
         return call_with_retry(fn, ctx.settings.retry, ctx.budget.stop, on_retry)
