@@ -298,8 +298,9 @@ def cmd_plan(a: argparse.Namespace) -> int:
     cfg = _load(a)
     worst = ExitCode.OK
     docs = []
+    reporter = Reporter("lines", -1 if a.quiet else a.verbose, interval=cfg.output.stats_interval)
     for req in _requests(cfg, a):
-        prep, code, error = plan_only(cfg, req)
+        prep, code, error = plan_only(cfg, req, reporter)
         if prep is None:
             print(f"error: {error}", file=sys.stderr)
             worst = max(worst, code)

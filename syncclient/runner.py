@@ -558,15 +558,18 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
-def plan_only(cfg: Config, req: RunRequest) -> tuple[Prepared | None, ExitCode, str]:
+def plan_only(
+    cfg: Config, req: RunRequest, reporter: Reporter | None = None
+) -> tuple[Prepared | None, ExitCode, str]:
     """Build the plan without writing anything to the server (the journal's hash cache is
-    updated, so the next run does not hash again)."""
+    updated, so the next run does not hash again). ``reporter`` hears of retries."""
     state = state_dir_for(cfg, req.root, req.url)
     rules = cfg.rules(req.order)
     journal = Journal(state / "journal.sqlite")
     transport = open_transport(cfg, req.url)
     try:
-        prep = prepare(cfg, req.root, transport, journal, rules, list(req.excludes), False)
+        call = start_calls(cfg, reporter, req.deadline_s)
+        prep = prepare(cfg, req.root, transport, journal, rules, list(req.excludes), False, call)
     except WrongURLError as exc:
         return None, ExitCode.USAGE, str(exc)
     except TransportError as exc:

@@ -176,8 +176,7 @@ class Executor:
     def _task(self, action: Action, slots: threading.Semaphore) -> FileResult:
         ctx = self.ctx
         f = ctx.files[action.path]
-        with ctx.stats.lock:
-            ctx.stats.in_flight[f.path] = f.size
+        ctx.stats.begin_file(f.path, f.size)
         ctx.reporter.event("start", path=f.path, size=f.size, reason=action.reason.value)
         try:
             result = self._send(f, action)
@@ -193,16 +192,14 @@ class Executor:
         except OSError as exc:
             result = FileResult(f.path, Outcome.FAILED, f.size, f"local read: {exc}")
         finally:
-            with ctx.stats.lock:
-                ctx.stats.in_flight.pop(f.path, None)
             slots.release()
         self._account(result)
         return result
 
     def _account(self, r: FileResult) -> None:
         st, rep = self.ctx.stats, self.ctx.reporter
+        st.end_file(r.path, r.size if r.outcome is Outcome.VERIFIED else None)
         if r.outcome is Outcome.VERIFIED:
-            st.add(files_verified=1, bytes_verified=r.size)
             rep.event(
                 "verified", path=r.path, size=r.size, method=r.method, verified_by=r.verified_by
             )
@@ -289,10 +286,22 @@ class Executor:
             ctx.stats.add(bytes_wire=n)
             ctx.budget.charge(n)
 
-        return FileBody(ctx.root / f.path, offset, size, ctx.bucket, ctx.budget.stop, on_bytes)
+        def on_progress(n: int) -> None:
+            ctx.stats.file_progress(f.path, n)
+
+        return FileBody(
+            ctx.root / f.path,
+            offset,
+            size,
+            ctx.bucket,
+            ctx.budget.stop,
+            on_bytes,
+            on_progress=on_progress,
+        )
 
     def _upload_once(self, f: LocalFile) -> tuple[PutResult, str]:
         ctx = self.ctx
+        ctx.stats.begin_file(f.path, f.size)  # an attempt after a mismatch starts over
         if ctx.chunking and f.size >= ctx.settings.chunk_threshold:
             up = ChunkedUpload(
                 transport=ctx.transport,
@@ -303,6 +312,7 @@ class Executor:
                 body=lambda off, size: self._body(f, off, size),
                 emit=ctx.reporter.event,
                 unchanged=lambda: self._unchanged(f),
+                on_present=lambda n: ctx.stats.file_progress(f.path, n),
             )
             try:
                 result = up.run()

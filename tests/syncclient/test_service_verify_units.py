@@ -39,11 +39,3 @@ def test_pause_flag_round_trip(tmp_path: Path) -> None:
     assert pause(cfg, now=200.0) == first  # pausing again keeps since and reason
     assert paused(cfg) == first and flag_path(cfg) == tmp_path / "st" / "paused"
     assert resume(cfg) is True and paused(cfg) is None
-
-
-
-def _parse(unit: str) -> configparser.ConfigParser:
-    cp = configparser.ConfigParser(interpolation=None)
-    cp.optionxform = str  # type: ignore[assignment,method-assign]
-    cp.read_string(unit)
-    return cp
