@@ -56,11 +56,11 @@ def test_stats_count_bytes_in_flight() -> None:
 @pytest.mark.unit
 def test_terminal_shows_bars_for_large_files_and_messages_above() -> None:
     err = io.StringIO()
-    rep = Reporter("tty", err=err, large_file=1000, tick=0.05)
-    st = Stats(files_queued=2, bytes_queued=3000)
-    st.begin_file("data/large.bin", 2000)
+    rep = Reporter("tty", err=err, large_file=MiB, tick=0.05)
+    st = Stats(files_queued=2, bytes_queued=3 * MiB)
+    st.begin_file("data/large.bin", 2 * MiB)
     st.begin_file("small.txt", 10)
-    st.file_progress("data/large.bin", 1000)
+    st.file_progress("data/large.bin", MiB)
     rep.start(st)
     time.sleep(0.4)
     rep.message("note: hello")
@@ -70,8 +70,8 @@ def test_terminal_shows_bars_for_large_files_and_messages_above() -> None:
     assert "files 0/2" in out
     assert "data/large.bin" in out, "a large file gets its own bar"
     assert "small.txt" not in out, "small files share the total bar"
-    assert "1000/2000 bytes" in out, "the large file's bar counts its bytes in flight"
-    assert "1.0/2.9 KiB" in out, "so does the total bar (3000 bytes)"
+    assert "1.0/2.0 MiB" in out, "the large file's bar counts its bytes in flight"
+    assert "1.0/3.0 MiB" in out, "so does the total bar"
     assert "note: hello" in out
     assert "\x1b[" in out  # drawn for a terminal
 
