@@ -678,7 +678,7 @@ def _uninstall(a: argparse.Namespace) -> int:
 
 def cmd_check_ignore(a: argparse.Namespace) -> int:
     """Print the rule that ignores PATH; exit 0 if ignored, 1 if not (as git check-ignore)."""
-    cfg = load_config(a.config, {("default_ignores",): False} if a.no_default_ignores else {})
+    cfg = load_config(config_path(a), {("default_ignores",): False} if a.no_default_ignores else {})
     root = a.source
     rel = a.path
     if root is not None and Path(rel).is_absolute():

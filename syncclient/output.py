@@ -334,7 +334,7 @@ def _human(name: str, f: dict[str, Any], verbosity: int) -> str | None:
         "name-invalid": "NOT SENT (name invalid on Windows): {path}: {problem}",
     }
     verbose = {
-        "verified": "sent    {path}  ({size} bytes, {method}, verified by {verified_by})",
+        "verified": "sent    {path}  ({human_size}, {method}, verified by {verified_by})",
         "post": "{done}: {path}",
         "retry": "retry   {what} in {wait:.1f}s (attempt {attempt}): {error}",
         "resume": "resume  {path}: {chunks_present} of {chunks} chunks already on the server",
@@ -348,7 +348,7 @@ def _human(name: str, f: dict[str, Any], verbosity: int) -> str | None:
             asked=asked, **f
         )
     if verbosity >= 1 and name in verbose:
-        return verbose[name].format(**f)
+        return verbose[name].format(human_size=human_bytes(f.get("size", 0)), **f)
     return None
 
 
