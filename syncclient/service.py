@@ -175,7 +175,7 @@ def task_xml(
         sub(principal, "UserId", account)
         sub(principal, "LogonType", "Password")
     sub(principal, "RunLevel", "LeastPrivilege")
-    settings = sub(task, "Settings")
+    settings = sub(task, "Settings")  # in the order Task Scheduler itself exports them
     for tag, value in (
         ("MultipleInstancesPolicy", "IgnoreNew"),
         ("DisallowStartIfOnBatteries", "false"),
@@ -183,6 +183,12 @@ def task_xml(
         ("AllowHardTerminate", "true"),
         ("StartWhenAvailable", "true"),
         ("RunOnlyIfNetworkAvailable", "false"),
+    ):
+        sub(settings, tag, value)
+    idle = sub(settings, "IdleSettings")
+    sub(idle, "StopOnIdleEnd", "false")
+    sub(idle, "RestartOnIdle", "false")
+    for tag, value in (
         ("AllowStartOnDemand", "true"),
         ("Enabled", "true"),
         ("Hidden", "false"),
@@ -192,9 +198,6 @@ def task_xml(
         ("Priority", "7"),
     ):
         sub(settings, tag, value)
-    idle = sub(settings, "IdleSettings")
-    sub(idle, "StopOnIdleEnd", "false")
-    sub(idle, "RestartOnIdle", "false")
     restart = sub(settings, "RestartOnFailure")
     sub(restart, "Interval", "PT1M")
     sub(restart, "Count", "999")

@@ -62,9 +62,10 @@ def test_terminal_shows_bars_for_large_files_and_messages_above() -> None:
     st.begin_file("small.txt", 10)
     st.file_progress("data/large.bin", MiB)
     rep.start(st)
-    time.sleep(0.4)
+    deadline = time.monotonic() + 10
+    while "1.0/2.0 MiB" not in err.getvalue() and time.monotonic() < deadline:
+        time.sleep(0.05)
     rep.message("note: hello")
-    time.sleep(0.2)
     rep.stop()
     out = err.getvalue()
     assert "files 0/2" in out
@@ -131,7 +132,7 @@ def test_json_stats_and_resumed_bytes_in_the_summary(target: str, tmp_path: Path
             "--stats-interval",
             "0.2",
             "--bwlimit",
-            "4MiB",
+            "2MiB",
             "--max-bytes",
             "3MiB",
             "--cutoff",
