@@ -20,11 +20,11 @@ decided here too, before anything is decoded twice:
 
 Portable names (``PathPolicy(windows_compatible=True)``): data collected from and restored to
 Windows machines must keep distinct names distinct there. The policy then also refuses, for
-*new* names only, Windows device names (``CON``, ``PRN``, ``AUX``, ``NUL``, ``COM0-9``,
-``LPT0-9``, also with an extension and in any case), names ending in a dot or a space (Windows
-strips them), the characters ``< > : " | ? *``, and a name that differs only in case from an
-existing sibling (``case_key``). Existing names stay readable. The default policy allows them,
-as a Linux file system does.
+*new* names only, every name the rule set in ``syncclient.winnames`` flags (device names,
+a trailing dot or space, the characters ``< > : " | ? *``; the client applies the same rules,
+so both sides agree) and a name that differs only in case from an existing sibling
+(``case_key``). Existing names stay readable. The default policy allows them, as a Linux file
+system does.
 """
 
 from __future__ import annotations
@@ -36,18 +36,13 @@ from dataclasses import dataclass
 from urllib.parse import unquote_to_bytes
 
 from providers.errors import ConflictError, InvalidPathError
+from syncclient import winnames
 
 MAX_SEGMENT_BYTES = 255
 MAX_PATH_BYTES = 4096
 
 _ENCODED_SEPARATOR = re.compile(r"%(2f|5c)", re.IGNORECASE)
 _BAD_PERCENT = re.compile(r"%(?![0-9a-fA-F]{2})")
-_WINDOWS_DEVICE = re.compile(
-    r"(con|prn|aux|nul|com[0-9\u00b9\u00b2\u00b3]|lpt[0-9\u00b9\u00b2\u00b3]|conin\$|conout\$)"
-    r"(\..*)?",
-    re.IGNORECASE | re.DOTALL,
-)
-_WINDOWS_FORBIDDEN_CHARS = frozenset('<>:"|?*')
 
 
 def normalize(raw: str) -> str:
@@ -135,19 +130,13 @@ def decode_url_path(raw: str) -> str:
 
 def case_key(name: str) -> str:
     """The key under which Windows (case-insensitive, NFC) sees ``name``."""
-    return unicodedata.normalize("NFC", name).casefold()
+    return winnames.case_key(name)
 
 
 def windows_name_problem(name: str) -> str | None:
-    """Why Windows cannot store ``name`` faithfully, or None if it can."""
-    if _WINDOWS_DEVICE.fullmatch(name):
-        return f"{name!r} is a reserved device name on Windows"
-    if name.endswith((".", " ")):
-        return f"{name!r} ends in a dot or a space, which Windows strips"
-    bad = sorted(_WINDOWS_FORBIDDEN_CHARS.intersection(name))
-    if bad:
-        return f"{name!r} contains {''.join(bad)!r}, which Windows does not allow in names"
-    return None
+    """Why Windows cannot store ``name`` faithfully, or None if it can (the shared rules of
+    ``syncclient.winnames``)."""
+    return winnames.component_problem(name)
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,19 @@ Exception tree (one root per package)::
 
 from __future__ import annotations
 
-__all__ = ["SourceError", "SyncClientError", "UsageError"]
+from importlib import metadata
+
+__all__ = ["SourceError", "SyncClientError", "UsageError", "version"]
+
+
+def version() -> str:
+    """The installed version of the client (``davsync`` or ``davsync-client`` distribution)."""
+    for dist in ("davsync", "davsync-client"):
+        try:
+            return metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            continue
+    return "unknown (not installed)"
 
 
 class SyncClientError(Exception):

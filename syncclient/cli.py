@@ -11,6 +11,7 @@ import argparse
 import json
 import os
 import shutil
+import subprocess
 import sys
 import time
 from collections.abc import Sequence
@@ -18,18 +19,20 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from syncclient import SyncClientError, UsageError, service
+from syncclient import SyncClientError, UsageError, service, version
 from syncclient import pause as pausing
 from syncclient.config import (
     Config,
+    check_url,
     default_config_path,
     load_config,
     read_toml,
     state_dir_for,
 )
 from syncclient.journal import Journal
-from syncclient.output import Reporter, plan_json, plan_table
+from syncclient.output import Reporter, plan_json, plan_table, zoned_time
 from syncclient.runner import (
+    EXIT_CODES_HELP,
     ExitCode,
     RunRequest,
     ignore_rules,
@@ -108,7 +111,13 @@ def _common(p: argparse.ArgumentParser, positional: bool = True) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for documentation and tests)."""
-    p = _Parser(prog="syncclient", description="Send files from a site PC to a davsync server.")
+    p = _Parser(
+        prog="syncclient",
+        description="Send files from a site PC to a davsync server.",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--version", action="version", version=f"syncclient {version()}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
     init = sub.add_parser("init", help="write a commented TOML config file")
     init.add_argument("--config", type=Path, help="where to write (default: per-user path)")
@@ -142,13 +151,40 @@ def build_parser() -> argparse.ArgumentParser:
             sp.add_argument("--reason", default="", help="shown by status")
     svc = sub.add_parser("service", help="install the daemon as a background service")
     svc_sub = svc.add_subparsers(dest="service_command", required=True, parser_class=_Parser)
-    inst = svc_sub.add_parser("install", help="write a systemd unit / print sc.exe create")
-    kind = inst.add_mutually_exclusive_group(required=True)
-    kind.add_argument("--systemd", action="store_true", help="write a systemd unit")
-    kind.add_argument("--windows", action="store_true", help="print the sc.exe command line")
-    inst.add_argument("--user", action="store_true", help="a per-user unit (systemctl --user)")
-    inst.add_argument("--config", type=Path, help="config the daemon reads (default: per-user)")
-    inst.add_argument("--output", help="unit file to write; '-' prints it")
+    inst = svc_sub.add_parser(
+        "install", help="write a systemd unit, or register a Windows Task Scheduler task"
+    )
+    uninst = svc_sub.add_parser("uninstall", help="stop the service and remove it")
+    for sp in (inst, uninst):
+        kind = sp.add_mutually_exclusive_group(required=True)
+        kind.add_argument("--systemd", action="store_true", help="a systemd unit (Linux)")
+        kind.add_argument("--windows", action="store_true", help="a Task Scheduler task")
+        sp.add_argument(
+            "--unit-scope",
+            choices=["system", "user"],
+            default="system",
+            help="systemd: a system unit run by a dedicated account (default) or a per-user "
+            "unit (systemctl --user)",
+        )
+        sp.add_argument(
+            "--output",
+            help="unit file / task XML to write ('-' prints it; default: the standard place)",
+        )
+        sp.add_argument(
+            "--dry-run", action="store_true", help="print the commands instead of running them"
+        )
+    inst.add_argument(
+        "--config",
+        type=Path,
+        help=f"config the daemon reads (default: {service.SYSTEM_CONFIG} for a system unit, "
+        "else the per-user file 'syncclient init' writes)",
+    )
+    inst.add_argument(
+        "--run-as",
+        default=None,
+        help=f"account the service runs as (systemd system unit: default "
+        f"{service.SERVICE_USER}; Windows: default SYSTEM, or e.g. .\\syncclient)",
+    )
     inst.add_argument("--force", action="store_true", help="overwrite an existing unit file")
     ci = sub.add_parser("check-ignore", help="say which ignore rule matches PATH")
     ci.add_argument("path", help="path relative to the source folder (or inside it)")
@@ -216,10 +252,22 @@ def _rule_overrides(cfg: Config, a: argparse.Namespace) -> Config:
     )
 
 
+def config_path(a: argparse.Namespace) -> Path | None:
+    """The config file a command reads: ``--config``, else ``SYNCCLIENT_CONFIG``, else the
+    default file ``syncclient init`` writes if it exists, else none (flags only)."""
+    if getattr(a, "config", None) is not None:
+        return Path(a.config)
+    if os.environ.get("SYNCCLIENT_CONFIG"):
+        return Path(os.environ["SYNCCLIENT_CONFIG"])
+    default = default_config_path()
+    return default if default.is_file() else None
+
+
 def _load(a: argparse.Namespace) -> Config:
-    path = a.config or (
-        Path(os.environ["SYNCCLIENT_CONFIG"]) if os.environ.get("SYNCCLIENT_CONFIG") else None
-    )
+    path = config_path(a)
+    if not getattr(a, "quiet", False):
+        where = f"config {path}" if path is not None else "no config file (flags only)"
+        print(f"syncclient: using {where}", file=sys.stderr)
     overrides = _overrides(a)
     if getattr(a, "url", None):
         overrides[("server", "url")] = a.url
@@ -233,8 +281,7 @@ def _requests(cfg: Config, a: argparse.Namespace) -> list[RunRequest]:
         url = a.url or cfg.server.url
         if not url:
             raise UsageError("give the target URL (argument, SYNCCLIENT_URL or server.url)")
-        url = url if url.endswith("/") else url + "/"
-        return [RunRequest(a.source, url, a.order, tuple(a.exclude))]
+        return [RunRequest(a.source, check_url(url), a.order, tuple(a.exclude))]
     repos = cfg.repositories()
     if not repos:
         raise UsageError("give SOURCE_DIR URL, or configure [[repository]] in the config file")
@@ -251,8 +298,9 @@ def cmd_plan(a: argparse.Namespace) -> int:
     cfg = _load(a)
     worst = ExitCode.OK
     docs = []
+    reporter = Reporter("lines", -1 if a.quiet else a.verbose, interval=cfg.output.stats_interval)
     for req in _requests(cfg, a):
-        prep, code, error = plan_only(cfg, req)
+        prep, code, error = plan_only(cfg, req, reporter)
         if prep is None:
             print(f"error: {error}", file=sys.stderr)
             worst = max(worst, code)
@@ -296,7 +344,7 @@ def _run_all(cfg: Config, a: argparse.Namespace, reporter: Reporter) -> ExitCode
     flag = pausing.paused(cfg)
     if flag is not None:
         reason = "paused, backlog left"
-        since = datetime.fromtimestamp(flag["since"]).isoformat(timespec="seconds")
+        since = zoned_time(flag["since"])
         note = f"{reason} (since {since}{'; ' + flag['reason'] if flag['reason'] else ''})"
         reporter.event("note", message=note + "; 'syncclient resume' continues")
         reporter.event(
@@ -310,7 +358,8 @@ def _run_all(cfg: Config, a: argparse.Namespace, reporter: Reporter) -> ExitCode
     inside, deadline, bw = _window_deadline(cfg, datetime.now())
     if not inside:
         start = next_start(cfg.windows(), datetime.now())
-        reporter.event("note", message=f"outside the sync windows; next opens {start}")
+        opens = start.astimezone().isoformat(timespec="minutes") if start else "never"
+        reporter.event("note", message=f"outside the sync windows; next opens {opens}")
         return ExitCode.BACKLOG
     worst = ExitCode.OK
     for req in _requests(cfg, a):
@@ -392,7 +441,7 @@ def cmd_status(a: argparse.Namespace) -> int:
         print(json.dumps(out, indent=1, default=str))
         return 0
     if flag is not None:
-        since = datetime.fromtimestamp(flag["since"]).isoformat(timespec="seconds")
+        since = zoned_time(flag["since"])
         why = f": {flag['reason']}" if flag["reason"] else ""
         print(f"PAUSED since {since}{why} ('syncclient resume' continues)")
     for item in out:
@@ -401,7 +450,7 @@ def cmd_status(a: argparse.Namespace) -> int:
             f"{len(item['open_sessions'])} uploads open"
         )
         for r in item["last_runs"]:
-            when = datetime.fromtimestamp(r.get("finished", 0)).isoformat(timespec="seconds")
+            when = zoned_time(r.get("finished", 0))
             print(f"  {when}  exit {r.get('exit_code')}  {r.get('exit_reason')}")
     return 0
 
@@ -490,14 +539,17 @@ def _daemon_exe() -> list[str]:
     return [str(Path(exe).resolve())] if exe else [sys.executable, "-m", "syncclient.cli"]
 
 
-def cmd_service(a: argparse.Namespace) -> int:
-    """``service install``: write a systemd unit, or print the Windows sc.exe command."""
-    config = a.config or (
-        Path(os.environ["SYNCCLIENT_CONFIG"])
-        if os.environ.get("SYNCCLIENT_CONFIG")
-        else default_config_path()
-    )
-    config = config.absolute()
+def _service_config(a: argparse.Namespace) -> Path:
+    if a.config is not None:
+        return Path(a.config).absolute()
+    if os.environ.get("SYNCCLIENT_CONFIG"):
+        return Path(os.environ["SYNCCLIENT_CONFIG"]).absolute()
+    if a.systemd and a.unit_scope == "system":
+        return Path(service.SYSTEM_CONFIG)
+    return default_config_path().absolute()
+
+
+def _warn_config(config: Path) -> None:
     if config.exists():
         server = read_toml(config).get("server", {})
         if not isinstance(server, dict) or not server.get("password_file"):
@@ -508,40 +560,125 @@ def cmd_service(a: argparse.Namespace) -> int:
             )
     else:
         print(
-            f"warning: {config} does not exist yet ('syncclient init' writes one)", file=sys.stderr
+            f"warning: {config} does not exist yet ('syncclient init --config {config}' "
+            "writes one)",
+            file=sys.stderr,
         )
+
+
+def _run_commands(commands: list[list[str]], dry_run: bool, check: bool = True) -> int:
+    """Run (or with ``dry_run`` print) each command; the first failure ends it."""
+    for argv in commands:
+        line = service.cmd_line(argv) if sys.platform == "win32" else service.shell_line(argv)
+        if dry_run:
+            print(line)
+            continue
+        print(f"running: {line}")
+        try:
+            code = subprocess.run(argv, check=False).returncode
+        except OSError as exc:
+            raise UsageError(f"cannot run {argv[0]}: {exc.strerror}") from exc
+        if code != 0 and check:
+            print(f"syncclient: {argv[0]} exited {code}", file=sys.stderr)
+            return int(ExitCode.USAGE)
+    return 0
+
+
+def _unit_path(a: argparse.Namespace) -> Path:
+    if a.output:
+        return Path(a.output)
+    if a.unit_scope == "user":
+        base = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+        return base / "systemd" / "user" / f"{service.NAME}.service"
+    return Path("/etc/systemd/system") / f"{service.NAME}.service"
+
+
+def _task_path(a: argparse.Namespace) -> Path:
+    if a.output:
+        return Path(a.output)
+    base = os.environ.get("PROGRAMDATA") if sys.platform == "win32" else None
+    folder = Path(base) / "syncclient" if base else default_config_path().parent
+    return folder / f"{service.NAME}-task.xml"
+
+
+def cmd_service(a: argparse.Namespace) -> int:
+    """``service install``: a systemd unit, or a Windows Task Scheduler task;
+    ``service uninstall`` stops and removes it."""
+    if a.service_command == "uninstall":
+        return _uninstall(a)
+    config = _service_config(a)
+    _warn_config(config)
     command = service.daemon_command(_daemon_exe(), config)
     if a.windows:
-        print(service.sc_create(command))
-        print(
-            "REM not executed. The daemon does not speak the Windows service protocol itself:"
-            " run this under a service wrapper, or use Task Scheduler ('at startup')."
-        )
-        return 0
-    unit = service.systemd_unit(command, a.user)
-    out = a.output
-    if out is None:
-        base = (
-            Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "systemd" / "user"
-            if a.user
-            else Path("/etc/systemd/system")
-        )
-        out = str(base / f"{service.NAME}.service")
-    if out == "-":
+        return _install_task(a, command, config)
+    user = a.unit_scope == "user"
+    run_as = a.run_as or service.SERVICE_USER
+    unit = service.systemd_unit(command, user, run_as)
+    if a.output == "-":
         sys.stdout.write(unit)
         return 0
-    path = Path(out)
+    path = _unit_path(a)
     if path.exists() and not a.force:
         raise UsageError(f"{path} exists; use --force to overwrite")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(unit, encoding="utf-8")
-    print(f"wrote {path}\nenable it with:\n{service.enable_hint(str(path), a.user)}")
+    print(f"wrote {path}\nto finish:\n{service.enable_hint(str(path), user, run_as, str(config))}")
+    return 0
+
+
+def _install_task(a: argparse.Namespace, command: list[str], config: Path) -> int:
+    account = a.run_as or "SYSTEM"
+    xml = service.task_xml(command, account, str(config.parent))
+    if a.output == "-":
+        sys.stdout.write(xml)
+        return 0
+    path = _task_path(a)
+    service.write_task_xml(path, xml)
+    print(f"wrote {path}")
+    register = [service.schtasks_create(str(path), account), service.schtasks_run()]
+    if sys.platform != "win32" or a.dry_run:
+        print("register and start it on the site PC (as administrator):")
+        for argv in register:
+            print("  " + service.cmd_line(argv))
+        print("check it:\n  " + service.cmd_line(service.schtasks_query()))
+        return 0
+    return _run_commands(register, dry_run=False)
+
+
+def _uninstall(a: argparse.Namespace) -> int:
+    if a.windows:
+        dry = a.dry_run or sys.platform != "win32"
+        code = _run_commands(service.schtasks_delete()[:1], dry, check=False)
+        code = code or _run_commands(service.schtasks_delete()[1:], dry)
+        if code == 0 and not dry and a.output:
+            Path(a.output).unlink(missing_ok=True)
+        return code
+    user = a.unit_scope == "user"
+    path = _unit_path(a)
+    dry = a.dry_run or shutil.which("systemctl") is None
+    if dry and not a.dry_run:
+        print("systemctl not found; run these where the unit is installed:")
+    _run_commands(service.systemd_disable(path.name, user), dry, check=False)
+    if path.exists():
+        if a.dry_run:
+            print(f"rm {path}")
+        else:
+            path.unlink()
+            print(f"removed {path}")
+    else:
+        print(f"{path} does not exist")
+    _run_commands([service.systemd_reload(user)], dry, check=False)
+    if not user:
+        print(
+            f"left in place: {service.SYSTEM_STATE_DIR} (journal and manifests), the config "
+            f"and the {service.SERVICE_USER} account (sudo userdel {service.SERVICE_USER})"
+        )
     return 0
 
 
 def cmd_check_ignore(a: argparse.Namespace) -> int:
     """Print the rule that ignores PATH; exit 0 if ignored, 1 if not (as git check-ignore)."""
-    cfg = load_config(a.config, {("default_ignores",): False} if a.no_default_ignores else {})
+    cfg = load_config(config_path(a), {("default_ignores",): False} if a.no_default_ignores else {})
     root = a.source
     rel = a.path
     if root is not None and Path(rel).is_absolute():

@@ -16,6 +16,7 @@ import sys
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
@@ -159,8 +160,21 @@ class Config(_Strict):
                 raise UsageError(f"repository {repo.root}: no URL (set server.url or url)")
             if self.server.url and not url.lower().startswith(("http://", "https://")):
                 url = self.server.url.rstrip("/") + "/" + url.lstrip("/")
-            out.append((repo.root, url if url.endswith("/") else url + "/"))
+            out.append((repo.root, check_url(url)))
         return out
+
+
+def check_url(url: str) -> str:
+    """``url`` with a trailing ``/`` if it is an ``http://`` or ``https://`` URL with a host;
+    else UsageError saying what is wrong and what a target URL looks like."""
+    split = urlsplit(url)
+    example = "https://dav.example.org/remote.php/dav/files/<user>/<folder>/"
+    if split.scheme.lower() not in ("http", "https"):
+        scheme = f"scheme {split.scheme + '://'!r}" if split.scheme else "no scheme"
+        raise UsageError(f"target URL {url!r} has {scheme}; use https:// (e.g. {example})")
+    if not split.hostname:
+        raise UsageError(f"target URL {url!r} names no server; e.g. {example}")
+    return url if url.endswith("/") else url + "/"
 
 
 def _rule(r: RuleConfig, match_all: bool = False) -> Rule:

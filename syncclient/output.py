@@ -1,5 +1,7 @@
-"""What the operator sees: a live progress line on a terminal, one stats line per interval
-when piped, or machine-readable JSON events (one object per line) with ``--json``.
+"""What the operator sees: live progress bars on a terminal, one stats line per interval
+when piped, or machine-readable JSON events (one object per line) with ``--json``. Progress
+counts bytes as they are sent (``Stats.progress``), not only verified files, so a large
+chunked upload moves the display from its first block.
 
 Events are plain dicts with an ``event`` name; the executor emits them, a Reporter renders
 them. Secrets never pass through here: events carry paths, sizes, hashes and messages only.
@@ -12,7 +14,19 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, TextIO
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
 
 from syncclient.model import Plan
 
@@ -24,6 +38,11 @@ def human_bytes(n: float) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
     return f"{n:.1f} TiB"
+
+
+def zoned_time(ts: float) -> str:
+    """Unix time as local time with its UTC offset: '2026-03-01T18:04:05+01:00'."""
+    return datetime.fromtimestamp(ts).astimezone().isoformat(timespec="seconds")
 
 
 def human_duration(s: float | None) -> str:
@@ -40,7 +59,15 @@ def human_duration(s: float | None) -> str:
 
 @dataclass
 class Stats:
-    """Counters of one run, shared by the transfer threads."""
+    """Counters of one run, shared by the transfer threads.
+
+    ``in_flight`` maps each file being sent to its size, ``progress`` to how many of its bytes
+    are on their way or already on the server: bytes counted as they are handed to the
+    connection (PUT bodies and chunks alike), plus chunks an earlier run left on the server.
+    A body sent again (a retry) first takes back what it had counted, so ``progress`` never
+    exceeds the file. ``done()`` is what the progress display shows: verified files plus the
+    progress of the files in flight.
+    """
 
     files_queued: int = 0
     bytes_queued: int = 0
@@ -56,6 +83,7 @@ class Stats:
     retries: int = 0
     started: float = field(default_factory=time.monotonic)
     in_flight: dict[str, int] = field(default_factory=dict)
+    progress: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.lock = threading.Lock()
@@ -66,27 +94,69 @@ class Stats:
             for name, delta in deltas.items():
                 setattr(self, name, getattr(self, name) + delta)
 
+    def begin_file(self, path: str, size: int) -> None:
+        """``path`` starts (or starts over): nothing of it counted yet."""
+        with self.lock:
+            self.in_flight[path] = size
+            self.progress[path] = 0
+
+    def file_progress(self, path: str, n: int) -> None:
+        """``n`` more bytes of ``path`` sent or found on the server (negative: taken back)."""
+        with self.lock:
+            if path in self.progress:
+                self.progress[path] = max(0, self.progress[path] + n)
+
+    def end_file(self, path: str, verified_size: int | None = None) -> None:
+        """``path`` is finished; if it was verified, its ``verified_size`` bytes now count
+        as verified."""
+        with self.lock:
+            self.in_flight.pop(path, None)
+            self.progress.pop(path, None)
+            if verified_size is not None:
+                self.files_verified += 1
+                self.bytes_verified += verified_size
+
+    def done(self) -> int:
+        """Bytes verified plus bytes of the files in flight already sent or resumed."""
+        with self.lock:
+            return self.bytes_verified + sum(self.progress.values())
+
+    def files_in_flight(self) -> list[tuple[str, int, int]]:
+        """(path, bytes done, size) of each file being sent."""
+        with self.lock:
+            return [(p, self.progress.get(p, 0), size) for p, size in self.in_flight.items()]
+
     def rate(self) -> float:
         """Wire bytes per second so far."""
         elapsed = time.monotonic() - self.started
         return self.bytes_wire / elapsed if elapsed > 0 else 0.0
 
-    def line(self) -> str:
-        """One line of stats: files, bytes, rate, ETA."""
-        done = self.files_verified + self.files_failed + self.files_verify_failed
+    def eta(self) -> float | None:
+        """Seconds until the queue is sent at the rate so far, or None before any byte."""
         rate = self.rate()
-        left = max(self.bytes_queued - self.bytes_verified - self.bytes_resumed, 0)
-        eta = left / rate if rate > 0 else None
+        left = max(self.bytes_queued - self.done(), 0)
+        return left / rate if rate > 0 else None
+
+    def line(self) -> str:
+        """One line of stats: files, bytes (in flight included), rate, ETA."""
+        done = self.files_verified + self.files_failed + self.files_verify_failed
         return (
             f"files {done}/{self.files_queued}  "
-            f"{human_bytes(self.bytes_verified)}/{human_bytes(self.bytes_queued)}  "
-            f"{human_bytes(rate)}/s  ETA {human_duration(eta)}"
+            f"{human_bytes(self.done())}/{human_bytes(self.bytes_queued)}  "
+            f"{human_bytes(self.rate())}/s  ETA {human_duration(self.eta())}"
         )
 
 
+LARGE_FILE = 16 * 1024 * 1024  # files this big get their own bar on a terminal
+
+
 class Reporter:
-    """Renders events. ``mode``: ``json``, ``tty`` (progress line) or ``lines`` (stats line
-    every ``interval`` seconds). ``verbosity``: -1 quiet, 0 normal, 1+ verbose."""
+    """Renders events. ``mode``: ``json``, ``tty`` (live progress bars, rich) or ``lines``
+    (a stats line every ``interval`` seconds). ``verbosity``: -1 quiet, 0 normal, 1+ verbose.
+
+    On a terminal one bar shows the whole queue and each file of ``large_file`` bytes or
+    more gets a bar of its own while it is sent; messages scroll above the bars.
+    """
 
     def __init__(
         self,
@@ -95,21 +165,25 @@ class Reporter:
         out: TextIO | None = None,
         err: TextIO | None = None,
         interval: float = 30.0,
+        large_file: int = LARGE_FILE,
+        tick: float = 0.5,
     ) -> None:
         self.mode = mode
         self.verbosity = verbosity
         self.out = out or sys.stdout
         self.err = err or sys.stderr
         self.interval = interval
+        self.large_file = large_file
+        self.tick = tick
         self.stats: Stats | None = None
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._line_shown = False
+        self._bars: ProgressBars | None = None
 
     @staticmethod
     def auto(json_mode: bool, verbosity: int, interval: float) -> Reporter:
-        """JSON if asked, a progress line on a terminal, stats lines otherwise."""
+        """JSON if asked, progress bars on a terminal, stats lines otherwise."""
         if json_mode:
             return Reporter("json", verbosity, interval=interval)
         mode = "tty" if sys.stderr.isatty() else "lines"
@@ -121,17 +195,21 @@ class Reporter:
         """Begin periodic progress output for ``stats``."""
         self.stats = stats
         self._stop.clear()
-        period = 0.5 if self.mode == "tty" else self.interval
+        if self.mode == "tty" and self.verbosity >= 0:
+            self._bars = ProgressBars(self.err, self.large_file)
+        period = self.tick if self.mode == "tty" else self.interval
         self._thread = threading.Thread(target=self._tick, args=(period,), daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
-        """Stop periodic output and clear the progress line."""
+        """Stop periodic output and remove the progress bars."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
         with self._lock:
-            self._clear_line()
+            if self._bars is not None:
+                self._bars.close()
+                self._bars = None
 
     def _tick(self, period: float) -> None:
         while not self._stop.wait(period):
@@ -140,22 +218,15 @@ class Reporter:
                 continue
             if self.mode == "json":
                 self.event("stats", **_stats_fields(stats))
-            elif self.mode == "tty" and self.verbosity >= 0:
+            elif self._bars is not None:
                 with self._lock:
-                    current = ", ".join(list(stats.in_flight)[:2])
-                    text = stats.line() + (f"  {current}" if current else "")
-                    width = 118
-                    self.err.write("\r\x1b[K" + text[:width])
-                    self.err.flush()
-                    self._line_shown = True
-            elif self.verbosity >= 0:
-                self.message(stats.line())
-
-    def _clear_line(self) -> None:
-        if self._line_shown:
-            self.err.write("\r\x1b[K")
-            self.err.flush()
-            self._line_shown = False
+                    self._bars.update(stats)
+            elif self.mode == "lines" and self.verbosity >= 0:
+                current = ", ".join(
+                    f"{p} {human_bytes(d)}/{human_bytes(n)}"
+                    for p, d, n in stats.files_in_flight()[:3]
+                )
+                self.message(stats.line() + (f"  sending {current}" if current else ""))
 
     # events -------------------------------------------------------------------------------
 
@@ -176,9 +247,63 @@ class Reporter:
         if self.mode == "json" or (self.verbosity < 0 and not error):
             return
         with self._lock:
-            self._clear_line()
+            if self._bars is not None:
+                self._bars.print(text)
+                return
             self.err.write(text + "\n")
             self.err.flush()
+
+
+class ProgressBars:
+    """Live bars on a terminal (rich): the whole queue, plus one per large file in flight."""
+
+    def __init__(self, stream: TextIO, large_file: int) -> None:
+        self.large_file = large_file
+        self.console = Console(file=stream, force_terminal=True, highlight=False)
+        self.progress = Progress(
+            TextColumn("{task.description}", markup=False),
+            BarColumn(),
+            DownloadColumn(binary_units=True),
+            TransferSpeedColumn(),
+            TimeRemainingColumn(),
+            console=self.console,
+            auto_refresh=False,
+            transient=True,
+        )
+        self.total = self.progress.add_task("all files", total=None)
+        self.files: dict[str, TaskID] = {}
+        self.progress.start()
+
+    def update(self, stats: Stats) -> None:
+        """Redraw from ``stats``."""
+        done = stats.files_verified + stats.files_failed + stats.files_verify_failed
+        self.progress.update(
+            self.total,
+            total=stats.bytes_queued or None,
+            completed=stats.done(),
+            description=f"files {done}/{stats.files_queued}",
+        )
+        current = {p: (d, n) for p, d, n in stats.files_in_flight() if n >= self.large_file}
+        for path in list(self.files):
+            if path not in current:
+                self.progress.remove_task(self.files.pop(path))
+        for path, (d, n) in current.items():
+            if path not in self.files:
+                self.files[path] = self.progress.add_task("  " + _short(path), total=n)
+            self.progress.update(self.files[path], completed=d)
+        self.progress.refresh()
+
+    def print(self, text: str) -> None:
+        """A message above the bars."""
+        self.console.print(text, markup=False, highlight=False, soft_wrap=True)
+
+    def close(self) -> None:
+        """Remove the bars from the screen."""
+        self.progress.stop()
+
+
+def _short(path: str, width: int = 40) -> str:
+    return path if len(path) <= width else "..." + path[-(width - 3) :]
 
 
 def _stats_fields(s: Stats) -> dict[str, Any]:
@@ -188,7 +313,10 @@ def _stats_fields(s: Stats) -> dict[str, Any]:
         "files_failed": s.files_failed + s.files_verify_failed,
         "bytes_queued": s.bytes_queued,
         "bytes_verified": s.bytes_verified,
+        "bytes_done": s.done(),
         "bytes_wire": s.bytes_wire,
+        "bytes_resumed": s.bytes_resumed,
+        "in_flight": [{"path": p, "done": d, "size": n} for p, d, n in s.files_in_flight()],
         "rate": round(s.rate(), 1),
     }
 
@@ -206,7 +334,7 @@ def _human(name: str, f: dict[str, Any], verbosity: int) -> str | None:
         "name-invalid": "NOT SENT (name invalid on Windows): {path}: {problem}",
     }
     verbose = {
-        "verified": "sent    {path}  ({size} bytes, {method}, verified by {verified_by})",
+        "verified": "sent    {path}  ({human_size}, {method}, verified by {verified_by})",
         "post": "{done}: {path}",
         "retry": "retry   {what} in {wait:.1f}s (attempt {attempt}): {error}",
         "resume": "resume  {path}: {chunks_present} of {chunks} chunks already on the server",
@@ -214,8 +342,13 @@ def _human(name: str, f: dict[str, Any], verbosity: int) -> str | None:
     }
     if name in always:
         return always[name].format(**f)
+    if name == "retry" and (f.get("stage") == "start" or f.get("retry_after") is not None):
+        asked = " as the server asks" if f.get("retry_after") is not None else ""
+        return "retrying {what} in {wait:.0f}s{asked} (attempt {attempt}): {error}".format(
+            asked=asked, **f
+        )
     if verbosity >= 1 and name in verbose:
-        return verbose[name].format(**f)
+        return verbose[name].format(human_size=human_bytes(f.get("size", 0)), **f)
     return None
 
 
@@ -229,7 +362,7 @@ def plan_table(plan: Plan, verbosity: int = 0) -> str:
             hidden += 1
             continue
         detail = "; ".join(x for x in (a.detail, a.warning and f"name-warning: {a.warning}") if x)
-        rows.append((a.kind.value, a.reason.value, str(a.size), a.path, detail))
+        rows.append((a.kind.value, a.reason.value, human_bytes(a.size), a.path, detail))
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     lines = [
         "  ".join(r[i].ljust(widths[i]) for i in range(4)) + (f"  {r[4]}" if r[4] else "")

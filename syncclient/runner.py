@@ -9,12 +9,12 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from enum import IntEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from syncclient import SourceError, UsageError
 from syncclient.config import Config, password_file_warning, state_dir_for
@@ -35,6 +35,7 @@ from syncclient.plan import make_plan, worth_hashing
 from syncclient.post import Manifest, Receipt, archive_ignore_pattern, run_hook
 from syncclient.rules import RuleSet
 from syncclient.scan import scan
+from syncclient.transfer import StopRequested
 from syncclient.transfer.bandwidth import TokenBucket
 from syncclient.transfer.budget import Budget, Cutoff
 from syncclient.transfer.executor import (
@@ -45,15 +46,24 @@ from syncclient.transfer.executor import (
     Outcome,
     TransferSettings,
 )
-from syncclient.transfer.retry import RetryPolicy
-from syncclient.transports import AuthError, ServerInfo, TransportError
+from syncclient.transfer.retry import RetryPolicy, call_with_retry
+from syncclient.transports import (
+    AuthError,
+    ServerInfo,
+    TransportError,
+    UnreachableError,
+    WrongURLError,
+    diagnose,
+)
 from syncclient.transports.webdav import WebDAVOptions, WebDAVTransport
 from syncclient.units import parse_duration, parse_size
 from syncclient.winnames import WindowsNames
 
+T = TypeVar("T")
+
 
 class ExitCode(IntEnum):
-    """Process exit codes (documented in README.md)."""
+    """Process exit codes (``EXIT_CODES``; README.md and ``syncclient --help`` show them)."""
 
     OK = 0
     USAGE = 1
@@ -63,6 +73,23 @@ class ExitCode(IntEnum):
     SOURCE = 5
     BACKLOG = 8
     WAITING = 9
+
+
+EXIT_CODES: dict[ExitCode, str] = {
+    ExitCode.OK: "every planned file is verified on the server (or nothing needed sending)",
+    ExitCode.USAGE: "usage or configuration error: bad flag, config key or URL (also a URL "
+    "that is not a folder of the server), unreadable password file",
+    ExitCode.PARTIAL: "some files could not be sent (the others are verified)",
+    ExitCode.UNREACHABLE: "server unreachable after the retries, TLS problem, or login refused",
+    ExitCode.VERIFY: "a file's server hash differed from the local hash after re-sending",
+    ExitCode.SOURCE: "the source folder is missing or unreadable",
+    ExitCode.BACKLOG: "budget, window, pause or signal ended the run with a backlog left "
+    "(not an error; the next run resumes)",
+    ExitCode.WAITING: "everything sendable is verified; some files wait (still changing, locked)",
+}
+EXIT_CODES_HELP = "exit codes (syncclient's own):\n" + "\n".join(
+    f"  {int(code)}  {text}" for code, text in EXIT_CODES.items()
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +131,56 @@ def ignore_rules(cfg: Config, root: Path, rules: RuleSet, excludes: list[str]) -
     return build_rules(root, cfg.ignore, excludes, cfg.default_ignores, extra)
 
 
+class StartCalls:
+    """Runs the requests before the first upload (probe, listing) with the run's retry
+    policy, like every later request: a refused connection, a 429/503 (after its
+    Retry-After) or a dropped connection is retried; no wait goes past ``deadline``
+    (monotonic seconds, the run's time budget), and ``stop`` (a signal) ends the waiting.
+    Each retry is reported as a ``retry`` event, with the server's explanation if it sent one.
+    """
+
+    def __init__(
+        self,
+        policy: RetryPolicy,
+        reporter: Reporter | None = None,
+        deadline: float | None = None,
+        stop: threading.Event | None = None,
+    ) -> None:
+        self.policy = policy
+        self.reporter = reporter
+        self.deadline = deadline
+        self.stop = stop or threading.Event()
+
+    def __call__(self, what: str, fn: Callable[[], T]) -> T:
+        """``fn()`` with retries; raises the last TransportError."""
+
+        def on_retry(attempt: int, exc: TransportError, wait: float) -> None:
+            if self.reporter is not None:
+                self.reporter.event(
+                    "retry",
+                    what=what,
+                    attempt=attempt,
+                    wait=round(wait, 2),
+                    error=str(exc),
+                    retry_after=exc.retry_after,
+                    stage="start",
+                )
+
+        try:
+            return call_with_retry(fn, self.policy, self.stop, on_retry, deadline=self.deadline)
+        except StopRequested as exc:
+            raise UnreachableError(f"{what}: interrupted while waiting to retry") from exc
+
+
+def start_calls(cfg: Config, reporter: Reporter | None, deadline_s: float | None) -> StartCalls:
+    """The StartCalls of one run: the configured attempts, bounded by the time budget."""
+    limit = parse_duration(cfg.budget.max_duration) if cfg.budget.max_duration else None
+    if deadline_s is not None:
+        limit = min(limit or deadline_s, deadline_s)
+    deadline = time.monotonic() + limit if limit is not None else None
+    return StartCalls(RetryPolicy(attempts=cfg.transfer.retries), reporter, deadline)
+
+
 def prepare(
     cfg: Config,
     root: Path,
@@ -112,16 +189,24 @@ def prepare(
     rules: RuleSet,
     excludes: list[str],
     create: bool,
+    call: StartCalls | None = None,
 ) -> Prepared:
     """Probe, list both sides and plan. Raises TransportError, SourceError."""
     if not root.is_dir():
         raise SourceError(f"source folder {root} does not exist or is not a folder")
-    info = transport.probe()
+    call = call or start_calls(cfg, None, None)
+    info = call("PROPFIND (probe)", transport.probe)
     if not info.collection_exists and create:
-        transport.make_collection()
-        info = transport.probe()
+        call("MKCOL (target collection)", transport.make_collection)
+        info = call("PROPFIND (probe)", transport.probe)
+        if not info.collection_exists:
+            raise WrongURLError(
+                diagnose.not_a_folder(
+                    transport.base, cfg.server.user, "the folder cannot be created there"
+                )
+            )
     if info.collection_exists:
-        remote = transport.inventory()
+        remote = call("listing", transport.inventory)
     else:
         remote = RemoteInventory({}, method=ListingMethod.MISSING, exists=False)
     now = time.time()
@@ -191,12 +276,15 @@ def run_once(cfg: Config, req: RunRequest, reporter: Reporter) -> tuple[ExitCode
     transport = open_transport(cfg, req.url)
     try:
         try:
-            prep = prepare(cfg, req.root, transport, journal, rules, list(req.excludes), True)
+            call = start_calls(cfg, reporter, req.deadline_s)
+            with _stop_on_signals(call.stop):
+                prep = prepare(
+                    cfg, req.root, transport, journal, rules, list(req.excludes), True, call
+                )
         except (AuthError, TransportError) as exc:
             reporter.event("error", message=str(exc))
-            return _finish(
-                cfg, req, journal, reporter, summary, started, ExitCode.UNREACHABLE, str(exc)
-            )
+            code = ExitCode.USAGE if isinstance(exc, WrongURLError) else ExitCode.UNREACHABLE
+            return _finish(cfg, req, journal, reporter, summary, started, code, str(exc))
         except SourceError as exc:
             reporter.event("error", message=str(exc))
             return _finish(cfg, req, journal, reporter, summary, started, ExitCode.SOURCE, str(exc))
@@ -214,7 +302,7 @@ def run_once(cfg: Config, req: RunRequest, reporter: Reporter) -> tuple[ExitCode
         results, stats, budget, signals = _execute(
             cfg, req, prep, transport, journal, reporter, state
         )
-        code, reason = _exit_code(prep.plan, results, budget, signals, bool(stats.fatal))
+        code, reason = _exit_code(prep.plan, results, budget, signals, stats.fatal)
         summary.update(_result_fields(prep.plan, results, stats.stats, budget))
         if stats.fatal:
             reason = f"{reason}: {stats.fatal[0]}"
@@ -331,9 +419,15 @@ def _start_delete_after_clock(
 
 
 def _exit_code(
-    plan: Plan, results: list[FileResult], budget: Budget, signals: list[str], fatal: bool
+    plan: Plan,
+    results: list[FileResult],
+    budget: Budget,
+    signals: list[str],
+    fatal: list[TransportError],
 ) -> tuple[ExitCode, str]:
     outcomes = [r.outcome for r in results]
+    if fatal and isinstance(fatal[0], WrongURLError):
+        return ExitCode.USAGE, "the target URL is not a folder files can be sent to"
     if fatal:
         return ExitCode.UNREACHABLE, "server unreachable or credentials refused"
     if Outcome.VERIFY_FAILED in outcomes:
@@ -448,6 +542,8 @@ def _summary_text(s: dict[str, Any]) -> str:
         parts.append(f"{files['name_warning']} with Windows name warnings")
     sent = human_bytes(b.get("wire", 0))
     head = "nothing transferred" if s.get("nothing_transferred") else f"sent {sent}"
+    if b.get("resumed"):
+        head += f" (resumed {human_bytes(b['resumed'])} from an earlier run)"
     return (
         f"{head}; "
         + ", ".join(parts)
@@ -462,15 +558,20 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
-def plan_only(cfg: Config, req: RunRequest) -> tuple[Prepared | None, ExitCode, str]:
+def plan_only(
+    cfg: Config, req: RunRequest, reporter: Reporter | None = None
+) -> tuple[Prepared | None, ExitCode, str]:
     """Build the plan without writing anything to the server (the journal's hash cache is
-    updated, so the next run does not hash again)."""
+    updated, so the next run does not hash again). ``reporter`` hears of retries."""
     state = state_dir_for(cfg, req.root, req.url)
     rules = cfg.rules(req.order)
     journal = Journal(state / "journal.sqlite")
     transport = open_transport(cfg, req.url)
     try:
-        prep = prepare(cfg, req.root, transport, journal, rules, list(req.excludes), False)
+        call = start_calls(cfg, reporter, req.deadline_s)
+        prep = prepare(cfg, req.root, transport, journal, rules, list(req.excludes), False, call)
+    except WrongURLError as exc:
+        return None, ExitCode.USAGE, str(exc)
     except TransportError as exc:
         return None, ExitCode.UNREACHABLE, str(exc)
     except SourceError as exc:

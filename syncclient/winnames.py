@@ -1,27 +1,36 @@
-"""Names that cannot live on a Windows server or share (pure; no I/O).
+"""Names that cannot live on a Windows server or share (pure; no I/O; standard library only).
 
-Our server accepts every one of them, but a tree synced here may later be copied to Windows,
-served over SMB or opened on a Windows PC. The planner reports them (``report``), leaves
-them out of the run (``skip``) or ignores the check (``off``); see ``--windows-names``.
+This module is the one Windows-name rule set of the project: the client's planner uses it,
+and so does the server's portable-names policy (``providers.paths.PathPolicy``), so a name the
+client lets through is exactly a name the server accepts. It imports nothing but the
+standard library, so the client-only install carries it.
 
-Checked per path component: reserved device names (``CON``, ``PRN``, ``AUX``, ``NUL``,
-``COM1``-``COM9``, ``LPT1``-``LPT9``, with any extension, any case), a trailing dot or
-space, the characters ``<>:"\\|?*`` and control characters. Checked per path: more than
-``MAX_PATH`` characters, and case-only clashes between two files (``a/B.txt`` and
-``a/b.txt``; folders that differ only in case clash the same way).
+A tree synced here may later be copied to Windows, served over SMB or opened on a Windows
+PC. The planner reports such names (``report``), leaves them out of the run (``skip``) or
+ignores the check (``off``); see ``--windows-names``.
+
+Checked per path component (``component_problem``): reserved device names (``CON``,
+``PRN``, ``AUX``, ``NUL``, ``COM0``-``COM9``, ``LPT0``-``LPT9``, ``COM¹²³``, ``LPT¹²³``,
+``CONIN$``, ``CONOUT$``; in any case, with any extension, and with spaces before the
+extension, as Windows strips them: ``CON .txt`` is ``CON``), a trailing dot or space, the
+characters ``<>:"\\|?*`` and control characters. Checked per path: more than ``MAX_PATH``
+characters, and case-only clashes (``case_key``: NFC, then case-folded) between two files
+(``a/B.txt`` and ``a/b.txt``; folders that differ only in case clash the same way).
 """
 
 from __future__ import annotations
 
+import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable
 from enum import StrEnum
 
 MAX_PATH = 260
+_PORT_SUFFIXES = [str(i) for i in range(10)] + ["\u00b9", "\u00b2", "\u00b3"]
 RESERVED = frozenset(
-    ["CON", "PRN", "AUX", "NUL"]
-    + [f"COM{i}" for i in range(1, 10)]
-    + [f"LPT{i}" for i in range(1, 10)]
+    ["CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"]
+    + [f"COM{i}" for i in _PORT_SUFFIXES]
+    + [f"LPT{i}" for i in _PORT_SUFFIXES]
 )
 BAD_CHARS = frozenset('<>:"\\|?*')
 
@@ -32,6 +41,11 @@ class WindowsNames(StrEnum):
     REPORT = "report"
     SKIP = "skip"
     OFF = "off"
+
+
+def case_key(name: str) -> str:
+    """The key under which Windows (case-insensitive, NFC) sees ``name``."""
+    return unicodedata.normalize("NFC", name).casefold()
 
 
 def component_problem(name: str) -> str | None:
@@ -71,7 +85,7 @@ def case_clashes(paths: Iterable[str]) -> dict[str, str]:
         parts = p.split("/")
         for i in range(1, len(parts) + 1):
             prefix = "/".join(parts[:i])
-            spellings[prefix.casefold()].add(prefix)
+            spellings[case_key(prefix)].add(prefix)
     losers: dict[str, str] = {}
     for group in spellings.values():
         if len(group) > 1:

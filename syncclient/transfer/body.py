@@ -2,8 +2,9 @@
 
 A ``FileBody`` can be iterated again (an auth challenge or retry resends it); each pass
 re-opens the file and starts fresh hashes. It throttles through the token bucket, counts
-bytes for the budget and progress, stops on a hard cut-off, and raises FileChangedError if
-the file got shorter than announced.
+bytes for the budget (``on_bytes``: every byte handed to the connection) and for progress
+(``on_progress``: a pass that starts again first reports minus what the last one counted),
+stops on a hard cut-off, and raises FileChangedError if the file got shorter than announced.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ class FileBody:
         stop: threading.Event,
         on_bytes: Callable[[int], None],
         block: int = BLOCK,
+        on_progress: Callable[[int], None] | None = None,
     ) -> None:
         self.path = path
         self.offset = offset
@@ -39,10 +41,13 @@ class FileBody:
         self.stop = stop
         self.on_bytes = on_bytes
         self.block = block
+        self.on_progress = on_progress
         self.hashers = Hashers()
         self.sent = 0
 
     def __iter__(self) -> Iterator[bytes]:
+        if self.sent and self.on_progress is not None:
+            self.on_progress(-self.sent)  # sent again: take back what the last pass counted
         self.hashers = Hashers()
         self.sent = 0
         with self.path.open("rb") as fh:
@@ -59,4 +64,6 @@ class FileBody:
                 left -= len(data)
                 self.sent += len(data)
                 self.on_bytes(len(data))
+                if self.on_progress is not None:
+                    self.on_progress(len(data))
                 yield data

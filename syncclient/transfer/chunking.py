@@ -54,6 +54,10 @@ def chunk_layout(total: int, chunk_size: int) -> list[ChunkPlan]:
     ]
 
 
+def _ignore(_n: int) -> None:
+    return None
+
+
 Call = Callable[[str, Callable[[], object]], object]
 MakeBody = Callable[[int, int], FileBody]
 Emit = Callable[..., None]
@@ -62,7 +66,8 @@ Emit = Callable[..., None]
 @dataclass
 class ChunkedUpload:
     """Uploads ``f`` (whose digests are set) via a session. ``call(what, fn)`` runs ``fn``
-    with retries; ``body(offset, size)`` makes a throttled, counted body."""
+    with retries; ``body(offset, size)`` makes a throttled, counted body; ``on_present(n)``
+    is told of each chunk an earlier run left on the server (progress counts it at once)."""
 
     transport: Transport
     journal: Journal
@@ -72,6 +77,7 @@ class ChunkedUpload:
     body: MakeBody
     emit: Emit
     unchanged: Callable[[], bool]
+    on_present: Callable[[int], None] = _ignore
     chunks_sent: int = 0
     bytes_resumed: int = 0
 
@@ -91,6 +97,7 @@ class ChunkedUpload:
         for c in layout:
             if present.get(c.n) == c.size:
                 self.bytes_resumed += c.size
+                self.on_present(c.size)
                 continue
             self._send_chunk(session, c, len(layout))
         if not self.unchanged():
@@ -141,11 +148,10 @@ class ChunkedUpload:
 
     def _send_chunk(self, session: str, c: ChunkPlan, count: int) -> None:
         path, total = self.f.path, self.f.size
+        body = self.body(c.offset, c.size)  # one body: a retry re-reads it and recounts
 
         def put() -> None:
-            self.transport.session_put(
-                session, c.n, self.body(c.offset, c.size), c.size, path, total
-            )
+            self.transport.session_put(session, c.n, body, c.size, path, total)
 
         self.call(f"PUT chunk {c.n} of {path}", put)
         self.journal.chunk_ack(session, c.n, c.size)

@@ -35,7 +35,14 @@ from syncclient.transfer.body import FileBody
 from syncclient.transfer.budget import Budget
 from syncclient.transfer.chunking import ChunkedUpload, ChunkingUnsupportedError
 from syncclient.transfer.retry import RetryPolicy, call_with_retry
-from syncclient.transports import AuthError, PutResult, StatusError, Transport, TransportError
+from syncclient.transports import (
+    AuthError,
+    PutResult,
+    SetupError,
+    StatusError,
+    Transport,
+    TransportError,
+)
 
 T = TypeVar("T")
 MiB = 1024 * 1024
@@ -169,14 +176,13 @@ class Executor:
     def _task(self, action: Action, slots: threading.Semaphore) -> FileResult:
         ctx = self.ctx
         f = ctx.files[action.path]
-        with ctx.stats.lock:
-            ctx.stats.in_flight[f.path] = f.size
+        ctx.stats.begin_file(f.path, f.size)
         ctx.reporter.event("start", path=f.path, size=f.size, reason=action.reason.value)
         try:
             result = self._send(f, action)
         except StopRequested:
             result = FileResult(f.path, Outcome.STOPPED, f.size, "stopped by cut-off")
-        except AuthError as exc:
+        except (AuthError, SetupError) as exc:
             ctx.fatal.append(exc)
             result = FileResult(f.path, Outcome.FAILED, f.size, str(exc))
         except TransportError as exc:
@@ -186,16 +192,14 @@ class Executor:
         except OSError as exc:
             result = FileResult(f.path, Outcome.FAILED, f.size, f"local read: {exc}")
         finally:
-            with ctx.stats.lock:
-                ctx.stats.in_flight.pop(f.path, None)
             slots.release()
         self._account(result)
         return result
 
     def _account(self, r: FileResult) -> None:
         st, rep = self.ctx.stats, self.ctx.reporter
+        st.end_file(r.path, r.size if r.outcome is Outcome.VERIFIED else None)
         if r.outcome is Outcome.VERIFIED:
-            st.add(files_verified=1, bytes_verified=r.size)
             rep.event(
                 "verified", path=r.path, size=r.size, method=r.method, verified_by=r.verified_by
             )
@@ -249,7 +253,12 @@ class Executor:
         def on_retry(attempt: int, exc: TransportError, wait: float) -> None:
             ctx.stats.add(retries=1)
             ctx.reporter.event(
-                "retry", what=what, attempt=attempt, wait=round(wait, 2), error=str(exc)
+                "retry",
+                what=what,
+                attempt=attempt,
+                wait=round(wait, 2),
+                error=str(exc),
+                retry_after=exc.retry_after,
             )
 
         return call_with_retry(fn, ctx.settings.retry, ctx.budget.stop, on_retry)
@@ -277,10 +286,22 @@ class Executor:
             ctx.stats.add(bytes_wire=n)
             ctx.budget.charge(n)
 
-        return FileBody(ctx.root / f.path, offset, size, ctx.bucket, ctx.budget.stop, on_bytes)
+        def on_progress(n: int) -> None:
+            ctx.stats.file_progress(f.path, n)
+
+        return FileBody(
+            ctx.root / f.path,
+            offset,
+            size,
+            ctx.bucket,
+            ctx.budget.stop,
+            on_bytes,
+            on_progress=on_progress,
+        )
 
     def _upload_once(self, f: LocalFile) -> tuple[PutResult, str]:
         ctx = self.ctx
+        ctx.stats.begin_file(f.path, f.size)  # an attempt after a mismatch starts over
         if ctx.chunking and f.size >= ctx.settings.chunk_threshold:
             up = ChunkedUpload(
                 transport=ctx.transport,
@@ -291,6 +312,7 @@ class Executor:
                 body=lambda off, size: self._body(f, off, size),
                 emit=ctx.reporter.event,
                 unchanged=lambda: self._unchanged(f),
+                on_present=lambda n: ctx.stats.file_progress(f.path, n),
             )
             try:
                 result = up.run()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -47,10 +48,13 @@ def call_with_retry(
     stop: threading.Event,
     on_retry: OnRetry | None = None,
     rng: random.Random | None = None,
+    deadline: float | None = None,
 ) -> T:
     """Call ``fn`` until it succeeds, a permanent error occurs or attempts run out.
 
-    Raises the last TransportError, or StopRequested if ``stop`` is set while waiting.
+    ``deadline`` (``time.monotonic()`` seconds): no wait may end after it; the error is
+    raised instead. Raises the last TransportError, or StopRequested if ``stop`` is set
+    while waiting.
     """
     rng = rng or random.Random()
     attempt = 1
@@ -63,6 +67,8 @@ def call_with_retry(
             if not exc.transient or attempt >= policy.attempts:
                 raise
             wait = policy.delay(attempt, exc.retry_after, rng)
+            if deadline is not None and time.monotonic() + wait > deadline:
+                raise
             if on_retry is not None:
                 on_retry(attempt, exc, wait)
             if stop.wait(wait):

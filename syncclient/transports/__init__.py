@@ -7,20 +7,24 @@ from syncclient.transports.base import (
     AuthError,
     PutResult,
     ServerInfo,
+    SetupError,
     StalledError,
     StatusError,
     Transport,
     TransportError,
     UnreachableError,
+    WrongURLError,
 )
 
 __all__ = [
     "AuthError",
     "PutResult",
     "ServerInfo",
+    "SetupError",
     "StalledError",
     "StatusError",
     "Transport",
     "TransportError",
     "UnreachableError",
+    "WrongURLError",
 ]

@@ -6,6 +6,10 @@ Exception tree::
     ├── UnreachableError           connection refused, DNS, TLS failure (transient)
     ├── StalledError               no progress within the stall timeout (transient)
     ├── AuthError                  401/403 on the collection: wrong credentials or no access
+    ├── SetupError                 the server answers but the setup is wrong: untrusted
+    │   │                          certificate, http:// to a TLS port (or https:// to a
+    │   │                          plain one); retrying does not help
+    │   └── WrongURLError          the URL is not a folder files can be sent to
     └── StatusError                any other unexpected HTTP status; ``status``,
                                    ``retry_after`` (seconds, from Retry-After) and
                                    ``transient`` (408, 423, 425, 429, 5xx)
@@ -49,12 +53,28 @@ class AuthError(TransportError):
     """Credentials refused or no access to the collection."""
 
 
-class StatusError(TransportError):
-    """An unexpected HTTP status."""
+class SetupError(TransportError):
+    """The server was reached but the client's setup is wrong; the message says the fix."""
 
-    def __init__(self, status: int, message: str, retry_after: float | None = None) -> None:
-        super().__init__(f"{message}: HTTP {status}")
+
+class WrongURLError(SetupError):
+    """The target URL is not a folder the client can send files to."""
+
+
+class StatusError(TransportError):
+    """An unexpected HTTP status. ``explanation``: the short text the server sent with it."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        retry_after: float | None = None,
+        explanation: str = "",
+    ) -> None:
+        said = f" (server says: {explanation})" if explanation else ""
+        super().__init__(f"{message}: HTTP {status}{said}")
         self.status = status
+        self.explanation = explanation
         self.retry_after = retry_after
         self.transient = status in RETRYABLE_STATUS
 

@@ -11,6 +11,11 @@ Network behaviour: HTTP/1.1 keep-alive with a pooled connection per parallel tra
 unless a CA bundle is configured. Read and write timeouts are the stall timeout: a
 connection that moves no byte for that long fails with StalledError and is retried on a new
 connection. Basic auth is used over HTTPS, Digest over plain HTTP (unless told otherwise).
+
+Failures a new user hits first are named with their fix (``diagnose``): an untrusted
+certificate (``--ca-bundle``), ``http://`` to a TLS port, a URL that is not a folder of the
+server, a login with no password configured; a server's own text for an error status is
+kept in the message.
 """
 
 from __future__ import annotations
@@ -33,14 +38,17 @@ import defusedxml.ElementTree as SafeET
 import httpx
 
 from syncclient.model import ListingMethod, RemoteFile, RemoteInventory
+from syncclient.transports import diagnose
 from syncclient.transports.base import (
     AuthError,
     PutResult,
     ServerInfo,
+    SetupError,
     StalledError,
     StatusError,
     TransportError,
     UnreachableError,
+    WrongURLError,
 )
 
 USER_AGENT = "syncclient/0.1"
@@ -158,6 +166,7 @@ class WebDAVTransport:
         self._uploads = f"{m['prefix']}/dav/uploads/{m['user']}/" if m else None
         self.inventory_supported: bool | None = None
         self._lock = threading.Lock()
+        self._speaks_tls: bool | None = None
 
     # plumbing -----------------------------------------------------------------------------
 
@@ -179,11 +188,27 @@ class WebDAVTransport:
                 raise UnreachableError(f"{what}: connect timed out") from exc
             raise StalledError(f"{what}: no progress for {self.opts.stall_timeout:g}s") from exc
         except httpx.ConnectError as exc:
+            if diagnose.is_untrusted_certificate(exc):
+                raise SetupError(diagnose.untrusted_certificate(self.base, exc)) from exc
+            if diagnose.is_plain_http_on_tls(exc):
+                raise SetupError(diagnose.plain_port_for_https(self.base)) from exc
             raise UnreachableError(f"{what}: cannot connect: {exc}") from exc
         except (httpx.NetworkError, httpx.RemoteProtocolError) as exc:
+            if self._tls_port_for_http():
+                raise SetupError(diagnose.tls_port_for_http(self.base)) from exc
             raise UnreachableError(f"{what}: connection dropped: {exc}") from exc
         except httpx.HTTPError as exc:
             raise UnreachableError(f"{what}: {exc}") from exc
+
+    def _tls_port_for_http(self) -> bool:
+        """Whether an ``http://`` URL points at a port that speaks TLS (asked once: a dropped
+        plain-HTTP connection then means the scheme is wrong, not the network)."""
+        if not self.base.lower().startswith("http:"):
+            return False
+        with self._lock:
+            if self._speaks_tls is None:
+                self._speaks_tls = diagnose.speaks_tls(self.base, self.opts.connect_timeout)
+            return self._speaks_tls
 
     def _request(
         self,
@@ -202,9 +227,20 @@ class WebDAVTransport:
 
     def _status_error(self, resp: httpx.Response, what: str) -> TransportError:
         if resp.status_code == 401:
+            if self.opts.user is None or self.opts.password is None:
+                return AuthError(
+                    f"{what}: the server asks for a login and no "
+                    f"{'user' if self.opts.user is None else 'password'} is configured: "
+                    f"{diagnose.LOGIN_FIX} (HTTP 401)"
+                )
             return AuthError(f"{what}: {self._auth_refusal(resp)} (HTTP 401)")
         retry_after = parse_retry_after(resp.headers.get("Retry-After"))
-        return StatusError(resp.status_code, what, retry_after)
+        try:
+            body = resp.read()
+        except httpx.HTTPError:
+            body = b""
+        said = diagnose.server_explanation(resp.headers.get("Content-Type", ""), body)
+        return StatusError(resp.status_code, what, retry_after, said)
 
     def _auth_refusal(self, resp: httpx.Response) -> str:
         """Why a 401 happened: refused credentials, or a challenge the client did not answer
@@ -223,7 +259,10 @@ class WebDAVTransport:
             if c.strip()
         }
         if ours is None or not offered or ours in offered:
-            return "credentials refused"
+            return (
+                f"the server refused the password of user {self.opts.user!r} (wrong user name "
+                "or password: check the password file or SYNCCLIENT_PASSWORD)"
+            )
         names = ", ".join(sorted(x.capitalize() for x in offered))
         return (
             f"the server offers only {names} authentication and the client uses "
@@ -244,11 +283,22 @@ class WebDAVTransport:
                 "PROPFIND", self.base, headers={"Depth": "0"}, content=PROPFIND_BODY
             )
         if resp.status_code == 403:
-            raise AuthError(f"{what}: no access to the collection (HTTP 403)")
+            raise AuthError(
+                f"{what}: user {self.opts.user!r} has no access to this folder (HTTP 403); "
+                f"a user writes below {diagnose.folder_url_hint(self.base, self.opts.user)}"
+            )
         if resp.status_code == 404:
             return ServerInfo(False, False, False, ("the target collection does not exist yet",))
+        if resp.status_code in (405, 501):
+            raise WrongURLError(
+                diagnose.not_a_folder(
+                    self.base, self.opts.user, f"PROPFIND answered HTTP {resp.status_code}"
+                )
+            )
         if resp.status_code != 207:
             raise self._status_error(resp, what)
+        if not _is_collection(resp.content, self.base):
+            raise WrongURLError(diagnose.not_a_folder(self.base, self.opts.user, "it is a file"))
         return self._features()
 
     def _features(self) -> ServerInfo:
@@ -432,7 +482,16 @@ class WebDAVTransport:
                 break
             missing.append(url)
         for url in reversed(missing):
-            self._request("MKCOL", url, f"MKCOL {url}", (201, 405))
+            try:
+                self._request("MKCOL", url, f"MKCOL {url}", (201, 405))
+            except StatusError as exc:
+                if exc.status in (403, 404, 409):
+                    raise WrongURLError(
+                        diagnose.not_a_folder(
+                            self.base, self.opts.user, f"MKCOL {url}: HTTP {exc.status}"
+                        )
+                    ) from exc
+                raise
 
     def put(
         self, path: str, body: Iterable[bytes], length: int, sha1: str, mtime: int
@@ -445,7 +504,14 @@ class WebDAVTransport:
             "OC-Checksum": f"SHA1:{sha1}",
             "X-OC-Mtime": str(mtime),
         }
-        resp = self._request("PUT", url, f"PUT {url}", (200, 201, 204), headers, body)
+        try:
+            resp = self._request("PUT", url, f"PUT {url}", (200, 201, 204), headers, body)
+        except StatusError as exc:
+            if exc.status == 405:
+                raise WrongURLError(
+                    diagnose.not_a_folder(self.base, self.opts.user, f"PUT {url}: HTTP 405")
+                ) from exc
+            raise
         return _put_result(resp)
 
     def session_create(self, session: str, path: str, total: int) -> None:
@@ -515,6 +581,17 @@ class WebDAVTransport:
     def close(self) -> None:
         """Close pooled connections."""
         self._client.close()
+
+
+def _is_collection(xml: bytes, base: str) -> bool:
+    """Whether a PROPFIND Depth 0 answer for ``base`` describes a collection (an answer
+    that cannot be read is given the benefit of the doubt)."""
+    try:
+        tree = SafeET.fromstring(xml)
+    except Exception:  # defusedxml raises several unrelated types
+        return True
+    rtype = tree.find(f".//{DAV_NS}propstat/{DAV_NS}prop/{DAV_NS}resourcetype")
+    return rtype is None or rtype.find(DAV_NS + "collection") is not None
 
 
 def _put_result(resp: httpx.Response) -> PutResult:

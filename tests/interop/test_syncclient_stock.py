@@ -436,6 +436,7 @@ def test_nginx_needs_auth_basic_over_http(nginx_dav: StockServer, tmp_path: Path
         "--auth",
         "basic",
     )
-    assert wrong.code == 3 and "credentials refused (HTTP 401)" in wrong.stderr, wrong.stderr
+    assert wrong.code == 3 and "refused the password of user" in wrong.stderr, wrong.stderr
+    assert "(HTTP 401)" in wrong.stderr
     with httpx.Client(auth=httpx.BasicAuth(nginx_dav.user, nginx_dav.password)) as http:
         assert http.request("PROPFIND", site.target, headers={"Depth": "0"}).status_code == 404
