@@ -14,6 +14,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from davserver.gateways.config import GatewaySettings
+
 
 class SettingsError(Exception):
     """The configuration is unreadable or invalid; the message says where and why."""
@@ -126,6 +128,7 @@ class Settings(_Strict):
     paths: PathSettings = PathSettings()
     uploads: UploadSettings = UploadSettings()
     server: ServerSettings = ServerSettings()
+    gateways: GatewaySettings = GatewaySettings()
     reserve_bytes: int = Field(64 * 1024 * 1024, ge=0)
     verbose: int = Field(2, ge=0, le=5)
 
