@@ -11,7 +11,6 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from wsgidav.dir_browser import WsgiDavDirBrowser
 from wsgidav.error_printer import ErrorPrinter
 from wsgidav.http_authenticator import HTTPAuthenticator
 from wsgidav.request_resolver import RequestResolver
@@ -30,11 +29,13 @@ from davserver.dav.limits_mw import DavLimits
 from davserver.dav.lock_store import SQLiteLockStorage
 from davserver.dav.prop_store import SQLitePropertyManager
 from davserver.dav.provider import DavsyncDAVProvider, VirtualRootProvider
+from davserver.dav.streamed import install as install_streamed_log_filter
 from davserver.limits import RequestGuard, WSGIApp
 from davserver.namespace import SHARES
 from davserver.quirks import RequestQuirks
 from davserver.settings import Settings
 from davserver.uploads import gc_interval, open_upload_service
+from davserver.web.front import WebFront
 from providers.local import LocalProvider
 from providers.paths import PathPolicy
 
@@ -90,8 +91,11 @@ def _instance_id(settings: Settings) -> str:
     return path.read_text(encoding="utf-8").strip()
 
 
-def wsgidav_config(settings: Settings, context: ServerContext, users: UserStore) -> dict[str, Any]:
-    """The WsgiDAV configuration for ``settings``."""
+def wsgidav_config(
+    settings: Settings, context: ServerContext, users: UserStore, web: WebFront | None = None
+) -> dict[str, Any]:
+    """The WsgiDAV configuration for ``settings`` (with ``web``'s pages in the stack)."""
+    web = web or WebFront(context)
     provider_mapping: dict[str, Any] = {"/": VirtualRootProvider()}
     for share in SHARES:
         provider_mapping[share] = DavsyncDAVProvider(context)
@@ -105,9 +109,10 @@ def wsgidav_config(settings: Settings, context: ServerContext, users: UserStore)
             HTTPAuthenticator,
             DavLimits,
             AccessControl,
+            web.operator_pages(),
             RequestQuirks,
             DavsyncExtensions,
-            WsgiDavDirBrowser,
+            web.listing(),
             RequestResolver,
         ],
         "http_authenticator": {
@@ -135,7 +140,7 @@ def wsgidav_config(settings: Settings, context: ServerContext, users: UserStore)
             max_locks_per_principal=settings.limits.max_locks_per_user,
         ),
         "property_manager": SQLitePropertyManager(settings.db_path),
-        "dir_browser": {"enable": True, "directory_slash": False, "davmount": False},
+        "dir_browser": {"enable": False},
         "hotfixes": {
             "emulate_win32_lastmod": False,
             "re_encode_path_info": True,
@@ -156,9 +161,12 @@ def build_app(settings: Settings) -> App:
     if context.uploads is not None:
         context.uploads.start_maintenance(gc_interval(settings))
     users = open_user_store(settings)
-    config = wsgidav_config(settings, context, users)
+    web = WebFront(context)
+    config = wsgidav_config(settings, context, users, web)
     if not settings.auth.basic_over_http:
         logging.getLogger("wsgidav.wsgidav_app").addFilter(_DropMisleadingWsgidavWarnings())
+    install_streamed_log_filter()
     dav = WsgiDAVApp(config)
-    wsgi = RequestGuard(dav, trusted_proxies=settings.server.trusted_proxies)
+    guarded = RequestGuard(web.public(dav), trusted_proxies=settings.server.trusted_proxies)
+    wsgi = web.watch(guarded)
     return App(wsgi=wsgi, context=context, users=users)
