@@ -29,6 +29,7 @@ from davserver.dav.limits_mw import DavLimits
 from davserver.dav.lock_store import SQLiteLockStorage
 from davserver.dav.prop_store import SQLitePropertyManager
 from davserver.dav.provider import DavsyncDAVProvider, VirtualRootProvider
+from davserver.dav.streamed import RequestScope
 from davserver.dav.streamed import install as install_streamed_log_filter
 from davserver.limits import RequestGuard, WSGIApp
 from davserver.namespace import SHARES
@@ -167,6 +168,6 @@ def build_app(settings: Settings) -> App:
         logging.getLogger("wsgidav.wsgidav_app").addFilter(_DropMisleadingWsgidavWarnings())
     install_streamed_log_filter()
     dav = WsgiDAVApp(config)
-    guarded = RequestGuard(web.public(dav), trusted_proxies=settings.server.trusted_proxies)
-    wsgi = web.watch(guarded)
+    front = web.public(RequestScope(dav))
+    wsgi = web.watch(RequestGuard(front, trusted_proxies=settings.server.trusted_proxies))
     return App(wsgi=wsgi, context=context, users=users)

@@ -91,7 +91,7 @@ def serve_inventory(
     if accepts_gzip(environ.get("HTTP_ACCEPT_ENCODING")):
         headers += [("Content-Encoding", "gzip"), ("Vary", "Accept-Encoding")]
         body = gzip_stream(body)
-    start_streamed(start_response, "200 OK", headers)
+    start_streamed(environ, start_response, "200 OK", headers)
     if environ["REQUEST_METHOD"].upper() == "HEAD":
         return iter([b""])
     return body

@@ -177,6 +177,7 @@ def _respond(
     if method == "GET" and encoding.should_gzip(headers.get("accept-encoding"), content_type, size):
         gz_tag = f'"{entry.etag}{GZIP_TAG_SUFFIX}"'
         start_streamed(
+            environ,
             start_response,
             "200 OK",
             [
