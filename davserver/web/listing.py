@@ -81,6 +81,22 @@ def storage_rows(storage: Provider, storage_path: str, base: str) -> list[Row]:
     return rows
 
 
+def member_rows(res: Any, base: str) -> list[Row]:
+    """Rows for the members of a WsgiDAV collection that is not storage (the virtual root,
+    upload sessions and their chunks), folders first."""
+    rows = []
+    for member in res.get_member_list():
+        name = member.get_display_name()
+        if member.is_collection:
+            rows.append(Row(name, url_of(base + name) + "/", True))
+        else:
+            size = member.get_content_length()
+            mtime = member.get_last_modified()
+            rows.append(Row(name, url_of(base + name), False, size, mtime))
+    rows.sort(key=lambda r: (not r.is_dir, r.name))
+    return rows
+
+
 def _wants_html(environ: dict[str, Any]) -> bool:
     return "text/html" in str(environ.get("HTTP_ACCEPT", ""))
 
@@ -117,7 +133,7 @@ class Listing:
             except NotFoundError:
                 return self.app(environ, start_response)
         else:
-            rows = [Row(n, url_of(base + n) + "/", True) for n in res.get_member_names()]
+            rows = member_rows(res, base)
         page = render(
             "listing.html",
             path=base,

@@ -208,3 +208,15 @@ def test_json_access_log(web_server: DavServer) -> None:
     failed = json.loads(wait_for_log(web_server, "login failed"))
     assert failed["level"] == "WARNING" and "127.0.0.1" in failed["message"]
 
+
+def test_listing_of_the_uploads_area_shows_chunks_as_files(
+    server: DavServer, alice: httpx.Client
+) -> None:
+    session = f"{server.url}remote.php/dav/uploads/alice/web-{uuid.uuid4().hex[:8]}/"
+    assert alice.request("MKCOL", session).status_code == 201
+    assert alice.put(session + "00001", content=b"c" * 2048).status_code == 201
+    page = alice.get(session, headers=HTML)
+    assert page.status_code == 200
+    assert '<tr class="file">' in page.text and "2.0 KiB" in page.text and ">00001<" in page.text
+    root = alice.get(server.url + "dav/", headers=HTML)
+    assert root.status_code == 200 and 'href="/dav/files/"' in root.text
