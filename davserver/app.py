@@ -51,6 +51,23 @@ class _DropMisleadingWsgidavWarnings(logging.Filter):
         return "Basic authentication is enabled" not in record.getMessage()
 
 
+_WSGIDAV_LEVELS = {
+    0: logging.CRITICAL,
+    1: logging.ERROR,
+    2: logging.WARNING,
+    3: logging.INFO,
+    4: logging.DEBUG,
+}
+"""WsgiDAV's logger level for each ``verbose`` setting (as WsgiDAV's own logging set it)."""
+
+
+def _route_wsgidav_logs(verbose: int) -> None:
+    """Let WsgiDAV's records reach the process's handlers, at the level ``verbose`` asks."""
+    logger = logging.getLogger("wsgidav")
+    logger.setLevel(_WSGIDAV_LEVELS[min(verbose, 4)])
+    logger.propagate = True  # the package turns it off at import
+
+
 @dataclass(frozen=True)
 class App:
     """The WSGI application and what it was built from."""
@@ -151,7 +168,8 @@ def wsgidav_config(
         "add_header_MS_Author_Via": True,
         "suppress_version_info": True,
         "verbose": settings.verbose,
-        "logging": {"enable": True, "enable_loggers": []},
+        # WsgiDAV's records go through the process's handlers (text or JSON, one format):
+        "logging": {"enable": False},
         "block_size": 256 * 1024,
     }
 
@@ -167,6 +185,7 @@ def build_app(settings: Settings) -> App:
     if not settings.auth.basic_over_http:
         logging.getLogger("wsgidav.wsgidav_app").addFilter(_DropMisleadingWsgidavWarnings())
     install_streamed_log_filter()
+    _route_wsgidav_logs(settings.verbose)
     dav = WsgiDAVApp(config)
     front = web.public(RequestScope(dav))
     wsgi = web.watch(RequestGuard(front, trusted_proxies=settings.server.trusted_proxies))

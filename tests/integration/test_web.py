@@ -207,6 +207,9 @@ def test_json_access_log(web_server: DavServer) -> None:
         c.get(web_server.url + "dav/files/alice/")
     failed = json.loads(wait_for_log(web_server, "login failed"))
     assert failed["level"] == "WARNING" and "127.0.0.1" in failed["message"]
+    banner_end = next(i for i, x in enumerate(web_server.output) if x.startswith("URL: "))
+    logged = [x for x in web_server.output[banner_end + 1 :] if x.strip()]
+    assert logged and all(isinstance(json.loads(x), dict) for x in logged)
 
 
 def test_listing_of_the_uploads_area_shows_chunks_as_files(
