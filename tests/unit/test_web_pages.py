@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from davserver.access import AccessPolicy
 from davserver.app import build_context
 from davserver.collection.model import SiteState, TriggerFailure
 from davserver.context import ServerContext
-from davserver.settings import load_settings
+from davserver.settings import Grant, load_settings
 from davserver.web.access_log import RequestRecord
 from davserver.web.refusals import RefusalTracker
 from davserver.web.status import StatusPages, StatusReports, start_of_day
@@ -187,3 +188,15 @@ def test_refusal_tracker_keeps_the_latest_per_user_and_bounds_addresses() -> Non
         tracker(record(429, None, client=f"203.0.113.{i}", when=NOW + 10 + i))
     clients = [e.client for e in tracker.recent_addresses()]
     assert clients == ["203.0.113.4", "203.0.113.3", "203.0.113.2"]
+
+
+def test_only_a_grant_on_all_homes_makes_an_operator() -> None:
+    policy = AccessPolicy(
+        [
+            Grant(user="partial", homes=["alice", "bob"], mode="read-write"),
+            Grant(user="oper", homes=["*"], mode="read"),
+        ]
+    )
+    assert policy.can_read_all("oper")
+    assert not policy.can_read_all("partial")
+    assert not policy.can_read_all("alice")
