@@ -1,8 +1,9 @@
 """The last refusal and the last throttling, per user and per client address (in memory).
 
-A *refusal* is a 4xx answer other than 401 (an authentication challenge is part of every
-Digest login), 404 (asking for something absent is normal for a sync client) and 429, or a
-507 (no space); a *throttle* is a 429. The status page shows them per site, and the most recent
+A *refusal* is a failed login (wrong password or unknown user: a 401 after credentials were
+checked), a 4xx answer other than 401 (a plain challenge is part of every Digest login), 404
+(asking for something absent is normal for a sync client) and 429, or a 507 (no space); a
+*throttle* is a 429. The status page shows them per site, and the most recent
 addresses for refusals nobody could be named for. Per-address entries are bounded (oldest
 forgotten first), so a scan from many addresses cannot grow memory without limit.
 """
@@ -52,7 +53,7 @@ class RefusalTracker:
 
     def __call__(self, record: RequestRecord) -> None:
         throttled = record.status == 429
-        if not throttled and not is_refusal(record.status):
+        if not (throttled or record.auth_failed or is_refusal(record.status)):
             return
         user = record.user or record.attempted_user
         event = Refusal(

@@ -184,6 +184,12 @@ def test_refusal_tracker_keeps_the_latest_per_user_and_bounds_addresses() -> Non
     tracker(record(401, "alice", when=NOW + 2))  # challenge: ignored
     refusal, throttle = tracker.last_for_user("alice")
     assert refusal is not None and refusal.status == 412 and throttle is None
+    failed_login = dataclasses.replace(
+        record(401, None, when=NOW + 3), attempted_user="alice", auth_failed=True
+    )
+    tracker(failed_login)
+    refusal, _ = tracker.last_for_user("alice")
+    assert refusal is not None and (refusal.status, refusal.time) == (401, NOW + 3)
     for i in range(5):
         tracker(record(429, None, client=f"203.0.113.{i}", when=NOW + 10 + i))
     clients = [e.client for e in tracker.recent_addresses()]
