@@ -11,7 +11,6 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from wsgidav.dir_browser import WsgiDavDirBrowser
 from wsgidav.error_printer import ErrorPrinter
 from wsgidav.http_authenticator import HTTPAuthenticator
 from wsgidav.request_resolver import RequestResolver
@@ -30,11 +29,14 @@ from davserver.dav.limits_mw import DavLimits
 from davserver.dav.lock_store import SQLiteLockStorage
 from davserver.dav.prop_store import SQLitePropertyManager
 from davserver.dav.provider import DavsyncDAVProvider, VirtualRootProvider
+from davserver.dav.streamed import RequestScope
+from davserver.dav.streamed import install as install_streamed_log_filter
 from davserver.limits import RequestGuard, WSGIApp
 from davserver.namespace import SHARES
 from davserver.quirks import RequestQuirks
 from davserver.settings import Settings
 from davserver.uploads import gc_interval, open_upload_service
+from davserver.web.front import WebFront
 from providers.local import LocalProvider
 from providers.paths import PathPolicy
 
@@ -47,6 +49,23 @@ class _DropMisleadingWsgidavWarnings(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         return "Basic authentication is enabled" not in record.getMessage()
+
+
+_WSGIDAV_LEVELS = {
+    0: logging.CRITICAL,
+    1: logging.ERROR,
+    2: logging.WARNING,
+    3: logging.INFO,
+    4: logging.DEBUG,
+}
+"""WsgiDAV's logger level for each ``verbose`` setting (as WsgiDAV's own logging set it)."""
+
+
+def _route_wsgidav_logs(verbose: int) -> None:
+    """Let WsgiDAV's records reach the process's handlers, at the level ``verbose`` asks."""
+    logger = logging.getLogger("wsgidav")
+    logger.setLevel(_WSGIDAV_LEVELS[min(verbose, 4)])
+    logger.propagate = True  # the package turns it off at import
 
 
 @dataclass(frozen=True)
@@ -90,8 +109,11 @@ def _instance_id(settings: Settings) -> str:
     return path.read_text(encoding="utf-8").strip()
 
 
-def wsgidav_config(settings: Settings, context: ServerContext, users: UserStore) -> dict[str, Any]:
-    """The WsgiDAV configuration for ``settings``."""
+def wsgidav_config(
+    settings: Settings, context: ServerContext, users: UserStore, web: WebFront | None = None
+) -> dict[str, Any]:
+    """The WsgiDAV configuration for ``settings`` (with ``web``'s pages in the stack)."""
+    web = web or WebFront(context)
     provider_mapping: dict[str, Any] = {"/": VirtualRootProvider()}
     for share in SHARES:
         provider_mapping[share] = DavsyncDAVProvider(context)
@@ -105,9 +127,10 @@ def wsgidav_config(settings: Settings, context: ServerContext, users: UserStore)
             HTTPAuthenticator,
             DavLimits,
             AccessControl,
+            web.operator_pages(),
             RequestQuirks,
             DavsyncExtensions,
-            WsgiDavDirBrowser,
+            web.listing(),
             RequestResolver,
         ],
         "http_authenticator": {
@@ -135,7 +158,7 @@ def wsgidav_config(settings: Settings, context: ServerContext, users: UserStore)
             max_locks_per_principal=settings.limits.max_locks_per_user,
         ),
         "property_manager": SQLitePropertyManager(settings.db_path),
-        "dir_browser": {"enable": True, "directory_slash": False, "davmount": False},
+        "dir_browser": {"enable": False},
         "hotfixes": {
             "emulate_win32_lastmod": False,
             "re_encode_path_info": True,
@@ -145,7 +168,8 @@ def wsgidav_config(settings: Settings, context: ServerContext, users: UserStore)
         "add_header_MS_Author_Via": True,
         "suppress_version_info": True,
         "verbose": settings.verbose,
-        "logging": {"enable": True, "enable_loggers": []},
+        # WsgiDAV's records go through the process's handlers (text or JSON, one format):
+        "logging": {"enable": False},
         "block_size": 256 * 1024,
     }
 
@@ -156,9 +180,13 @@ def build_app(settings: Settings) -> App:
     if context.uploads is not None:
         context.uploads.start_maintenance(gc_interval(settings))
     users = open_user_store(settings)
-    config = wsgidav_config(settings, context, users)
+    web = WebFront(context)
+    config = wsgidav_config(settings, context, users, web)
     if not settings.auth.basic_over_http:
         logging.getLogger("wsgidav.wsgidav_app").addFilter(_DropMisleadingWsgidavWarnings())
+    install_streamed_log_filter()
+    _route_wsgidav_logs(settings.verbose)
     dav = WsgiDAVApp(config)
-    wsgi = RequestGuard(dav, trusted_proxies=settings.server.trusted_proxies)
+    front = web.public(RequestScope(dav))
+    wsgi = web.watch(RequestGuard(front, trusted_proxies=settings.server.trusted_proxies))
     return App(wsgi=wsgi, context=context, users=users)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import faulthandler
 import getpass
-import logging
 import os
 import secrets
 import signal
@@ -40,6 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="port (0 picks a free one)")
     serve.add_argument("--tls-cert", type=Path, help="PEM certificate (enables HTTPS)")
     serve.add_argument("--tls-key", type=Path, help="PEM private key")
+    serve.add_argument(
+        "--log-format", choices=("text", "json"), help="log line format (settings: log.format)"
+    )
 
     user = sub.add_parser("user", help="manage users")
     user_sub = user.add_subparsers(dest="user_command", required=True)
@@ -67,7 +69,12 @@ def _settings(args: argparse.Namespace) -> Settings:
         overrides.update(host=args.host, port=args.port)
         if args.tls_cert or args.tls_key:
             overrides["tls"] = {"cert": args.tls_cert, "key": args.tls_key}
-    return load_settings(getattr(args, "config", None), overrides)
+    settings = load_settings(getattr(args, "config", None), overrides)
+    log_format = getattr(args, "log_format", None)
+    if log_format is not None:
+        log = settings.log.model_copy(update={"format": log_format})
+        settings = settings.model_copy(update={"log": log})
+    return settings
 
 
 def _read_password(from_stdin: bool) -> str:
@@ -126,9 +133,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     """Run the server until SIGINT/SIGTERM."""
     from davserver.app import build_app
     from davserver.server import make_server
+    from davserver.web.access_log import configure_logging
 
     settings = _settings(args)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    configure_logging(settings.log.format)
     _bootstrap_admin(settings)
     app = build_app(settings)
     server = make_server(settings, app.wsgi)
@@ -143,6 +151,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         f"Log in as '{ADMIN_USER}' (password shown at first start) or any user added with "
         f"'davserver user add NAME --root {settings.root}' ({auth_note})."
     )
+    print(f"In a browser: {base}/ (your home after login); operators: {base}/status")
     print(f"URL: {base}/", flush=True)
 
     def _stop(signum: int, frame: Any) -> None:

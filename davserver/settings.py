@@ -21,6 +21,16 @@ class SettingsError(Exception):
     """The configuration is unreadable or invalid; the message says where and why."""
 
 
+def _check_networks(items: list[str]) -> list[str]:
+    """``items`` unchanged if each is an IP address or network, else ValueError naming it."""
+    for item in items:
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError as exc:
+            raise ValueError(f"not an IP address or network: {item!r}") from exc
+    return items
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -106,12 +116,27 @@ class ServerSettings(_Strict):
     @field_validator("trusted_proxies")
     @classmethod
     def _networks(cls, v: list[str]) -> list[str]:
-        for item in v:
-            try:
-                ipaddress.ip_network(item, strict=False)
-            except ValueError as exc:
-                raise ValueError(f"not an IP address or network: {item!r}") from exc
-        return v
+        return _check_networks(v)
+
+
+class MetricsSettings(_Strict):
+    """``GET /metrics``: operators (a read grant on all homes) may always read it; clients in
+    ``anonymous_networks`` (addresses or networks, e.g. a Prometheus host) without logging in."""
+
+    enabled: bool = True
+    anonymous_networks: list[str] = []
+
+    @field_validator("anonymous_networks")
+    @classmethod
+    def _networks(cls, v: list[str]) -> list[str]:
+        return _check_networks(v)
+
+
+class LogSettings(_Strict):
+    """Logging: the access log (one line per request) and the line format of all logs."""
+
+    access: bool = True
+    format: Literal["text", "json"] = "text"
 
 
 class Settings(_Strict):
@@ -129,6 +154,8 @@ class Settings(_Strict):
     uploads: UploadSettings = UploadSettings()
     server: ServerSettings = ServerSettings()
     gateways: GatewaySettings = GatewaySettings()
+    metrics: MetricsSettings = MetricsSettings()
+    log: LogSettings = LogSettings()
     reserve_bytes: int = Field(64 * 1024 * 1024, ge=0)
     verbose: int = Field(2, ge=0, le=5)
 

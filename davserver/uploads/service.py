@@ -188,6 +188,10 @@ class UploadService:
         """``user``'s sessions that are not committed yet."""
         return self.store.list_active(user)
 
+    def open_session_counts(self) -> dict[str, int]:
+        """Sessions not committed yet, per user (users without any are absent)."""
+        return self.store.count_active()
+
     def chunks(self, session: Session) -> list[Chunk]:
         """The chunks received so far, in assembly (natural) order."""
         chunks = self.store.chunks(session.owner, session.name)
