@@ -2,7 +2,8 @@
 
 Every subcommand accepts ``--root DIR`` and ``--config FILE``. ``serve`` prints the URL it
 listens on, on a line of its own (``URL: http://127.0.0.1:8080/``), so scripts can read it
-when ``--port 0`` picks a free port.
+when ``--port 0`` picks a free port. With the e-mail gateway enabled (``--smtp-port`` or
+``gateways.smtp.enabled``) it prints ``SMTP: HOST:PORT`` just before that line.
 """
 
 from __future__ import annotations
@@ -42,6 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--log-format", choices=("text", "json"), help="log line format (settings: log.format)"
     )
+    serve.add_argument(
+        "--smtp-port", type=int, help="e-mail gateway port (enables it; 0 picks a free one)"
+    )
 
     user = sub.add_parser("user", help="manage users")
     user_sub = user.add_subparsers(dest="user_command", required=True)
@@ -74,6 +78,16 @@ def _settings(args: argparse.Namespace) -> Settings:
     if log_format is not None:
         log = settings.log.model_copy(update={"format": log_format})
         settings = settings.model_copy(update={"log": log})
+    smtp_port = getattr(args, "smtp_port", None)
+    if smtp_port is not None:
+        smtp = settings.gateways.smtp.model_dump() | {"enabled": True, "port": smtp_port}
+        try:
+            gateways = settings.gateways.model_validate(
+                settings.gateways.model_dump() | {"smtp": smtp}
+            )
+        except ValueError as exc:
+            raise SettingsError(f"--smtp-port: {exc}") from exc
+        settings = settings.model_copy(update={"gateways": gateways})
     return settings
 
 
@@ -152,6 +166,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         f"'davserver user add NAME --root {settings.root}' ({auth_note})."
     )
     print(f"In a browser: {base}/ (your home after login); operators: {base}/status")
+    mail = _start_mail_gateway(settings, app.wsgi, host, port)
     print(f"URL: {base}/", flush=True)
 
     def _stop(signum: int, frame: Any) -> None:
@@ -164,7 +179,23 @@ def cmd_serve(args: argparse.Namespace) -> int:
         server.serve()
     except KeyboardInterrupt:
         server.stop()
+    finally:
+        if mail is not None:
+            mail.stop()
     return 0
+
+
+def _start_mail_gateway(settings: Settings, wsgi: Any, host: str, port: int) -> Any:
+    """Start the e-mail gateway if enabled (printing ``SMTP: HOST:PORT``); None if not."""
+    if not settings.gateways.smtp.enabled:
+        return None
+    from davserver.gateways.mail.server import MailGateway
+
+    gateway = MailGateway(settings, wsgi, http_host=host, http_port=port)
+    gateway.start()
+    smtp_host, smtp_port = gateway.address
+    print(f"SMTP: {f'[{smtp_host}]' if ':' in smtp_host else smtp_host}:{smtp_port}")
+    return gateway
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:

@@ -76,10 +76,11 @@ def running_gateway(
     gateway = MailGateway(settings, app.wsgi, http_host="127.0.0.1", http_port=8080)
     gateway.start()
     host, port = gateway.address
+    running = RunningGateway(app, gateway, MailTarget(host, port, ca_file))
     try:
-        yield RunningGateway(app, gateway, MailTarget(host, port, ca_file))
+        yield running
     finally:
-        gateway.stop()
+        running.gateway.stop()
         if app.context.uploads is not None:
             app.context.uploads.stop_maintenance()
 

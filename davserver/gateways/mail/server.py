@@ -50,9 +50,7 @@ class MailHandler:
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
-    async def handle_DATA(
-        self, server: SMTP, session: Session, envelope: Envelope
-    ) -> str:
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         login = session.auth_data
         if not session.authenticated or not isinstance(login, Login):
             return "530 5.7.0 Authentication required"
@@ -120,8 +118,10 @@ class MailGateway:
         self.controller.start()
 
     def stop(self) -> None:
-        """Stop listening and end the thread (messages in flight are abandoned unstored)."""
-        self.controller.stop(no_assert=True)
+        """Stop listening and end the thread (messages in flight are abandoned unstored);
+        stopping a stopped gateway does nothing."""
+        if self.controller._thread is not None:
+            self.controller.stop()
 
 
 def _tls_context(settings: Settings) -> ssl.SSLContext:
