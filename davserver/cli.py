@@ -194,7 +194,8 @@ def _start_mail_gateway(settings: Settings, wsgi: Any, host: str, port: int) -> 
     gateway = MailGateway(settings, wsgi, http_host=host, http_port=port)
     gateway.start()
     smtp_host, smtp_port = gateway.address
-    print(f"SMTP: {f'[{smtp_host}]' if ':' in smtp_host else smtp_host}:{smtp_port}")
+    shown = f"[{smtp_host}]" if ":" in smtp_host else smtp_host
+    print(f"SMTP: {shown}:{smtp_port}", flush=True)
     return gateway
 
 

@@ -74,6 +74,7 @@ class Stats:
     files_verified: int = 0
     files_failed: int = 0
     files_verify_failed: int = 0
+    files_sent_unverified: int = 0
     files_changed: int = 0
     files_not_started: int = 0
     bytes_wire: int = 0

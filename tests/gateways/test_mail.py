@@ -21,8 +21,8 @@ import trustme
 from aiosmtpd.smtp import Envelope, Session
 
 from davserver.gateways.inprocess import Credentials, InProcessClient
-from davserver.gateways.mail.server import FreePortController, MailGateway
 from davserver.gateways.mail.parse import PART_HEADER, PATH_HEADER, SHA256_HEADER
+from davserver.gateways.mail.server import FreePortController, MailGateway
 from tests.support.configured import USERS
 from tests.support.mail import (
     RunningGateway,

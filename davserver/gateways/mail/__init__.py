@@ -19,7 +19,9 @@ Split files (written by syncclient's ``mail`` transport; any client may use it).
 message carries one piece of a file as an attachment whose MIME part has::
 
     X-Davsync-Part: <file-id> <n>/<total>     file-id: 1-100 of [A-Za-z0-9._-]; 1 <= n <= total
-    X-Davsync-SHA256: <hex>                   SHA-256 of the whole file (same in every piece)
+    X-Davsync-SHA256: <hex>                   SHA-256 of the whole file: required on the last
+                                              piece (n = total), optional (and then equal) on
+                                              the others, so a sender can stream the file
     X-Davsync-Path: <relative/path>           optional: where below the mail folder (else the
                                               attachment's file name)
 

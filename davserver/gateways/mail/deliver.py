@@ -8,6 +8,7 @@ the digests and ETag the server recorded (the receipt shows the server's word, n
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -55,6 +56,7 @@ class Deliverer:
 
     def __init__(self, client: InProcessClient) -> None:
         self.client = client
+        self._folders = threading.Lock()  # messages in parallel create the same folders
 
     def _request(self, login: Login, method: str, rel: str, **kwargs: object) -> Response:
         return self.client.request(
@@ -70,11 +72,12 @@ class Deliverer:
     def ensure_folder(self, login: Login, folder: str) -> None:
         """Create ``folder`` (relative to the home) and its missing parents."""
         path = ""
-        for part in [p for p in folder.split("/") if p]:
-            path = f"{path}{part}/"
-            answer = self._request(login, "MKCOL", path)
-            if answer.status not in (201, 405):
-                raise StoreRefused(f"cannot create folder {path}: {_said(answer)}")
+        with self._folders:
+            for part in [p for p in folder.split("/") if p]:
+                path = f"{path}{part}/"
+                answer = self._request(login, "MKCOL", path)
+                if answer.status not in (201, 405):
+                    raise StoreRefused(f"cannot create folder {path}: {_said(answer)}")
 
     def store(
         self,

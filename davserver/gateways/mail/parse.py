@@ -69,12 +69,13 @@ class Limits:
 
 @dataclass(frozen=True)
 class Piece:
-    """Part ``number`` of ``total`` of the file ``file_id`` (whole-file ``sha256``)."""
+    """Part ``number`` of ``total`` of the file ``file_id`` (whole-file ``sha256``, declared
+    at least on the last piece)."""
 
     file_id: str
     number: int
     total: int
-    sha256: str
+    sha256: str | None
 
 
 @dataclass(frozen=True)
@@ -247,9 +248,11 @@ def _piece(part: Message) -> Piece | None:
     number, total = int(match.group(2)), int(match.group(3))
     if not 1 <= number <= total:
         raise malformed(f"bad {PART_HEADER} numbers {number}/{total}")
-    if not _HEX64.match(sha):
-        raise malformed(f"{PART_HEADER} without a {SHA256_HEADER} of the whole file")
-    return Piece(match.group(1), number, total, sha.lower())
+    if sha and not _HEX64.match(sha):
+        raise malformed(f"bad {SHA256_HEADER} header {sha!r}")
+    if not sha and number == total:
+        raise malformed(f"the last piece needs a {SHA256_HEADER} of the whole file")
+    return Piece(match.group(1), number, total, sha.lower() or None)
 
 
 def _pair_sidecars(found: list[Attachment]) -> list[Attachment]:

@@ -131,25 +131,24 @@ class MessageProcessor:
             receipt.refused.append({**entry, "reason": "Content-MD5 of the piece does not match"})
             return
         where = self.pieces.folder(login.user, "davsync:" + piece.file_id)
-        meta = {"file_id": piece.file_id, "sha256": piece.sha256, "name": item.name}
+        meta = {"file_id": piece.file_id, "name": item.name}
         with self.pieces.locked(where):
-            progress = self.pieces.add(where, piece.number, piece.total, item.data, meta)
+            progress = self.pieces.add(
+                where, piece.number, piece.total, item.data, meta, piece.sha256
+            )
             if not progress.complete:
                 receipt.pending.append({**entry, "have": progress.have, "total": progress.total})
                 return
-            self._store_assembled(
-                login, f"{folder}/{item.name}", progress, piece.sha256, entry, receipt
-            )
+            self._store_assembled(login, f"{folder}/{item.name}", progress, entry, receipt)
 
     def _store_assembled(
-        self,
-        login: Login,
-        path: str,
-        progress: Progress,
-        sha256: str,
-        entry: dict[str, Any],
-        receipt: Receipt,
+        self, login: Login, path: str, progress: Progress, entry: dict[str, Any], receipt: Receipt
     ) -> None:
+        sha256 = progress.sha256
+        if sha256 is None:  # the parser requires it on the last piece; pieces may come in any order
+            receipt.refused.append({**entry, "reason": "no SHA-256 of the whole file declared"})
+            self.pieces.discard(progress.folder)
+            return
         self.assembly.mkdir(parents=True, exist_ok=True)
         target = self.assembly / uuid.uuid4().hex
         try:

@@ -37,6 +37,7 @@ class Progress:
     folder: Path
     have: int
     total: int | None
+    sha256: str | None = None
 
     @property
     def complete(self) -> bool:
@@ -68,9 +69,16 @@ class PieceStore:
             yield
 
     def add(
-        self, folder: Path, number: int, total: int | None, data: bytes, meta: dict[str, Any]
+        self,
+        folder: Path,
+        number: int,
+        total: int | None,
+        data: bytes,
+        meta: dict[str, Any],
+        sha256: str | None = None,
     ) -> Progress:
-        """Stage piece ``number``; ``meta`` must equal what earlier pieces declared.
+        """Stage piece ``number``; ``meta`` must equal what earlier pieces declared, and so
+        must ``total`` and the whole file's ``sha256`` where more than one piece declares them.
 
         Call with ``locked(folder)`` held. Raises ``MessageRefused`` for a piece that does not
         fit (number out of range, too many pieces, different file).
@@ -86,13 +94,14 @@ class PieceStore:
         known = total if total is not None else (stored or {}).get("total")
         if stored is not None and total is not None and stored.get("total") not in (None, total):
             raise refused("piece declares a different number of pieces than earlier ones")
+        digest = sha256 or (stored or {}).get("sha256")
+        if stored is not None and sha256 and stored.get("sha256") not in (None, sha256):
+            raise refused("piece declares a different SHA-256 of the file than earlier ones")
         self._write_atomic(folder / f"piece-{number:06d}", data)
-        self._write_atomic(
-            folder / "meta.json",
-            json.dumps({"meta": meta, "total": known, "updated": time.time()}).encode(),
-        )
+        record = {"meta": meta, "total": known, "sha256": digest, "updated": time.time()}
+        self._write_atomic(folder / "meta.json", json.dumps(record).encode())
         have = len(list(folder.glob("piece-*[0-9]")))
-        return Progress(folder, have, known)
+        return Progress(folder, have, known, digest)
 
     def assemble(self, progress: Progress, target: Path) -> tuple[int, str]:
         """Concatenate the pieces into ``target``; returns (size, sha256 hex)."""

@@ -33,6 +33,9 @@ from davserver.settings import Settings, SettingsError
 
 log = logging.getLogger(__name__)
 
+SESSION_LOG = "mail.log"
+"""aiosmtpd's logger: one INFO line per connection and command; kept to warnings."""
+
 SESSION_TIMEOUT_S = 300.0
 
 
@@ -84,6 +87,7 @@ class MailGateway:
         self, settings: Settings, wsgi: WSGIApp, *, http_host: str, http_port: int
     ) -> None:
         cfg = settings.gateways.smtp
+        logging.getLogger(SESSION_LOG).setLevel(logging.WARNING)
         if not settings.tls.enabled and not cfg.allow_plain_login:
             raise SettingsError(
                 "gateways.smtp needs tls.cert/tls.key for STARTTLS "
