@@ -81,6 +81,8 @@ def test_serve_prints_the_smtp_line_and_mail_equals_put(
         putted = _checksums(client, server.files_url("alice", "by-put.csv"))
     assert mailed == putted
     assert sha256(data) in mailed.lower()
+    server.stop()  # SIGTERM: the SMTP thread is stopped with the web server
+    assert server.proc is not None and server.proc.returncode == 0
 
 
 def test_killed_server_mid_message_leaves_the_old_version_and_nothing_else(
