@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from davserver.gateways.mail.parse import Limits, parse_message
 from syncclient.journal import Journal
 from syncclient.model import Digests
 from syncclient.transports.base import SetupError
@@ -47,3 +48,13 @@ def test_journal_keeps_sent_apart_from_verified(tmp_path: Path) -> None:
     journal.record_verified("a.csv", 3, 1, digests, None, "smtp://x/a.csv", 2.0)
     assert journal.delivered("a.csv") == (3, "aa", True)
     journal.close()
+
+
+def test_a_piece_message_reads_back_with_a_long_non_ascii_path() -> None:
+    t = MailTransport(_options("smtp://mx.example.org/drop@example.org"))
+    path = "Messwerte/" + "Größe-" * 40 + "/tag 1.csv"
+    raw = t._message(path, "f" * 32, 2, 2, b"piece bytes", "ab" * 32)
+    assert max(len(line) for line in raw.split(b"\r\n")) <= 998
+    (att,) = parse_message(raw, Limits()).attachments
+    assert (att.name, att.data) == (path, b"piece bytes")
+    assert att.piece is not None and att.piece.sha256 == "ab" * 32

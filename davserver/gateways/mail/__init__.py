@@ -22,8 +22,8 @@ message carries one piece of a file as an attachment whose MIME part has::
     X-Davsync-SHA256: <hex>                   SHA-256 of the whole file: required on the last
                                               piece (n = total), optional (and then equal) on
                                               the others, so a sender can stream the file
-    X-Davsync-Path: <relative/path>           optional: where below the mail folder (else the
-                                              attachment's file name)
+    X-Davsync-Path: <relative/path>           optional, percent-encoded UTF-8: where below
+                                              the mail folder (else the attachment's name)
 
 The pieces are the file's bytes in order; the whole file is stored once all ``total`` pieces
 have arrived, in one PUT declaring the whole-file SHA-256 (the server verifies it). A receipt

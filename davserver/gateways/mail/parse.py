@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from email import errors, policy
 from email.message import Message
 from email.parser import BytesHeaderParser, BytesParser
+from urllib.parse import unquote
 
 PART_HEADER = "X-Davsync-Part"
 SHA256_HEADER = "X-Davsync-SHA256"
@@ -224,7 +225,8 @@ def _attachment(part: Message, name: str | None, index: int) -> Attachment:
         raise malformed("attachment without content")
     path_header = part.get(PATH_HEADER)
     if path_header:
-        rel = safe_relative_path(str(path_header))
+        # percent-encoded, possibly folded: white space is never part of the value
+        rel = safe_relative_path(unquote("".join(str(path_header).split())))
     else:
         base = (name or f"attachment-{index}").replace("\\", "/").rsplit("/", 1)[-1]
         rel = safe_relative_path(base)
