@@ -449,6 +449,8 @@ def _exit_code(
         return ExitCode.WAITING, "files are waiting (still changing or locked)"
     if not plan.uploads:
         return ExitCode.OK, "nothing to transfer: everything is up to date"
+    if Outcome.SENT in outcomes:
+        return ExitCode.OK, "all files sent; those marked sent are not verified (no receipt)"
     return ExitCode.OK, "all files verified"
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import smtplib
+import sqlite3
 import subprocess
 import sys
 import time
@@ -216,3 +217,12 @@ def test_syncclient_mail_transport_without_receipts_only_sends(
     assert code == 0, summary
     assert summary["files"].get("sent") == len(files), summary  # type: ignore[union-attr]
     assert not summary["files"].get("verified"), summary  # type: ignore[union-attr]
+    assert "not verified" in str(summary["exit_reason"])
+    (journal_file,) = (tmp_path / "state").glob("*/journal.sqlite")
+    journal = sqlite3.connect(journal_file)
+    try:
+        sent = {row[0] for row in journal.execute("SELECT path FROM sent_unverified")}
+        verified = journal.execute("SELECT COUNT(*) FROM sent").fetchone()[0]
+    finally:
+        journal.close()
+    assert sent == set(files) and verified == 0
