@@ -328,3 +328,11 @@ def test_receipt_is_mailed_back_through_the_relay(tmp_path: Path, tls_ca: trustm
     (attached,) = list(mail.iter_attachments())  # type: ignore[attr-defined]
     receipt = json.loads(attached.get_content())
     assert receipt["stored"][0]["sha256"] == sha256(b"receipt please")
+
+
+def test_plain_login_only_when_the_config_allows_it(tmp_path: Path, tls_ca: trustme.CA) -> None:
+    with running_gateway(tmp_path, tls_ca, "allow_plain_login: true") as running:
+        with smtplib.SMTP(running.target.host, running.target.port, timeout=30) as smtp:
+            smtp.login("alice", USERS["alice"])  # no STARTTLS
+            smtp.send_message(attachment_message({"plain.txt": b"over plain SMTP"}))
+        assert (_today(running) / "plain.txt").read_bytes() == b"over plain SMTP"

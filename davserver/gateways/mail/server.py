@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+import warnings
 from collections.abc import Awaitable
 from typing import Any
 
@@ -93,6 +94,11 @@ class MailGateway:
             raise SettingsError(
                 "gateways.smtp needs tls.cert/tls.key for STARTTLS "
                 "(or gateways.smtp.allow_plain_login: true)"
+            )
+        if cfg.allow_plain_login:  # the operator's choice: say it once, not per connection
+            log.warning("gateways.smtp.allow_plain_login: passwords may cross the network in clear")
+            warnings.filterwarnings(
+                "ignore", message="Requiring AUTH while not requiring TLS", category=UserWarning
             )
         client = InProcessClient(wsgi, host=http_host, port=http_port)
         deliverer = Deliverer(client)
