@@ -152,6 +152,8 @@ def cmd_user(args: argparse.Namespace) -> int:
     except (AuthError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    finally:
+        tighten(settings.state_path)  # what the stores and the provider just created
     return 0
 
 

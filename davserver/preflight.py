@@ -65,6 +65,10 @@ def _readable_file(path: Path, name: str) -> bytes:
         raise StartupError(f"{what}: cannot be read: {exc.strerror}") from exc
 
 
+def _ssl_reason(exc: ssl.SSLError) -> str:
+    return str(exc.reason or exc.strerror or exc.args[-1] if exc.args else exc)
+
+
 def check_tls(cert: Path, key: Path) -> list[str]:
     """Raise StartupError unless ``cert`` holds a PEM certificate and ``key`` the PEM private
     key that matches it; returns warnings (e.g. a key readable by other users)."""
@@ -80,13 +84,13 @@ def check_tls(cert: Path, key: Path) -> list[str]:
     try:
         context.load_verify_locations(cafile=str(cert))
     except ssl.SSLError as exc:
-        raise StartupError(f"TLS cert {cert}: not a valid certificate ({exc.reason})") from exc
+        raise StartupError(f"TLS cert {cert}: not a valid certificate ({_ssl_reason(exc)})") from exc
     try:
         context.load_cert_chain(str(cert), str(key))
     except ssl.SSLError as exc:
         if "KEY_VALUES_MISMATCH" in str(exc) or exc.reason == "KEY_VALUES_MISMATCH":
             raise StartupError(f"TLS key {key} does not match the certificate {cert}") from exc
-        raise StartupError(f"TLS key {key}: not a valid private key ({exc.reason})") from exc
+        raise StartupError(f"TLS key {key}: not a valid private key ({_ssl_reason(exc)})") from exc
     warnings = []
     if stat.S_IMODE(key.stat().st_mode) & 0o004:
         warnings.append(f"TLS key {key} is readable by every user; chmod 600 (or 640) it")
