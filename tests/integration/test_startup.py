@@ -267,3 +267,24 @@ def test_auth_line_over_tls(tmp_path: Path, tls_files: dict[str, Path]) -> None:
         assert "Authentication: Basic or Digest over HTTPS.\n" in srv.output
     finally:
         srv.stop()
+
+
+@pytest.mark.parametrize("release", ["12.0.0", "10.4.3"])
+def test_untested_cheroot_is_refused(tmp_path: Path, release: str) -> None:
+    """A cheroot outside the range cheroot_guard supports stops serve before anything."""
+    root = tmp_path / "root"
+    program = (
+        "import sys\n"
+        "import davserver.cli as cli\n"
+        f"cli.installed_cheroot = lambda: {release!r}\n"
+        "raise SystemExit(cli.main(sys.argv[1:]))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", program, "serve", "--root", str(root), "--port", "0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert_one_line_error(proc, f"cheroot {release} is not supported", "11.1.2")
+    assert not root.exists()
