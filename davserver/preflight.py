@@ -84,7 +84,8 @@ def check_tls(cert: Path, key: Path) -> list[str]:
     try:
         context.load_verify_locations(cafile=str(cert))
     except ssl.SSLError as exc:
-        raise StartupError(f"TLS cert {cert}: not a valid certificate ({_ssl_reason(exc)})") from exc
+        reason = _ssl_reason(exc)
+        raise StartupError(f"TLS cert {cert}: not a valid certificate ({reason})") from exc
     try:
         context.load_cert_chain(str(cert), str(key))
     except ssl.SSLError as exc:
