@@ -288,3 +288,22 @@ def test_untested_cheroot_is_refused(tmp_path: Path, release: str) -> None:
     )
     assert_one_line_error(proc, f"cheroot {release} is not supported", "11.1.2")
     assert not root.exists()
+
+
+@pytest.mark.parametrize(("verbose", "logged"), [(2, False), (3, True)])
+def test_verbose_key_adds_a_line_per_request(tmp_path: Path, verbose: int, logged: bool) -> None:
+    """``verbose`` as README documents it: 3 or more logs one line per request."""
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"verbose: {verbose}\n", encoding="utf-8")
+    srv = DavServer(tmp_path / "root", ["--config", str(cfg)]).start()
+    try:
+        with httpx.Client(auth=httpx.DigestAuth("admin", "admin-secret"), timeout=30) as http:
+            url = srv.files_url("admin")
+            assert http.request("PROPFIND", url, headers={"Depth": "0"}).status_code == 207
+        srv.stop()
+        lines = [line for line in srv.output if '"PROPFIND /files/admin/"' in line]
+        assert bool(lines) == logged, "".join(srv.output)
+        if logged:
+            assert "admin" in lines[-1] and "-> 207" in lines[-1]
+    finally:
+        srv.stop()
