@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from davserver.cheroot_version import UnsupportedCherootError, check_cheroot, installed_cheroot
-from davserver.preflight import StartupError, run_checks
+from davserver.preflight import StartupError, check_folders, run_checks
 from davserver.server_extra import missing_extra_message, missing_server_modules
 from davserver.settings import Settings, SettingsError, load_settings
 from davserver.startup_text import auth_summary, login_line
@@ -132,6 +132,7 @@ def cmd_user(args: argparse.Namespace) -> int:
     from davserver.auth.errors import AuthError
 
     settings = _settings(args)
+    check_folders(settings)
     prepare_state_dir(settings.state_path)
     users = open_user_store(settings)
     realm = settings.auth.realm if settings.auth.digest else None

@@ -118,11 +118,34 @@ def check_writable(folder: Path, what: str) -> None:
         )
 
 
+def check_state_entries(state_dir: Path) -> None:
+    """Raise StartupError when a file or folder directly in the state folder cannot be read
+    and written by this user (e.g. made by root with ``sudo davserver user add`` for a server
+    that runs as another account)."""
+    if not state_dir.is_dir():
+        return
+    for entry in sorted(state_dir.iterdir()):
+        wanted = os.R_OK | os.W_OK | (os.X_OK if entry.is_dir() else 0)
+        if not os.access(entry, wanted, follow_symlinks=False):
+            owner = entry.lstat().st_uid
+            raise StartupError(
+                f"state file {entry} is not readable and writable by this user (owner uid "
+                f"{owner}); give the state folder to the server's account "
+                f"(chown -R <account> {state_dir})"
+            )
+
+
+def check_folders(settings: Settings) -> None:
+    """The data and state folders can be created or written, and so can the state files."""
+    check_writable(settings.root, "data folder")
+    check_writable(settings.state_path, "state folder")
+    check_state_entries(settings.state_path)
+
+
 def run_checks(settings: Settings, *, check_port_free: bool = True) -> list[str]:
     """Every check ``serve`` needs before creating anything; returns warnings."""
     warnings: list[str] = []
-    check_writable(settings.root, "data folder")
-    check_writable(settings.state_path, "state folder")
+    check_folders(settings)
     if settings.tls.enabled:
         assert settings.tls.cert is not None and settings.tls.key is not None
         warnings += check_tls(settings.tls.cert, settings.tls.key)

@@ -6,6 +6,7 @@ true for the configuration."""
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import stat
 import subprocess
@@ -112,21 +113,39 @@ def test_bad_tls_files_are_named(
     assert not root.exists()
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads every file")
+def serve_without_override(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``serve`` that file modes bind: as root (which reads and writes everything) it runs
+    without CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH (util-linux ``setpriv``)."""
+    cmd = [sys.executable, "-m", "davserver.cli", "serve", "--root", str(root), *args]
+    if os.geteuid() == 0:
+        setpriv = shutil.which("setpriv")
+        if setpriv is None:
+            pytest.skip("running as root without setpriv: root reads every file")
+        cmd = [setpriv, "--bounding-set", "-dac_override,-dac_read_search", "--", *cmd]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)
+
+
 def test_unreadable_tls_key_is_named(tmp_path: Path, tls_files: dict[str, Path]) -> None:
+    root = tmp_path / "root"
     key = tmp_path / "key.pem"
     key.write_bytes(tls_files["key"].read_bytes())
     key.chmod(0)
-    proc = serve(
-        tmp_path / "root",
-        "--port",
-        "0",
-        "--tls-cert",
-        str(tls_files["cert"]),
-        "--tls-key",
-        str(key),
+    proc = serve_without_override(
+        root, "--port", "0", "--tls-cert", str(tls_files["cert"]), "--tls-key", str(key)
     )
     assert_one_line_error(proc, str(key), "permission denied")
+    assert not root.exists()
+
+
+def test_state_file_the_server_cannot_open_is_named(tmp_path: Path) -> None:
+    """E.g. ``sudo davserver user add`` for a server that runs as its own account leaves a
+    state file that account cannot open: serve names it instead of failing inside SQLite."""
+    root = tmp_path / "root"
+    add_user(root, "alice", "pw-alice")
+    state = root / ".davsync"
+    (state / "state.sqlite").chmod(0)
+    proc = serve_without_override(root, "--port", "0")
+    assert_one_line_error(proc, f"state file {state / 'state.sqlite'} ", "chown -R")
 
 
 def test_data_folder_that_is_a_file(tmp_path: Path) -> None:
