@@ -16,11 +16,18 @@ def auth_summary(settings: Settings) -> str:
             f"{kinds} over plain HTTP (auth.basic_over_http: true: Basic passwords cross the "
             "network readable; use TLS beyond a trusted network)"
         )
+    proxied = (
+        "; Basic also through a trusted proxy that forwards HTTPS (X-Forwarded-Proto: https)"
+        if settings.server.trusted_proxies
+        else ""
+    )
     if auth.digest:
         return (
             "Digest only: Basic is refused over plain HTTP (configure TLS for clients that "
-            "send Basic, such as rclone)"
+            f"send Basic, such as rclone){proxied}"
         )
+    if proxied:
+        return "Basic only through a trusted proxy that forwards HTTPS (X-Forwarded-Proto: https)"
     return (
         "NONE: Digest is off and Basic is refused over plain HTTP; configure TLS, "
         "auth.digest: true or auth.basic_over_http: true"
