@@ -101,7 +101,7 @@ def build_spec(
     program = Path(base[0])
     touched = [program, root.absolute(), *([config.absolute()] if config else [])]
     if any(_under(p, PRIVATE_HOMES) for p in touched):
-        protect_home = "read-only" if not _under(root.absolute(), PRIVATE_HOMES) else "no"
+        protect_home = "read-only"  # ReadWritePaths= still opens a root below /home
         warnings.append(
             f"{program} (or the data/config) lives under /home or /root: the {account} account "
             "may not be able to read it there; install davsync into e.g. /opt/davsync "

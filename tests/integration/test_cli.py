@@ -260,3 +260,16 @@ def verify_unit(unit_file: Path) -> None:
         if unit_file.name in line and "is not executable" not in line
     ]
     assert not problems, r.stderr
+
+
+def test_service_install_program_under_home_is_not_hidden(tmp_path: Path) -> None:
+    """A program or data folder below /home stays reachable (ProtectHome=read-only, the data
+    folder in ReadWritePaths=) and the command warns that the account may not read it."""
+    cfg = tmp_path / "davsync.yaml"
+    cfg.write_text("root: /home/ops/davsync-data\n", encoding="utf-8")
+    r = cli("service", "install", "--systemd", "--config", str(cfg), "--output", "-")
+    assert r.returncode == 0, r.stderr
+    assert "warning:" in r.stderr and "/opt/davsync" in r.stderr
+    unit = parse_unit(r.stdout)
+    assert unit["Service.ProtectHome"] == ["read-only"]
+    assert unit["Service.ReadWritePaths"] == ["/home/ops/davsync-data"]
