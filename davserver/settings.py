@@ -243,6 +243,12 @@ def load_settings(
         for key in ("root", "state_dir"):
             if isinstance(data.get(key), str) and not Path(data[key]).is_absolute():
                 data[key] = str(base / data[key])
+        tls = data.get("tls")
+        if isinstance(tls, dict):
+            data["tls"] = tls = dict(tls)
+            for key in ("cert", "key"):
+                if isinstance(tls.get(key), str) and not Path(tls[key]).is_absolute():
+                    tls[key] = str(base / tls[key])
     data.update(_env_overrides(dict(os.environ) if environ is None else environ))
     data.update({k: v for k, v in (overrides or {}).items() if v is not None})
     try:
