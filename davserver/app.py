@@ -32,6 +32,7 @@ from davserver.dav.prop_store import SQLitePropertyManager
 from davserver.dav.provider import DavsyncDAVProvider, VirtualRootProvider
 from davserver.limits import RequestGuard, WSGIApp
 from davserver.namespace import SHARES
+from davserver.nextcloud.ocs import STATUS_PATHS, NextcloudEndpoints
 from davserver.quirks import RequestQuirks
 from davserver.settings import Settings
 from davserver.uploads import gc_interval, open_upload_service
@@ -104,6 +105,7 @@ def wsgidav_config(settings: Settings, context: ServerContext, users: UserStore)
             DigestNonceGuard,
             HTTPAuthenticator,
             DavLimits,
+            NextcloudEndpoints,
             AccessControl,
             RequestQuirks,
             DavsyncExtensions,
@@ -126,7 +128,7 @@ def wsgidav_config(settings: Settings, context: ServerContext, users: UserStore)
                 lockout_s=throttle.lockout_s,
             ),
             "realm": settings.auth.realm,
-            "allow_anonymous_paths": [],
+            "allow_anonymous_paths": list(STATUS_PATHS),
             "basic_over_http": settings.auth.basic_over_http,
         },
         "lock_storage": SQLiteLockStorage(
