@@ -33,6 +33,7 @@ from davserver.dav.provider import DavsyncDAVProvider, VirtualRootProvider
 from davserver.limits import RequestGuard, WSGIApp
 from davserver.namespace import SHARES
 from davserver.nextcloud.ocs import STATUS_PATHS, NextcloudEndpoints
+from davserver.nextcloud.webdav_alias import WebdavAlias
 from davserver.quirks import RequestQuirks
 from davserver.settings import Settings
 from davserver.uploads import gc_interval, open_upload_service
@@ -104,6 +105,7 @@ def wsgidav_config(settings: Settings, context: ServerContext, users: UserStore)
             ThrottleGate,
             DigestNonceGuard,
             HTTPAuthenticator,
+            WebdavAlias,
             DavLimits,
             NextcloudEndpoints,
             AccessControl,

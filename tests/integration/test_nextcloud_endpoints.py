@@ -123,3 +123,23 @@ def test_mkcol_copy_move_answer_with_file_id_and_etag(alice: httpx.Client, folde
     assert moved.status_code == 201
     assert moved.headers["OC-FileId"] == made.headers["OC-FileId"]
     assert moved.headers["ETag"] == listing(alice, folder + "moved/", "0")["moved"]["getetag"]
+
+
+def test_webdav_alias_is_the_users_home(alice: httpx.Client, server: DavServer, folder: str) -> None:
+    name = folder.rstrip("/").rsplit("/", 1)[-1]
+    alias = f"{server.url}remote.php/webdav/{name}/"
+    assert alice.put(alias + "via-alias.txt", content=b"alias").status_code == 201
+    assert alice.get(folder + "via-alias.txt").content == b"alias"
+    r = alice.request("PROPFIND", alias, headers={"Depth": "1"}, content=PROPS)
+    assert r.status_code == 207
+    hrefs = [e.text or "" for e in etree.fromstring(r.content).iter(f"{{{D}}}href")]
+    assert sorted(hrefs) == [
+        f"/remote.php/webdav/{name}/",
+        f"/remote.php/webdav/{name}/via-alias.txt",
+    ]
+    moved = alice.request(
+        "MOVE", alias + "via-alias.txt", headers={"Destination": alias + "moved.txt"}
+    )
+    assert moved.status_code == 201 and moved.headers["OC-FileId"]
+    assert alice.get(folder + "moved.txt").content == b"alias"
+    assert httpx.get(alias).status_code == 401
