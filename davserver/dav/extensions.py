@@ -49,7 +49,9 @@ def _with_queued_headers(environ: dict[str, Any], start_response: StartResponse)
         provider = environ.get("wsgidav.provider")
         if status[:1] == "2" and isinstance(provider, DavsyncDAVProvider):
             known = {h.lower() for h, _ in queued}
-            queued += [(h, v) for h, v in target_headers(environ, provider) if h.lower() not in known]
+            queued += [
+                (h, v) for h, v in target_headers(environ, provider) if h.lower() not in known
+            ]
         if queued and status[:1] == "2":
             present = {h.lower() for h, _ in headers}
             headers = headers + [(h, v) for h, v in queued if h.lower() not in present]

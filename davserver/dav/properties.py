@@ -66,6 +66,11 @@ def _checksums(res: StorageResource) -> Any:
     return outer
 
 
+def _size(res: StorageResource) -> str:
+    """Bytes of a file, or of every file below a collection."""
+    return str(res.size)
+
+
 def _is_home(res: StorageResource) -> bool:
     return res.storage_path == res.home
 
@@ -133,7 +138,7 @@ REGISTRY: dict[str, LiveProperty] = {
         LiveProperty(_oc("fileid"), lambda r: r.file_id),
         LiveProperty(_oc("id"), lambda r: r.oc_id),
         LiveProperty(_oc("permissions"), _permissions),
-        LiveProperty(_oc("size"), lambda r: str(r.entry.size if r.entry else 0)),
+        LiveProperty(_oc("size"), _size),
         LiveProperty(_oc("data-fingerprint"), _data_fingerprint, only=_is_home, files=False),
         LiveProperty("{DAV:}lastmodified", None, _set_unix_mtime, in_allprop=False),
         LiveProperty(f"{{{MS_NS}}}Win32LastModifiedTime", None, _set_win32_mtime, in_allprop=False),

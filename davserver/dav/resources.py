@@ -153,6 +153,11 @@ class StorageResource:
         ``/dav/...`` (every share serves the same tree)."""
         return quote(SHARES[0] + self.get_preferred_path())  # type: ignore[attr-defined]
 
+    @property
+    def size(self) -> int:
+        """Bytes of the file, or of every file below the collection (oc:size)."""
+        return self._entry().size
+
     def get_href(self) -> str:
         """WsgiDAV's href, written under ``/remote.php/webdav`` for requests that came in
         through that alias."""

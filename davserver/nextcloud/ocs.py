@@ -118,7 +118,9 @@ class NextcloudEndpoints(BaseMiddleware):  # type: ignore[misc]
         handler: Callable[[dict[str, Any], StartResponse], list[bytes]],
     ) -> list[bytes]:
         if environ["REQUEST_METHOD"].upper() not in ("GET", "HEAD"):
-            start_response("405 Method Not Allowed", [("Allow", "GET, HEAD"), ("Content-Length", "0")])
+            start_response(
+                "405 Method Not Allowed", [("Allow", "GET, HEAD"), ("Content-Length", "0")]
+            )
             return [b""]
         body = handler(environ, start_response)
         return [b""] if environ["REQUEST_METHOD"].upper() == "HEAD" else body

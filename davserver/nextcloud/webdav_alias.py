@@ -70,5 +70,5 @@ def href_for(environ: dict[str, Any], href: str) -> str:
     alias_prefix, canonical = alias
     quoted = quote(canonical)
     if href == quoted or href.startswith(quoted + "/"):
-        return alias_prefix + href[len(quoted) :]
+        return f"{alias_prefix}{href[len(quoted) :]}"
     return href

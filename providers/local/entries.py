@@ -47,9 +47,7 @@ def etag_of(st: os.stat_result, row: Row | None) -> str:
     return stat_etag(st)
 
 
-def make_entry(
-    path: str, st: os.stat_result, row: Row, folder: FolderState | None = None
-) -> Entry:
+def make_entry(path: str, st: os.stat_result, row: Row, folder: FolderState | None = None) -> Entry:
     """The ``Entry`` for ``path``; ``row`` supplies the file id (and digests for the ETag),
     ``folder`` the ETag and recursive size of a collection."""
     size, etag = st.st_size, etag_of(st, row)

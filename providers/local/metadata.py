@@ -74,7 +74,6 @@ def db_int(value: int) -> int:
     return value - (1 << 64) if value >= (1 << 63) else value
 
 
-
 @dataclass(frozen=True, slots=True)
 class Row:
     """One metadata row.

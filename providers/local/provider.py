@@ -195,9 +195,8 @@ class LocalProvider:
     def _folder_state(self, path: str, st: os.stat_result) -> FolderState | None:
         """The state of collection ``path``, recounted first if its directory changed."""
         state = self._tree.get(path)
-        if state is None or not state.in_sync(st):
-            if self._resync(path) is not None:
-                state = self._tree.get(path)
+        if (state is None or not state.in_sync(st)) and self._resync(path) is not None:
+            state = self._tree.get(path)
         return state
 
     def _resync(self, path: str) -> Recount | None:

@@ -125,7 +125,9 @@ def test_mkcol_copy_move_answer_with_file_id_and_etag(alice: httpx.Client, folde
     assert moved.headers["ETag"] == listing(alice, folder + "moved/", "0")["moved"]["getetag"]
 
 
-def test_webdav_alias_is_the_users_home(alice: httpx.Client, server: DavServer, folder: str) -> None:
+def test_webdav_alias_is_the_users_home(
+    alice: httpx.Client, server: DavServer, folder: str
+) -> None:
     name = folder.rstrip("/").rsplit("/", 1)[-1]
     alias = f"{server.url}remote.php/webdav/{name}/"
     assert alice.put(alias + "via-alias.txt", content=b"alias").status_code == 201
