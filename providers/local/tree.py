@@ -145,19 +145,28 @@ class FolderTree:
         (a folder with an unnoticed outside change stays marked for a recount)."""
         before: dict[str, int] = {}
         for folder in dict.fromkeys(folders):
-            st = self._view.lookup(folder)
-            if st is not None and is_dir(st):
-                before[folder] = st.st_mtime_ns
+            mtime_ns = self._dir_mtime(folder)
+            if mtime_ns is not None:
+                before[folder] = mtime_ns
         yield
         conn = self._meta.connection()
         for folder, mtime_ns in before.items():
-            st = self._view.lookup(folder)
-            if st is not None and st.st_mtime_ns != mtime_ns:
+            now = self._dir_mtime(folder)
+            if now is not None and now != mtime_ns:
                 conn.execute(
                     "UPDATE local_folders SET seen_mtime_ns = ? "
                     "WHERE path = ? AND seen_mtime_ns = ?",
-                    (st.st_mtime_ns, folder, mtime_ns),
+                    (now, folder, mtime_ns),
                 )
+
+    def _dir_mtime(self, folder: str) -> int | None:
+        """The directory mtime of ``folder`` (one ``lstat``; the callers hold the folder's
+        path and only compare the value), None if it is not a directory."""
+        try:
+            st = os.lstat(self._view.full(folder))
+        except OSError:
+            return None
+        return st.st_mtime_ns if is_dir(st) else None
 
     def materialize(self, path: str, st: os.stat_result) -> FolderState:
         """Measure collection ``path`` and every collection below it by walking the tree,
