@@ -102,3 +102,22 @@ def test_store_from_before_folder_states_is_measured_on_open(
     before = chain_tags(reopened)
     put(reopened, "h/a/b/c/f.txt", b"x")
     assert all(b != a for b, a in zip(before, chain_tags(reopened), strict=True))
+
+
+def test_reading_folder_etags_and_sizes_never_walks_the_tree(
+    store: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    provider = LocalProvider(*store)
+    build(provider)
+    put(provider, "h/a/b/c/g.txt", b"more")
+
+    def no_walk(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the tree was walked")
+
+    monkeypatch.setattr("providers.local.tree.FolderTree.materialize", no_walk)
+    monkeypatch.setattr("providers.local.fsview.FsView.walk_files", no_walk)
+    for folder in ("", "h", "h/a", "h/a/b"):
+        provider.stat(folder)
+        provider.listdir(folder)
+    put(provider, "h/a/b/c/f.txt", b"changed")
+    assert provider.usage("h").used == provider.stat("").size == len(b"changed") + 4
