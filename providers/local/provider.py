@@ -102,12 +102,17 @@ class LocalProvider:
 
     def _measure_root(self) -> None:
         """Give the tree folder states if it has none (a new store, or one from before folder
-        states existed): one walk, here at start-up rather than during a request."""
+        states existed): one walk, here at start-up rather than during a request, done
+        before taking the metadata write lock so other processes are not held up by it."""
         st = os.lstat(self.root)
         state = self._tree.get("")
-        if state is None or not state.describes(st):
-            with self._meta.transaction():
-                self._tree.materialize("", st)
+        if state is not None and state.describes(st):
+            return
+        measured = self._tree.measure("", st)  # outside the transaction: may take a while
+        with self._meta.transaction():
+            state = self._tree.get("")
+            if state is None or not state.describes(st):
+                self._tree.store(measured)
 
     @property
     def staging_dir(self) -> Path:

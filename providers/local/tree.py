@@ -171,6 +171,11 @@ class FolderTree:
     def materialize(self, path: str, st: os.stat_result) -> FolderState:
         """Measure collection ``path`` and every collection below it by walking the tree,
         and store fresh states for all of them. Returns the state of ``path``."""
+        return self.store(self.measure(path, st))
+
+    def measure(self, path: str, st: os.stat_result) -> list[tuple[str, os.stat_result, int]]:
+        """(path, lstat, recursive size) of collection ``path`` (first) and of every
+        collection below it, from one walk; reads no metadata and writes nothing."""
         stats = {path: st}
         sizes: dict[str, int] = {}
         order: list[str] = []
@@ -189,7 +194,11 @@ class FolderTree:
         for current in reversed(order):  # members come after their folder in ``order``
             if current != path:
                 sizes[parent_of(current)] += sizes[current]
-        states = [self.record(p, stats[p], sizes[p]) for p in order]
+        return [(p, stats[p], sizes[p]) for p in order]
+
+    def store(self, measured: list[tuple[str, os.stat_result, int]]) -> FolderState:
+        """Store fresh states for what ``measure`` returned; returns the first one."""
+        states = [self.record(p, st, size) for p, st, size in measured]
         return states[0]
 
     def recount(self, path: str, *, descend: bool) -> Recount:
