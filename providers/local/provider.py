@@ -220,32 +220,6 @@ class LocalProvider:
             log.warning("metadata database full; changes in %r not recorded", path)
             return None
 
-    def _listing_in_sync(
-        self,
-        path: str,
-        st: os.stat_result,
-        members: list[tuple[str, os.stat_result]],
-        rows: dict[str, Row],
-        folders: dict[str, FolderState],
-    ) -> bool:
-        """True if a listing of ``path`` shows nothing the folder states do not know yet."""
-        state = self._tree.get(path)
-        if state is None or not state.in_sync(st):
-            return False
-        size = 0
-        for member, mst in members:
-            if is_dir(mst):
-                folder = folders.get(member)
-                if folder is None or not folder.in_sync(mst):
-                    return False
-                size += folder.size
-                continue
-            row = rows.get(member)
-            if row is not None and not row.is_dir and not row.matches(mst):
-                return False
-            size += mst.st_size
-        return size == state.size
-
     @translate_errors
     def listdir(self, path: str) -> list[Entry]:
         """Visible members of collection ``path`` sorted by name.
@@ -259,7 +233,7 @@ class LocalProvider:
         children = list(self._view.children(p))
         rows = self._meta.get_many([child for child, _ in children])
         folders = self._tree.get_many([child for child, cst in children if is_dir(cst)])
-        if not self._listing_in_sync(p, st, children, rows, folders):
+        if not self._tree.listing_in_sync(p, st, children, rows, folders):
             counted = self._resync(p)
             if counted is not None:
                 children, rows, folders = counted.members, counted.rows, counted.folders

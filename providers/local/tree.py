@@ -105,6 +105,33 @@ class FolderTree:
                 out[state.path] = state
         return out
 
+    def listing_in_sync(
+        self,
+        path: str,
+        st: os.stat_result,
+        members: list[tuple[str, os.stat_result]],
+        rows: dict[str, Row],
+        folders: dict[str, FolderState],
+    ) -> bool:
+        """True if a listing of ``path`` (its ``members`` as just read, with their ``rows``
+        and ``folders`` states) shows nothing the folder states do not know yet."""
+        state = self.get(path)
+        if state is None or not state.in_sync(st):
+            return False
+        size = 0
+        for member, mst in members:
+            if is_dir(mst):
+                folder = folders.get(member)
+                if folder is None or not folder.in_sync(mst):
+                    return False
+                size += folder.size
+                continue
+            row = rows.get(member)
+            if row is not None and not row.is_dir and not row.matches(mst):
+                return False
+            size += mst.st_size
+        return size == state.size
+
     # ------------------------------------------------------------------ writes
 
     def changed(self, path: str, size_delta: int, *, include_self: bool = False) -> None:
