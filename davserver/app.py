@@ -33,6 +33,8 @@ from davserver.dav.streamed import RequestScope
 from davserver.dav.streamed import install as install_streamed_log_filter
 from davserver.limits import RequestGuard, WSGIApp
 from davserver.namespace import SHARES
+from davserver.nextcloud.ocs import STATUS_PATHS, NextcloudEndpoints
+from davserver.nextcloud.webdav_alias import WebdavAlias
 from davserver.quirks import RequestQuirks
 from davserver.settings import Settings
 from davserver.uploads import gc_interval, open_upload_service
@@ -125,7 +127,9 @@ def wsgidav_config(
             ThrottleGate,
             DigestNonceGuard,
             HTTPAuthenticator,
+            WebdavAlias,
             DavLimits,
+            NextcloudEndpoints,
             AccessControl,
             web.operator_pages(),
             RequestQuirks,
@@ -149,7 +153,7 @@ def wsgidav_config(
                 lockout_s=throttle.lockout_s,
             ),
             "realm": settings.auth.realm,
-            "allow_anonymous_paths": [],
+            "allow_anonymous_paths": list(STATUS_PATHS),
             "basic_over_http": settings.auth.basic_over_http,
         },
         "lock_storage": SQLiteLockStorage(
