@@ -68,8 +68,10 @@ class RequestLog:
 
     def between(self, start: str, end: str) -> list[LoggedRequest]:
         lines = list(self.server.output)
+        # Each marker shows up twice (WsgiDAV's request line and the access log): take the
+        # lines strictly between the start marker's last and the end marker's first mention.
         first = max(i for i, line in enumerate(lines) if start in line)
-        last = max(i for i, line in enumerate(lines) if end in line)
+        last = min(i for i, line in enumerate(lines) if end in line)
         return parse_request_log(lines[first + 1 : last])
 
 
