@@ -23,6 +23,8 @@ from davserver.auth.gate import ThrottleGate
 from davserver.auth.nonces import DigestNonceGuard
 from davserver.auth.throttle import LoginThrottle
 from davserver.auth.users import UserStore
+from davserver.collection.origin import OriginScope
+from davserver.collection.service import Collection, open_collection
 from davserver.context import ServerContext
 from davserver.dav.access_mw import AccessControl
 from davserver.dav.extensions import DavsyncExtensions
@@ -74,12 +76,14 @@ def build_context(settings: Settings) -> ServerContext:
         path_policy=PathPolicy(windows_compatible=settings.paths.windows_compatible),
     )
     storage.reconcile()
+    collection = open_collection(settings, storage)  # its storage journals every arrival
     return ServerContext(
         settings=settings,
-        storage=storage,
+        storage=collection.storage,
         policy=AccessPolicy(settings.grants),
         instance_id=_instance_id(settings),
-        uploads=open_upload_service(settings, storage),
+        uploads=open_upload_service(settings, collection.storage),
+        collection=collection,
     )
 
 
@@ -155,10 +159,13 @@ def build_app(settings: Settings) -> App:
     context = build_context(settings)
     if context.uploads is not None:
         context.uploads.start_maintenance(gc_interval(settings))
+    if isinstance(context.collection, Collection):
+        context.collection.start()
     users = open_user_store(settings)
     config = wsgidav_config(settings, context, users)
     if not settings.auth.basic_over_http:
         logging.getLogger("wsgidav.wsgidav_app").addFilter(_DropMisleadingWsgidavWarnings())
     dav = WsgiDAVApp(config)
-    wsgi = RequestGuard(dav, trusted_proxies=settings.server.trusted_proxies)
+    guard = RequestGuard(dav, trusted_proxies=settings.server.trusted_proxies)
+    wsgi = OriginScope(guard)  # outermost: arrivals see the final client address and user
     return App(wsgi=wsgi, context=context, users=users)

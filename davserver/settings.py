@@ -14,6 +14,13 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from davserver.collection.config import (
+    AlertSettings,
+    ArrivalSettings,
+    SiteSettings,
+    TriggerSettings,
+)
+
 
 class SettingsError(Exception):
     """The configuration is unreadable or invalid; the message says where and why."""
@@ -128,6 +135,10 @@ class Settings(_Strict):
     server: ServerSettings = ServerSettings()
     reserve_bytes: int = Field(64 * 1024 * 1024, ge=0)
     verbose: int = Field(2, ge=0, le=5)
+    arrivals: ArrivalSettings = ArrivalSettings()
+    triggers: list[TriggerSettings] = []
+    sites: dict[str, SiteSettings] = {}
+    alerts: AlertSettings = AlertSettings()
 
     @field_validator("tls")
     @classmethod
