@@ -1,4 +1,4 @@
-"""``davserver serve|user|check-config``.
+"""``davserver serve|user|check-config|arrivals|triggers``.
 
 Every subcommand accepts ``--root DIR`` and ``--config FILE``. ``serve`` prints the URL it
 listens on, on a line of its own (``URL: http://127.0.0.1:8080/``), so scripts can read it
@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from davserver.collection import cli as collection_cli
 from davserver.settings import Settings, SettingsError, load_settings
 
 ADMIN_USER = "admin"
@@ -58,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check-config", help="validate a config file")
     check.add_argument("file", type=Path, nargs="?", help="the YAML file (or --config)")
     _common(check)
+    collection_cli.add_commands(sub, _common)
     return parser
 
 
@@ -177,6 +179,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_serve(args)
         if args.command == "user":
             return cmd_user(args)
+        if args.command in collection_cli.COMMANDS:
+            return collection_cli.run(args, _settings(args))
         return cmd_check_config(args)
     except SettingsError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -62,7 +62,8 @@ def origin_scope(origin: Origin) -> Iterator[None]:
 
 class OriginScope:
     """WSGI wrapper that makes the request's environ the origin of writes made while the
-    inner application runs (request bodies are consumed before it returns)."""
+    inner application runs: during the call and while its response is iterated (WsgiDAV
+    handles a request inside its response generator)."""
 
     def __init__(self, app: WSGIApp) -> None:
         self.app = app
@@ -70,9 +71,44 @@ class OriginScope:
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         token = _ENVIRON.set(environ)
         try:
-            return self.app(environ, start_response)
+            result = self.app(environ, start_response)
         finally:
             _ENVIRON.reset(token)
+        return _ScopedResponse(result, environ)
+
+
+class _ScopedResponse:
+    """A response iterable that re-enters the request's origin for each chunk."""
+
+    def __init__(self, result: Iterable[bytes], environ: dict[str, Any]) -> None:
+        self._result = result
+        self._environ = environ
+
+    def __iter__(self) -> Iterator[bytes]:
+        token = _ENVIRON.set(self._environ)
+        try:
+            iterator = iter(self._result)
+        finally:
+            _ENVIRON.reset(token)
+        while True:
+            token = _ENVIRON.set(self._environ)
+            try:
+                chunk = next(iterator)
+            except StopIteration:
+                return
+            finally:
+                _ENVIRON.reset(token)
+            yield chunk
+
+    def close(self) -> None:
+        """Close the inner response (WSGI requires it), inside the request's origin."""
+        close = getattr(self._result, "close", None)
+        if close is not None:
+            token = _ENVIRON.set(self._environ)
+            try:
+                close()
+            finally:
+                _ENVIRON.reset(token)
 
 
 # How a commit came about, by the operation the provider saw and the request method.
