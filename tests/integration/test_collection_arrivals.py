@@ -118,6 +118,11 @@ def _syncclient(tmp: Path, source: Path, url: str, manifest: Path) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
+def _arrivals_cli(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    cmd = [sys.executable, "-m", "davserver.cli", "arrivals", "--root", str(root), *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)
+
+
 def test_daily_manifest_and_diff_against_syncclient(tmp_path: Path) -> None:
     source = tmp_path / "site"
     (source / "day1").mkdir(parents=True)
@@ -144,27 +149,13 @@ def test_daily_manifest_and_diff_against_syncclient(tmp_path: Path) -> None:
         f"sync/{rel}": _sha(data) for rel, data in blobs.items()
     }
     assert {line["protocol"] for line in lines if line["path"].endswith("big.bin")} == {"chunked"}
-    clean = subprocess.run(
-        [sys.executable, "-m", "davserver.cli", "arrivals", "--root", str(root)]
-        + ["--diff", str(manifest), "--user", "alice", "--day", today],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    clean = _arrivals_cli(root, "--diff", str(manifest), "--user", "alice", "--day", today)
     assert clean.returncode == 0, clean.stdout + clean.stderr
     assert "3 matched, 0 missing, 0 different" in clean.stdout
     with manifest.open("a", encoding="utf-8") as fh:
         record = {"path": "lost.csv", "sha256": _sha(b"lost"), "size": 4}
         record["url"] = srv.files_url("alice", "sync/lost.csv")
         fh.write(json.dumps(record) + "\n")
-    dirty = subprocess.run(
-        [sys.executable, "-m", "davserver.cli", "arrivals", "--root", str(root)]
-        + ["--diff", str(manifest), "--user", "alice"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    dirty = _arrivals_cli(root, "--diff", str(manifest), "--user", "alice")
     assert dirty.returncode == 1
     assert "missing    'sync/lost.csv'" in dirty.stdout

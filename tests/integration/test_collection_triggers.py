@@ -228,7 +228,7 @@ triggers:
     match: {{path: "**"}}
     run: {_yaml_list([*argv, "--file"])}
 """
-    name = "it's a \"quoted\" $(name) ; & `x` é.csv"
+    name = 'it\'s a "quoted" $(name) ; & `x` é.csv'
     srv = serve(tmp_path, config, env={"RECORD_DIR": str(out)})
     try:
         with client() as c:
