@@ -156,3 +156,31 @@ def test_job_of_a_dead_process_is_claimed_again(tmp_path: Path) -> None:
         )
     again = queue.claim(time.time())
     assert again is not None and again.id == job.id and again.attempts == 2
+
+
+def test_copy_action_lands_through_the_journal_without_firing_again(tmp_path: Path) -> None:
+    col = _collection(
+        tmp_path,
+        [
+            {"name": "archive", "match": {"path": "in/**"}, "copy": {"to": "alice/in/archive"}},
+            {
+                "name": "marker",
+                "match": {"path": "**"},
+                "when": {"marker": "_DONE"},
+                "webhook": {"url": "http://127.0.0.1:9/"},
+            },
+        ],
+    )
+    col.storage.mkdir("alice/in")
+    _put(col, "alice/in/a.csv", b"a,b")
+    job = col.queue.claim(time.time())
+    assert job is not None and job.name == "archive" and col.queue.claim(time.time()) is None
+    col._settle(job)
+    assert col.storage.open_read("alice/in/archive/a.csv").read() == b"a,b"
+    newest = col.recent_arrivals(limit=1)[0]
+    assert (newest.protocol, newest.path) == ("trigger", "in/archive/a.csv")
+    assert col.trigger_queue_depth() == 0  # the copy matched in/** but fired nothing
+    _put(col, "alice/in/_DONE", b"")
+    claimed = [col.queue.claim(time.time()), col.queue.claim(time.time())]
+    jobs = {j.name: j for j in claimed if j is not None}
+    assert sorted(jobs) == ["archive", "marker"] and jobs["marker"].event["folder"] == "in"
