@@ -109,6 +109,16 @@ def _owner_gone(owner: str | None) -> bool:
     return False
 
 
+def _claimable(
+    state: str, due: float, lease_until: float | None, owner: str | None, now: float
+) -> bool:
+    if state == QUEUED:
+        return due <= now
+    if state == RUNNING:
+        return (lease_until is not None and lease_until < now) or _owner_gone(owner)
+    return False
+
+
 def retry_delay(backoff: float, attempts: int) -> float:
     """Seconds before the next attempt after ``attempts`` failures (doubling, capped)."""
     return float(min(MAX_BACKOFF_S, backoff * 2 ** max(0, attempts - 1)))
@@ -145,30 +155,30 @@ class JobQueue:
         )
 
     def claim(self, now: float) -> Job | None:
-        """Take the next due job (or one whose worker died) and lease it to this process."""
+        """Take the next due job (or one whose worker died) and lease it to this process.
+
+        An idle poll only reads; the write lock is taken when there is a candidate, which is
+        re-checked inside the transaction (another process may have taken it meanwhile).
+        """
+        candidate = self._candidate(self.db.conn(), now)
+        if candidate is None:
+            return None
         with self.db.transaction() as conn:
             row = conn.execute(
-                "SELECT id, owner, state FROM collection_jobs WHERE (state = ? AND due <= ?)"
-                " OR (state = ? AND lease_until < ?) ORDER BY due LIMIT 1",
-                (QUEUED, now, RUNNING, now),
+                "SELECT state, due, lease_until, owner, timeout FROM collection_jobs WHERE id = ?",
+                (candidate,),
             ).fetchone()
-            if row is None:
-                row = self._orphan(conn)
-            if row is None:
+            if row is None or not _claimable(row[0], row[1], row[2], row[3], now):
                 return None
-            job_id = row[0]
-            timeout = conn.execute(
-                "SELECT timeout FROM collection_jobs WHERE id = ?", (job_id,)
-            ).fetchone()[0]
             conn.execute(
                 "UPDATE collection_jobs SET state = ?, owner = ?, lease_until = ?,"
                 " attempts = attempts + 1, updated = ? WHERE id = ?",
-                (RUNNING, owner_token(), now + float(timeout) + LEASE_GRACE_S, now, job_id),
+                (RUNNING, owner_token(), now + float(row[4]) + LEASE_GRACE_S, now, candidate),
             )
             full = conn.execute(
                 "SELECT id, kind, name, action, user, path, spec, event, attempts,"
                 " max_attempts, backoff, timeout FROM collection_jobs WHERE id = ?",
-                (job_id,),
+                (candidate,),
             ).fetchone()
         return Job(
             int(full[0]),
@@ -186,13 +196,20 @@ class JobQueue:
         )
 
     @staticmethod
-    def _orphan(conn: sqlite3.Connection) -> tuple[Any, ...] | None:
-        for row in conn.execute(
-            "SELECT id, owner, state FROM collection_jobs WHERE state = ? ORDER BY due",
-            (RUNNING,),
+    def _candidate(conn: sqlite3.Connection, now: float) -> int | None:
+        """The id of a job that looks claimable: due, lease over, or owner gone."""
+        row = conn.execute(
+            "SELECT id FROM collection_jobs WHERE (state = ? AND due <= ?)"
+            " OR (state = ? AND lease_until < ?) ORDER BY due LIMIT 1",
+            (QUEUED, now, RUNNING, now),
+        ).fetchone()
+        if row is not None:
+            return int(row[0])
+        for job_id, owner in conn.execute(
+            "SELECT id, owner FROM collection_jobs WHERE state = ? ORDER BY due", (RUNNING,)
         ).fetchall():
-            if _owner_gone(row[1]):
-                return tuple(row)
+            if _owner_gone(owner):
+                return int(job_id)
         return None
 
     def succeed(self, job: Job, now: float) -> None:
