@@ -16,6 +16,7 @@ import pytest
 
 from davserver.collection.actions import ActionError, run_command, signed_body
 from davserver.collection.config import SiteSettings
+from davserver.collection.model import Totals
 from davserver.collection.origin import Origin, origin_scope
 from davserver.collection.queue import JobQueue, JobSpec, owner_token
 from davserver.collection.service import Collection
@@ -184,3 +185,33 @@ def test_copy_action_lands_through_the_journal_without_firing_again(tmp_path: Pa
     claimed = [col.queue.claim(time.time()), col.queue.claim(time.time())]
     jobs = {j.name: j for j in claimed if j is not None}
     assert sorted(jobs) == ["archive", "marker"] and jobs["marker"].event["folder"] == "in"
+
+
+def test_server_context_exposes_the_collection_view(tmp_path: Path) -> None:
+    from davserver.app import build_context
+
+    settings = Settings.model_validate(
+        {
+            "root": tmp_path / "root",
+            "sites": {"alice": {"expect_every": "1h"}, "bob": {"expect_every": "1s"}},
+        }
+    )
+    ctx = build_context(settings)
+    view = ctx.collection
+    assert view is not None
+    ctx.ensure_home("alice")
+    with origin_scope(PUT):
+        handle = ctx.storage.begin_write("alice/a.txt")  # the context's storage records
+        handle.write(b"12345")
+        handle.commit()
+    now = time.time()
+    assert view.totals("alice", now - 60) == Totals(1, 5)
+    assert view.last_arrival("alice") is not None and view.last_arrival("bob") is None
+    assert view.site_states(now + 2)["bob"].health == "unknown"  # not watched yet
+    assert isinstance(view, Collection)
+    view.check_sites(now)  # the monitor thread's step: starts watching bob
+    states = view.site_states(now + 2)
+    assert states["alice"].health == "ok" and states["alice"].expectation == "every 1h"
+    assert states["bob"].health == "late"
+    assert view.trigger_queue_depth() == 0 and view.trigger_failures() == []
+    assert [a.path for a in view.recent_arrivals(user="alice")] == ["a.txt"]
