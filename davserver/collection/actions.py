@@ -15,6 +15,8 @@ import signal
 import smtplib
 import subprocess
 import tempfile
+import threading
+import time
 from email.message import EmailMessage
 from typing import Any
 
@@ -26,6 +28,7 @@ from providers.base import Provider
 from providers.errors import AlreadyExistsError, ProviderError
 
 KILL_GRACE_S = 2.0
+CANCEL_POLL_S = 0.2
 OUTPUT_TAIL_BYTES = 2000
 ENV_FIELDS = ("user", "path", "file", "size", "sha256", "sha1", "md5", "protocol")
 TRIGGER_ORIGIN = Origin(actor=None, method="@trigger", client=None)
@@ -33,6 +36,10 @@ TRIGGER_ORIGIN = Origin(actor=None, method="@trigger", client=None)
 
 class ActionError(Exception):
     """The action failed; the message says why (retried, then dead-lettered)."""
+
+
+class ActionCancelled(Exception):
+    """The server is stopping; the action was interrupted and should simply run again."""
 
 
 def command_environment(event: dict[str, Any]) -> dict[str, str]:
@@ -45,9 +52,15 @@ def command_environment(event: dict[str, Any]) -> dict[str, str]:
     return env
 
 
-def run_command(spec: dict[str, Any], event: dict[str, Any], timeout: float) -> None:
+def run_command(
+    spec: dict[str, Any],
+    event: dict[str, Any],
+    timeout: float,
+    cancel: threading.Event | None = None,
+) -> None:
     """Run ``spec["argv"]`` (plus the local file path when ``pass_file``) in its own process
-    group; kill the whole group at ``timeout``. Non-zero exit or a kill raises ActionError."""
+    group; kill the whole group at ``timeout``. Non-zero exit or a kill raises ActionError;
+    ``cancel`` being set kills it too and raises ActionCancelled."""
     argv = [str(a) for a in spec["argv"]]
     if spec.get("pass_file", True):
         argv.append(str(event.get("file") or ""))
@@ -65,14 +78,28 @@ def run_command(spec: dict[str, Any], event: dict[str, Any], timeout: float) -> 
         except OSError as exc:
             raise ActionError(f"cannot start {argv[0]!r}: {exc.strerror or exc}") from exc
         try:
-            code = proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            _kill_group(proc)
-            raise ActionError(f"killed after {timeout:g} s (timeout)") from None
+            code = _wait(proc, timeout, cancel)
         finally:
             _kill_group(proc, only_leftovers=True)
         if code != 0:
             raise ActionError(f"exit status {code}: {_tail(output)}")
+
+
+def _wait(proc: subprocess.Popen[bytes], timeout: float, cancel: threading.Event | None) -> int:
+    """The exit status of ``proc``; kills its group at ``timeout`` or when cancelled."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        try:
+            return proc.wait(timeout=max(0.0, min(left, CANCEL_POLL_S)))
+        except subprocess.TimeoutExpired:
+            pass
+        if cancel is not None and cancel.is_set():
+            _kill_group(proc)
+            raise ActionCancelled("the server is stopping")
+        if time.monotonic() >= deadline:
+            _kill_group(proc)
+            raise ActionError(f"killed after {timeout:g} s (timeout)")
 
 
 def _kill_group(proc: subprocess.Popen[bytes], *, only_leftovers: bool = False) -> None:

@@ -240,6 +240,15 @@ class JobQueue:
             )
         return dead
 
+    def release(self, job: Job, now: float) -> None:
+        """Give ``job`` back unfinished (its attempt does not count); due at once."""
+        with self.db.transaction() as conn:
+            conn.execute(
+                "UPDATE collection_jobs SET state = ?, due = ?, lease_until = NULL,"
+                " attempts = attempts - 1, updated = ? WHERE id = ? AND owner = ?",
+                (QUEUED, now, now, job.id, owner_token()),
+            )
+
     def depth(self) -> int:
         """Jobs queued or running (trigger runs only)."""
         row = (

@@ -8,6 +8,7 @@ jobs and one ``monitor`` that checks site expectations and prunes old rows.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import threading
 import time
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from davserver.collection import actions, alerts, sites, triggers
-from davserver.collection.actions import ActionError
+from davserver.collection.actions import ActionCancelled, ActionError
 from davserver.collection.alerts import Alerts
 from davserver.collection.journal import ArrivalJournal, NewArrival
 from davserver.collection.model import Arrival, SiteState, Totals, TriggerFailure
@@ -156,6 +157,7 @@ class Collection:
         """Start the workers and the monitor (idempotent)."""
         if self._threads:
             return
+        atexit.register(self.stop)  # a stopping server kills running commands; they rerun
         for n in range(WORKERS):
             self._threads.append(
                 threading.Thread(target=self._work, name=f"collection-worker-{n}", daemon=True)
@@ -191,6 +193,9 @@ class Collection:
         """Run ``job`` once and record the outcome (retry, done or dead)."""
         try:
             self._execute(job)
+        except ActionCancelled:
+            self.queue.release(job, time.time())
+            return
         except ActionError as exc:
             error = str(exc)
         except Exception as exc:  # a bug must not kill the worker; the job is retried
@@ -234,7 +239,7 @@ class Collection:
                 body: dict[str, Any] = {**job.event, "subject": alerts.subject_of(job.event)}
                 actions.post_webhook(job.spec, body, job.timeout)
         elif job.action == "run":
-            actions.run_command(job.spec, job.event, job.timeout)
+            actions.run_command(job.spec, job.event, job.timeout, self._stop)
         elif job.action == "webhook":
             actions.post_webhook(job.spec, job.event, job.timeout)
         elif job.action in ("copy", "move"):

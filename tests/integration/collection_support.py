@@ -6,11 +6,13 @@ import json
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
 
+from davserver.collection.queue import JobQueue
 from tests.support.configured import USERS, start_server
 from tests.support.server import DavServer, run_cli
 
@@ -93,9 +95,9 @@ def arrivals(root: Path, *args: str) -> list[dict[str, Any]]:
 
 
 def trigger_failures(root: Path) -> list[dict[str, Any]]:
-    """``davserver triggers --json``."""
-    out = run_cli("triggers", "--json", root=root)
-    return [json.loads(line) for line in out.splitlines() if line.strip()]
+    """Failed and dead trigger runs, read from the server's state database (what
+    ``davserver triggers --json`` prints; polled, so read in-process)."""
+    return [asdict(f) for f in JobQueue(root / ".davsync" / "state.sqlite").failures()]
 
 
 def mkcols(c: httpx.Client, srv: DavServer, user: str, path: str) -> None:

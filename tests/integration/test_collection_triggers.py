@@ -8,6 +8,7 @@ import hmac
 import json
 import os
 import signal
+import socket
 import time
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from tests.integration.collection_support import (
     wait_for,
     write_recorder,
 )
+from tests.support.server import run_cli
 
 pytestmark = pytest.mark.integration
 
@@ -144,6 +146,37 @@ triggers:
     assert [r["env"]["DAVSYNC_PATH"] for r in records(out)] == ["b.dat", "b.dat"]
 
 
+def test_stopping_server_kills_its_running_command_which_reruns_after_restart(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "out"
+    argv = write_recorder(tmp_path)
+    config = f"""\
+triggers:
+  - name: slow
+    match: {{path: "*.dat"}}
+    run: {_yaml_list(argv)}
+    timeout: 10m
+    attempts: 1
+"""
+    env = {"RECORD_DIR": str(out), "RECORD_MODE": "hang-once"}
+    srv = serve(tmp_path, config, env=env)
+    try:
+        with client() as c:
+            assert c.put(srv.files_url("alice", "s.dat"), content=b"1").is_success
+        first = wait_for(lambda: records(out), 10.0, "the run to start")
+    finally:
+        srv.stop()
+    wait_for(lambda: not _alive(first[0]["pid"]), 5.0, "the command to be killed at stop")
+    again = type(srv)(srv.root, srv.extra_args, env=env).start()
+    try:
+        wait_for(lambda: len(records(out)) >= 2, 15.0, "the run to start again")
+        time.sleep(0.5)
+        assert trigger_failures(again.root) == []  # the interrupted attempt did not count
+    finally:
+        again.stop()
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -167,7 +200,7 @@ triggers:
   - name: hang
     match: {{path: "*.bin"}}
     run: {_yaml_list(argv)}
-    timeout: 1s
+    timeout: 6s
     attempts: 1
 alerts:
   webhook: {{url: "{httpserver.url_for("/alerts")}"}}
@@ -177,7 +210,7 @@ alerts:
         with client() as c:
             started = time.monotonic()
             assert c.put(srv.files_url("alice", "h.bin"), content=b"1").is_success
-            assert time.monotonic() - started < 1.0  # the upload does not wait for it
+            assert time.monotonic() - started < 6.0  # returned before the command was killed
         wait_for(lambda: (out / "child.pid").exists(), 10.0, "the command to start its child")
         child = int((out / "child.pid").read_text())
         command = records(out)[0]["pid"]
@@ -215,6 +248,8 @@ triggers:
         srv.stop()
     assert len(records(out)) == 3
     assert dead[0]["attempts"] == 3 and "exit status 3" in dead[0]["error"]
+    listing = run_cli("triggers", root=srv.root)
+    assert "1 dead" in listing and "DEAD  flaky" in listing and "'f.txt'" in listing
     times = [r["time"] for r in records(out)]
     assert times[2] - times[1] >= times[1] - times[0] > 0.15  # backoff doubles
 
@@ -245,27 +280,34 @@ triggers:
     assert ran[0]["env"]["DAVSYNC_PATH"] == f"dir with space/{name}"
 
 
-def test_webhook_that_is_down_never_blocks_or_fails_uploads(tmp_path: Path) -> None:
-    config = """\
+def test_webhook_that_never_answers_never_blocks_or_fails_uploads(tmp_path: Path) -> None:
+    with socket.socket() as black_hole:  # accepts connections (backlog), never answers
+        black_hole.bind(("127.0.0.1", 0))
+        black_hole.listen(16)
+        port = black_hole.getsockname()[1]
+        config = f"""\
 triggers:
-  - name: down
-    match: {path: "**"}
-    webhook: {url: "http://127.0.0.1:9/never"}
-    attempts: 3
-    backoff: 100ms
+  - name: silent
+    match: {{path: "**"}}
+    webhook: {{url: "http://127.0.0.1:{port}/hook"}}
+    timeout: 3s
+    attempts: 1
 """
-    srv = serve(tmp_path, config)
-    try:
-        with client() as c:
-            started = time.monotonic()
-            for n in range(5):
-                assert c.put(srv.files_url("alice", f"w{n}.txt"), content=b"w").is_success
-            assert time.monotonic() - started < 3.0
-        dead = wait_for(
-            lambda: len([f for f in trigger_failures(srv.root) if f["dead"]]) == 5, 20.0, "deaths"
-        )
-    finally:
-        srv.stop()
+        srv = serve(tmp_path, config)
+        try:
+            with client() as c:
+                started = time.monotonic()
+                for n in range(5):
+                    assert c.put(srv.files_url("alice", f"w{n}.txt"), content=b"w").is_success
+                assert time.monotonic() - started < 8.0  # waiting for hooks would take 15 s
+            dead = wait_for(
+                lambda: len([f for f in trigger_failures(srv.root) if f["dead"]]) == 5 or None,
+                40.0,
+                "five dead letters",
+                step=0.5,
+            )
+        finally:
+            srv.stop()
     assert dead
 
 
