@@ -79,6 +79,8 @@ def test_each_way_in_is_one_arrival_with_its_protocol(tmp_path: Path) -> None:
             assert c.put(files("batch.tmp/x.csv"), content=b"x").status_code == 201
             renamed = {"Destination": files("batch")}
             assert c.request("MOVE", files("batch.tmp"), headers=renamed).status_code == 201
+            tree = {"Destination": files("batch-copy"), "Depth": "infinity"}
+            assert c.request("COPY", files("batch"), headers=tree).status_code == 201
             # a LOCK on an unmapped URL creates an empty placeholder: not an arrival
             assert c.request("LOCK", files("locked.bin"), content=LOCKINFO).status_code == 201
     finally:
@@ -93,6 +95,7 @@ def test_each_way_in_is_one_arrival_with_its_protocol(tmp_path: Path) -> None:
         ("copy", "in/c-copy.bin"),
         ("put", "batch.tmp/x.csv"),
         ("move", "batch/x.csv"),
+        ("copy", "batch-copy/x.csv"),
     ]
     by_path = {a["path"]: a for a in got}
     assert got[0]["previous_sha256"] is None and got[1]["previous_sha256"] == _sha(one)
