@@ -151,6 +151,11 @@ class Collection:
         """Trigger runs queued or retrying."""
         return self.queue.depth()
 
+    def last_refusal(self, user: str) -> tuple[float, str, str] | None:
+        """(time, path, reason) of ``user``'s newest verification refusal (not part of
+        ``CollectionView``; for the status page's "last refusal" column)."""
+        return self.alerts.last_refusal(user)
+
     # --- background threads -----------------------------------------------------------------
 
     def start(self) -> None:

@@ -131,7 +131,7 @@ def test_failed_and_refused_writes_are_tallied(tmp_path: Path) -> None:
         handle = col.storage.begin_write("alice/y.bin")
         handle.write(b"abc")
         handle.abort()
-    refusal = col.alerts.last_refusal("alice")
+    refusal = col.last_refusal("alice")
     assert refusal is not None and refusal[1] == "x.bin"
     rows = col.alerts.db.conn().execute("SELECT path, refused FROM upload_failures ORDER BY id")
     assert rows.fetchall() == [("x.bin", 1), ("y.bin", 0)]
