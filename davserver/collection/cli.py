@@ -3,7 +3,8 @@
 ``arrivals`` lists the journal (``--user``, ``--since 24h``, ``--json``), writes a site's
 daily manifest (``--manifest --user U --day YYYY-MM-DD``) or compares a syncclient manifest
 with the journal (``--diff FILE --user U [--day D]``; exit 1 if files are missing or differ).
-``triggers`` lists failed and dead-lettered trigger runs and the queue's counts.
+``triggers`` lists failed and dead-lettered trigger runs and the queue's counts;
+``--retry-dead`` queues the dead ones again.
 They read the state database directly; no server needs to run.
 """
 
@@ -66,6 +67,9 @@ def add_commands(
     common(trg)
     trg.add_argument("--user", help="only this site (user)")
     trg.add_argument("--json", action="store_true", help="one JSON object per line")
+    trg.add_argument(
+        "--retry-dead", action="store_true", help="queue the dead runs again (fresh attempts)"
+    )
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -129,6 +133,10 @@ def _diff(
 
 def _triggers(args: argparse.Namespace, settings: Settings) -> int:
     queue = JobQueue(settings.db_path)
+    if args.retry_dead:
+        count = queue.retry_dead(time.time(), args.user)
+        print(f"queued {count} dead trigger run(s) again (a running server picks them up)")
+        return 0
     failures = queue.failures(user=args.user, limit=1000)
     if args.json:
         for f in failures:

@@ -249,6 +249,19 @@ class JobQueue:
                 (QUEUED, now, now, job.id, owner_token()),
             )
 
+    def retry_dead(self, now: float, user: str | None = None) -> int:
+        """Queue every dead trigger run (of ``user``) again with fresh attempts; the count."""
+        sql = (
+            "UPDATE collection_jobs SET state = ?, attempts = 0, due = ?, updated = ?"
+            " WHERE kind = ? AND state = ?"
+        )
+        args: list[Any] = [QUEUED, now, now, KIND_TRIGGER, DEAD]
+        if user is not None:
+            sql += " AND user = ?"
+            args.append(user)
+        with self.db.transaction() as conn:
+            return conn.execute(sql, args).rowcount
+
     def depth(self) -> int:
         """Jobs queued or running (trigger runs only)."""
         row = (

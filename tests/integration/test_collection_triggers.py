@@ -250,6 +250,8 @@ triggers:
     assert dead[0]["attempts"] == 3 and "exit status 3" in dead[0]["error"]
     listing = run_cli("triggers", root=srv.root)
     assert "1 dead" in listing and "DEAD  flaky" in listing and "'f.txt'" in listing
+    assert "queued 1 dead" in run_cli("triggers", "--retry-dead", root=srv.root)
+    assert run_cli("triggers", root=srv.root).startswith("trigger runs: 1 queued")
     times = [r["time"] for r in records(out)]
     assert times[2] - times[1] >= times[1] - times[0] > 0.15  # backoff doubles
 
