@@ -74,6 +74,9 @@ def add_commands(
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Run a collection subcommand; exit status."""
+    if not settings.db_path.exists():
+        print(f"error: no server state at {settings.db_path} (wrong --root?)", file=sys.stderr)
+        return 2
     if args.command == "triggers":
         return _triggers(args, settings)
     if (args.manifest or args.diff) and not args.user:

@@ -91,3 +91,13 @@ def test_match_on_protocol_size_and_marker() -> None:
     assert not matches(t, _arrival("a/_DONE", protocol="tus", size=4))
     assert not matches(t, _arrival("a/_DONE", protocol="tus", size=21))
     assert not matches(t, _arrival("a/data.csv", protocol="tus"))
+
+
+def test_arrivals_cli_refuses_a_root_without_state(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from davserver.cli import main
+
+    assert main(["arrivals", "--root", str(tmp_path / "nothing")]) == 2
+    assert "no server state" in capsys.readouterr().err
+    assert not (tmp_path / "nothing").exists()
