@@ -262,6 +262,15 @@ class JobQueue:
         with self.db.transaction() as conn:
             return conn.execute(sql, args).rowcount
 
+    def next_due(self) -> float | None:
+        """When the earliest queued job becomes due (None: nothing queued)."""
+        row = (
+            self.db.conn()
+            .execute("SELECT MIN(due) FROM collection_jobs WHERE state = ?", (QUEUED,))
+            .fetchone()
+        )
+        return None if row[0] is None else float(row[0])
+
     def depth(self) -> int:
         """Jobs queued or running (trigger runs only)."""
         row = (

@@ -189,10 +189,20 @@ class Collection:
                 log.exception("cannot read the trigger queue")
                 job = None
             if job is None:
-                self._wake.wait(POLL_S)
+                self._wake.wait(self._idle_wait())
                 self._wake.clear()
                 continue
             self._settle(job)
+
+    def _idle_wait(self) -> float:
+        """Until the next retry is due, at most ``POLL_S`` (other processes add jobs too)."""
+        try:
+            due = self.queue.next_due()
+        except Exception:
+            return POLL_S
+        if due is None:
+            return POLL_S
+        return max(0.01, min(POLL_S, due - time.time()))
 
     def _settle(self, job: Job) -> None:
         """Run ``job`` once and record the outcome (retry, done or dead)."""

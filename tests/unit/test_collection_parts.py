@@ -215,3 +215,10 @@ def test_server_context_exposes_the_collection_view(tmp_path: Path) -> None:
     assert states["bob"].health == "late"
     assert view.trigger_queue_depth() == 0 and view.trigger_failures() == []
     assert [a.path for a in view.recent_arrivals(user="alice")] == ["a.txt"]
+
+
+def test_retry_delay_doubles_up_to_an_hour() -> None:
+    from davserver.collection.queue import retry_delay
+
+    assert [retry_delay(10.0, n) for n in (1, 2, 3, 4)] == [10.0, 20.0, 40.0, 80.0]
+    assert retry_delay(10.0, 30) == 3600.0
