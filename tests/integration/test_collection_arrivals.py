@@ -48,6 +48,12 @@ def test_each_way_in_is_one_arrival_with_its_protocol(tmp_path: Path) -> None:
             for n, chunk in enumerate(chunks, 1):
                 assert c.put(f"{session}{n}", content=chunk, headers=dest).status_code == 201
             assert c.request("MOVE", session + ".file", headers=dest).status_code == 201
+            # Nextcloud chunking without Destination (v1 naming): MKCOL, ranges, MOVE .file
+            v1 = f"{srv.url}remote.php/dav/uploads/alice/s2/"
+            assert c.request("MKCOL", v1).status_code == 201
+            assert c.put(v1 + f"{0:015d}-{2:015d}", content=b"v1!").status_code == 201
+            move_v1 = {"Destination": files("v1.bin")}
+            assert c.request("MOVE", v1 + ".file", headers=move_v1).status_code == 201
             # tus: create, then one PATCH with every byte
             name = base64.b64encode(b"t.bin").decode()
             r = c.post(
@@ -90,6 +96,7 @@ def test_each_way_in_is_one_arrival_with_its_protocol(tmp_path: Path) -> None:
         ("put", "a.bin"),
         ("put", "a.bin"),
         ("chunked", "c.bin"),
+        ("chunked", "v1.bin"),
         ("tus", "t.bin"),
         ("move", "in/a.bin"),
         ("copy", "in/c-copy.bin"),

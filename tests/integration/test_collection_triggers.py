@@ -89,6 +89,32 @@ triggers:
     assert payload["client"] == "127.0.0.1" and payload["trigger"] == "notify"
 
 
+def test_two_server_processes_on_one_root_share_the_queue(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    argv = write_recorder(tmp_path)
+    config = f"""\
+triggers:
+  - name: each
+    match: {{path: "**"}}
+    run: {_yaml_list(argv)}
+"""
+    env = {"RECORD_DIR": str(out)}
+    first = serve(tmp_path, config, env=env)
+    second = type(first)(first.root, first.extra_args, env=env).start()
+    try:
+        with client() as c:
+            for n in range(12):
+                srv = (first, second)[n % 2]
+                assert c.put(srv.files_url("alice", f"p{n}.txt"), content=b"p").is_success
+        wait_for(lambda: len(records(out)) >= 12, 20.0, "twelve runs")
+        time.sleep(1.0)
+    finally:
+        first.stop()
+        second.stop()
+    paths = sorted(r["env"]["DAVSYNC_PATH"] for r in records(out))
+    assert paths == sorted(f"p{n}.txt" for n in range(12))  # each arrival ran once
+
+
 def test_queued_trigger_survives_kill_and_runs_after_restart(tmp_path: Path) -> None:
     out, gate = tmp_path / "out", tmp_path / "gate"
     argv = write_recorder(tmp_path)
