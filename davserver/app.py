@@ -22,6 +22,8 @@ from davserver.auth.gate import ThrottleGate
 from davserver.auth.nonces import DigestNonceGuard
 from davserver.auth.throttle import LoginThrottle
 from davserver.auth.users import UserStore
+from davserver.collection.origin import OriginScope
+from davserver.collection.service import Collection, open_collection
 from davserver.context import ServerContext
 from davserver.dav.access_mw import AccessControl
 from davserver.dav.extensions import DavsyncExtensions
@@ -95,12 +97,14 @@ def build_context(settings: Settings) -> ServerContext:
         path_policy=PathPolicy(windows_compatible=settings.paths.windows_compatible),
     )
     storage.reconcile()
+    collection = open_collection(settings, storage)  # its storage journals every arrival
     return ServerContext(
         settings=settings,
-        storage=storage,
+        storage=collection.storage,
         policy=AccessPolicy(settings.grants),
         instance_id=_instance_id(settings),
-        uploads=open_upload_service(settings, storage),
+        uploads=open_upload_service(settings, collection.storage),
+        collection=collection,
     )
 
 
@@ -183,6 +187,8 @@ def build_app(settings: Settings) -> App:
     context = build_context(settings)
     if context.uploads is not None:
         context.uploads.start_maintenance(gc_interval(settings))
+    if isinstance(context.collection, Collection):
+        context.collection.start()
     users = open_user_store(settings)
     web = WebFront(context)
     config = wsgidav_config(settings, context, users, web)
@@ -192,5 +198,7 @@ def build_app(settings: Settings) -> App:
     _route_wsgidav_logs(settings.verbose)
     dav = WsgiDAVApp(config)
     front = web.public(RequestScope(dav))
-    wsgi = web.watch(RequestGuard(front, trusted_proxies=settings.server.trusted_proxies))
+    guard = RequestGuard(front, trusted_proxies=settings.server.trusted_proxies)
+    # Outermost: arrivals see the final client address and user (read lazily at commit).
+    wsgi = OriginScope(web.watch(guard))
     return App(wsgi=wsgi, context=context, users=users)

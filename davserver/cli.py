@@ -1,4 +1,4 @@
-"""``davserver serve|user|check-config|service|version``.
+"""``davserver serve|user|check-config|service|version|arrivals|triggers``.
 
 Every subcommand accepts ``--root DIR`` and ``--config FILE``. ``serve`` prints the URL it
 listens on, on a line of its own (``URL: http://127.0.0.1:8080/``), so scripts can read it
@@ -26,6 +26,7 @@ from typing import Any
 from davserver.cheroot_version import UnsupportedCherootError, check_cheroot, installed_cheroot
 from davserver.preflight import StartupError, check_folders, run_checks
 from davserver.server_extra import missing_extra_message, missing_server_modules
+from davserver.collection import cli as collection_cli
 from davserver.settings import Settings, SettingsError, load_settings
 from davserver.startup_text import auth_summary, login_line
 from davserver.state_files import (
@@ -107,6 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     install.add_argument("--enable", action="store_true", help="run systemctl enable")
 
     sub.add_parser("version", help="print the version")
+    collection_cli.add_commands(sub, _common)
     return parser
 
 
@@ -376,6 +378,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_user(args)
         if args.command == "service":
             return cmd_service(args)
+        if args.command in collection_cli.COMMANDS:
+            return collection_cli.run(args, _settings(args))
         return cmd_check_config(args)
     except SettingsError as exc:
         print(f"error: {exc}", file=sys.stderr)

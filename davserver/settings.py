@@ -15,6 +15,12 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from davserver.gateways.config import GatewaySettings
+from davserver.collection.config import (
+    AlertSettings,
+    ArrivalSettings,
+    SiteSettings,
+    TriggerSettings,
+)
 
 
 class SettingsError(Exception):
@@ -158,6 +164,10 @@ class Settings(_Strict):
     log: LogSettings = LogSettings()
     reserve_bytes: int = Field(64 * 1024 * 1024, ge=0)
     verbose: int = Field(2, ge=0, le=5)
+    arrivals: ArrivalSettings = ArrivalSettings()
+    triggers: list[TriggerSettings] = []
+    sites: dict[str, SiteSettings] = {}
+    alerts: AlertSettings = AlertSettings()
 
     @field_validator("tls")
     @classmethod
