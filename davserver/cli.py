@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from davserver.cheroot_version import UnsupportedCherootError, check_cheroot, installed_cheroot
+from davserver.collection import cli as collection_cli
 from davserver.preflight import StartupError, check_folders, run_checks
 from davserver.server_extra import missing_extra_message, missing_server_modules
-from davserver.collection import cli as collection_cli
 from davserver.settings import Settings, SettingsError, load_settings
 from davserver.startup_text import auth_summary, login_line
 from davserver.state_files import (

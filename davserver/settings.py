@@ -14,13 +14,13 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from davserver.gateways.config import GatewaySettings
 from davserver.collection.config import (
     AlertSettings,
     ArrivalSettings,
     SiteSettings,
     TriggerSettings,
 )
+from davserver.gateways.config import GatewaySettings
 
 
 class SettingsError(Exception):
