@@ -25,6 +25,8 @@ def make_server(settings: Settings, app: Any) -> wsgi.Server:
         max_headers=settings.server.max_request_headers,
         header_timeout_s=settings.server.header_timeout_s,
         listen_backlog=settings.server.listen_backlog,
+        max_connections_per_address=settings.server.max_connections_per_address,
+        linger_s=settings.server.linger_s,
     )
     if settings.tls.enabled:
         assert settings.tls.cert is not None and settings.tls.key is not None
