@@ -45,6 +45,7 @@ from cheroot.server import HeaderReader, HTTPConnection, HTTPRequest
 from cheroot.ssl.builtin import BuiltinSSLAdapter
 
 from davserver.head_reader import HeadReader, PrefetchReader
+from davserver.http.reasons import status_line
 from davserver.linger import Lingerer
 
 _log = logging.getLogger(__name__)
@@ -337,6 +338,7 @@ class GuardedRequest(HTTPRequest):
             for k, v in self.outheaders
         ):
             self.close_connection = True
+        self.status = status_line(self.status)
         super().send_headers()
 
 

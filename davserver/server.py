@@ -7,11 +7,14 @@ from typing import Any
 from cheroot import wsgi
 
 from davserver.cheroot_guard import DeferredHandshakeAdapter, harden
+from davserver.http.reasons import install_reason_phrases, quiet_expected_outcomes
 from davserver.settings import Settings
 
 
 def make_server(settings: Settings, app: Any) -> wsgi.Server:
     """A cheroot server bound to settings.host/port (not started; call prepare()/serve())."""
+    install_reason_phrases()
+    quiet_expected_outcomes()
     server = wsgi.Server(
         (settings.host, settings.port),
         app,
