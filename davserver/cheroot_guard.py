@@ -334,11 +334,10 @@ class GuardedRequest(HTTPRequest):
             self.close_connection = True
             self.conn.davsync_linger = True
         elif any(
-            k.lower() == b"connection" and v.strip().lower() == b"close"
-            for k, v in self.outheaders
+            k.lower() == b"connection" and v.strip().lower() == b"close" for k, v in self.outheaders
         ):
             self.close_connection = True
-        self.status = status_line(self.status)
+        self.status = status_line(self.status)  # type: ignore[arg-type,assignment]
         super().send_headers()
 
 
@@ -354,7 +353,7 @@ class GuardedConnection(HTTPConnection):
             super().__init__(server, sock)
         else:
             super().__init__(server, sock, makefile)
-        self.rfile = PrefetchReader(sock, "rb", self.rbufsize)
+        self.rfile = PrefetchReader(sock, self.rbufsize)
         self.davsync_new = True
         self.davsync_linger = False
         self.davsync_handshake_pending = isinstance(sock, ssl.SSLSocket) and isinstance(

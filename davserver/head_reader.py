@@ -18,8 +18,8 @@ time (more are closed at once, before any byte is read).
 
 from __future__ import annotations
 
-import contextlib
 import _pyio
+import contextlib
 import logging
 import os
 import selectors
@@ -50,8 +50,8 @@ class _Deadlines(Protocol):
 class _PrefixedSocketIO(socket.SocketIO):
     """A socket's raw stream that first returns bytes read ahead of time (``prefix``)."""
 
-    def __init__(self, sock: socket.socket, mode: str) -> None:
-        super().__init__(sock, mode)
+    def __init__(self, sock: socket.socket) -> None:
+        super().__init__(sock, "rb")
         self.prefix = bytearray()
 
     def readinto(self, b: Any) -> int | None:
@@ -63,17 +63,17 @@ class _PrefixedSocketIO(socket.SocketIO):
         return super().readinto(b)
 
 
-class PrefetchReader(StreamReader):  # type: ignore[misc]  # untyped base
+class PrefetchReader(StreamReader):
     """cheroot's socket reader, plus bytes fed to it ahead of the reads (``feed``)."""
 
-    def __init__(self, sock: socket.socket, mode: str = "rb", bufsize: int = 8192) -> None:
-        _pyio.BufferedReader.__init__(self, _PrefixedSocketIO(sock, mode), bufsize)
+    def __init__(self, sock: socket.socket, bufsize: int = 8192) -> None:
+        self._prefixed = _PrefixedSocketIO(sock)
+        _pyio.BufferedReader.__init__(self, self._prefixed, bufsize)
         self.bytes_read = 0
 
     @property
     def _prefix(self) -> bytearray:
-        raw: _PrefixedSocketIO = self.raw
-        return raw.prefix
+        return self._prefixed.prefix
 
     def feed(self, data: bytes) -> None:
         """Queue ``data`` (read from the socket elsewhere) after what is buffered."""
@@ -81,11 +81,15 @@ class PrefetchReader(StreamReader):  # type: ignore[misc]  # untyped base
 
     def buffered(self) -> bytes:
         """Everything received but not yet read by the request parser."""
-        return bytes(self._read_buf[self._read_pos :]) + bytes(self._prefix)
+        buffer: bytes = getattr(self, "_read_buf", b"")
+        position: int = getattr(self, "_read_pos", 0)
+        return bytes(buffer[position:]) + bytes(self._prefix)
 
     def has_data(self) -> bool:
         """True if bytes are waiting to be read (buffered or fed)."""
-        return bool(super().has_data() or self._prefix)
+        buffer: bytes = getattr(self, "_read_buf", b"")
+        position: int = getattr(self, "_read_pos", 0)
+        return len(buffer) > position or bool(self._prefix)
 
 
 def head_complete(data: bytes) -> bool:

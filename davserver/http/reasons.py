@@ -53,7 +53,8 @@ def is_expected(exc: BaseException | None) -> bool:
     """True for outcomes that are not server faults: a refusal (``DAVError`` below 500, or
     507) or a client that closed the connection."""
     if isinstance(exc, dav_error.DAVError):
-        return exc.value < 500 or exc.value == dav_error.HTTP_INSUFFICIENT_STORAGE
+        code = int(exc.value)
+        return code < 500 or code == dav_error.HTTP_INSUFFICIENT_STORAGE
     return isinstance(exc, (ConnectionError, TimeoutError, BrokenPipeError))
 
 

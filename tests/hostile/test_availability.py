@@ -95,14 +95,10 @@ def test_64_trickling_unauthenticated_puts(defaults: DavServer) -> None:
     assert not list((defaults.root / "files" / "alice").glob("attack-*"))
 
 
-def test_64_trickling_unauthenticated_puts_over_tls(
-    tls_server: DavServer, ca_file: Path
-) -> None:
+def test_64_trickling_unauthenticated_puts_over_tls(tls_server: DavServer, ca_file: Path) -> None:
     tls = ssl.create_default_context(cafile=str(ca_file))
     target = attacks.Target.of(tls_server.url, tls)
-    with httpx.Client(
-        auth=("bob", PASSWORDS["bob"]), verify=str(ca_file), timeout=10.0
-    ) as bob:
+    with httpx.Client(auth=("bob", PASSWORDS["bob"]), verify=str(ca_file), timeout=10.0) as bob:
         url = tls_server.files_url("bob")
         bob.request("PROPFIND", url, headers={"Depth": "0"}).raise_for_status()
         with attacks.running(attacks.trickle_puts(target, _puts_to("alice"), 64)) as attack:
@@ -124,9 +120,9 @@ def test_40_slow_puts_of_one_user_leave_room_for_another(defaults: DavServer) ->
 def test_100_slowloris_connections(defaults: DavServer) -> None:
     """Request heads are collected outside the worker pool and cut after header_timeout_s."""
     target = attacks.Target.of(defaults.url)
-    with _victim(defaults) as bob:
-        with attacks.running(attacks.slowloris(target, "/remote.php/dav/", 100)):
-            _assert_served_fast(bob, defaults.files_url("bob"))
+    attack = attacks.slowloris(target, "/remote.php/dav/", 100)
+    with _victim(defaults) as bob, attacks.running(attack):
+        _assert_served_fast(bob, defaults.files_url("bob"))
     _healthy(defaults)
 
 
