@@ -9,7 +9,7 @@ failures (a request that fails or takes longer than ``--timeout`` counts as that
 
 Everything runs on 127.0.0.1, every attack for a bounded time.
 
-Run: ``.venv/bin/python -m bench.attack [--requests 20] [--only slowloris]``.
+Run: ``.venv/bin/python -m bench.attack [--requests 10] [--timeout 5] [--only slowloris]``.
 """
 
 from __future__ import annotations
@@ -108,8 +108,8 @@ def measure(subject: Subject, attack_name: str, requests: int, timeout: float) -
 def main(argv: list[str] | None = None) -> int:
     """Run every attack against both servers and print the table."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--requests", type=int, default=20, help="victim GETs per attack")
-    ap.add_argument("--timeout", type=float, default=10.0, help="victim request timeout (s)")
+    ap.add_argument("--requests", type=int, default=10, help="victim GETs per attack")
+    ap.add_argument("--timeout", type=float, default=5.0, help="victim request timeout (s)")
     ap.add_argument("--only", default=None, help="run the attacks whose name contains this")
     ap.add_argument("--davsync-only", action="store_true", help="skip stock WsgiDAV")
     args = ap.parse_args(argv)

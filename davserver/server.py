@@ -7,7 +7,7 @@ from typing import Any
 from cheroot import wsgi
 
 from davserver.cheroot_guard import DeferredHandshakeAdapter, harden
-from davserver.http.reasons import install_reason_phrases, quiet_expected_outcomes
+from davserver.dav.reasons import install_reason_phrases, quiet_expected_outcomes
 from davserver.settings import Settings
 
 
