@@ -94,8 +94,10 @@ class PrefetchReader(StreamReader):
 
 def head_complete(data: bytes) -> bool:
     """True if ``data`` holds a request line and headers up to the empty line (empty lines
-    before the request line are skipped, as cheroot does)."""
-    return _END_OF_HEAD in data.lstrip(b"\r\n")
+    before the request line are skipped, as cheroot does; bare LF line ends count too, so
+    that the worker refuses them with 400 at once)."""
+    head = data.lstrip(b"\r\n")
+    return _END_OF_HEAD in head or b"\n\n" in head
 
 
 class AddressCounter:
