@@ -10,13 +10,22 @@ that on a ``cheroot.wsgi.Server``:
 - ``HeaderDeadlines``: the request line and headers must arrive within ``header_timeout_s``
   of the first byte; a watchdog thread shuts the socket of a request that is late, which
   frees its worker at once.
-- New connections wait in cheroot's selector, like idle keep-alive ones, until their first
-  bytes arrive (cheroot hands them to a worker at once, which then sits in ``recv``); idle
-  connections are expired there after ``timeout_s`` without holding a worker.
+- ``davserver.head_reader.HeadReader``: connections wait in cheroot's selector until their
+  whole request head has arrived, read without blocking by the selector thread (cheroot
+  hands a connection to a worker at its first byte, which then sits in ``recv``); idle
+  connections are expired there after ``timeout_s`` without holding a worker, and at most
+  ``max_connections_per_address`` are open per client address.
 - ``DeferredHandshakeAdapter``: cheroot performs the TLS handshake in its accept loop, with
   the full ``timeout_s``, so one connection that never sends a ClientHello stops every other
-  client for that long. This adapter only wraps the socket; the handshake happens in the
-  worker, as part of reading the first request, under the header deadline.
+  client for that long. This adapter only wraps the socket; the handshake is driven by the
+  head reader (or, without it, in the worker), under the header deadline.
+- ``GuardedRequest``: a response sent before the request body was read to its end (any
+  refusal decided from the head) closes the connection with ``Connection: close`` instead
+  of draining the body first, as cheroot does (a trickled body held the worker; a 10 TB one
+  exhausted memory); ``davserver.linger.Lingerer`` discards what still arrives for a moment
+  so that the client reads the answer rather than a reset. ``Expect: 100-continue`` is
+  answered when the application first reads the body, not at once; status lines with
+  WsgiDAV's ``NNN Status`` placeholder get their real reason phrase.
 - ``GuardedHeaderReader``: at most ``max_headers`` header fields (400 beyond); a repeated
   single-valued field that decides framing, routing or identity (``SINGLETONS``) is refused
   with 400 (request smuggling); obsolete line folding and malformed names are refused; header
