@@ -91,3 +91,30 @@ def test_expected_outcomes_lose_their_traceback() -> None:
     assert ExpectedOutcomeFilter().filter(record)
     assert record.exc_info is None and record.levelno == logging.INFO
     assert "copy failed" in record.getMessage()
+
+
+def test_open_files_limit_is_raised_never_lowered() -> None:
+    import resource
+
+    from davserver.server import MAX_OPEN_FILES, raise_open_files_limit
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    expected = MAX_OPEN_FILES if hard == resource.RLIM_INFINITY else min(hard, MAX_OPEN_FILES)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(256, expected), hard))
+    try:
+        assert raise_open_files_limit() == expected
+        assert raise_open_files_limit(most=64) == expected  # never lowered
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_new_server_settings_are_validated() -> None:
+    import pytest
+
+    from davserver.settings import SettingsError, load_settings
+
+    settings = load_settings(None, {"server": {"max_connections_per_address": 0, "linger_s": 0}})
+    assert settings.server.max_connections_per_address == 0 and settings.server.linger_s == 0
+    for bad in ({"linger_s": -1}, {"linger_s": 61}, {"max_connections_per_address": -1}):
+        with pytest.raises(SettingsError):
+            load_settings(None, {"server": bad})
