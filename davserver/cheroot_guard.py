@@ -47,6 +47,7 @@ import socket
 import ssl
 import threading
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from cheroot import errors
@@ -391,10 +392,12 @@ def harden(
     listen_backlog: int = 128,
     max_connections_per_address: int = 0,
     linger_s: float = 2.0,
+    trusted_proxies: Sequence[str] = (),
 ) -> HeaderDeadlines:
     """Install the guards of the module docstring on a (not yet started) cheroot server.
 
-    ``max_connections_per_address``: open connections per client address (0: no cap);
+    ``max_connections_per_address``: open connections per client address (0: no cap; never
+    for ``trusted_proxies``);
     ``linger_s``: how long a connection closed with its body unread discards input first.
     """
     server.request_queue_size = max(int(server.request_queue_size or 0), listen_backlog)
@@ -410,6 +413,7 @@ def harden(
         deadlines,
         max_head_bytes=int(server.max_request_header_size or 0) or 64 * 1024,
         max_per_address=max_connections_per_address,
+        exempt=trusted_proxies,
     ).install()
     if linger_s > 0:
         server.davsync_lingerer = Lingerer(linger_s=linger_s)

@@ -13,13 +13,14 @@ handshake is driven the same way (non-blocking, in the selector thread).
 
 A head must be complete within the header deadline (``HeaderDeadlines``, which closes late
 sockets), and at most ``max_per_address`` connections of one client address are open at a
-time (more are closed at once, before any byte is read).
+time (more are closed at once, before any byte is read), except for trusted proxies.
 """
 
 from __future__ import annotations
 
 import _pyio
 import contextlib
+import ipaddress
 import logging
 import os
 import selectors
@@ -27,6 +28,7 @@ import socket
 import ssl
 import threading
 import time
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 from cheroot.makefile import StreamReader
@@ -101,18 +103,29 @@ def head_complete(data: bytes) -> bool:
 
 
 class AddressCounter:
-    """Open connections per client address, at most ``cap`` each (0: no cap)."""
+    """Open connections per client address, at most ``cap`` each (0: no cap); addresses in
+    ``exempt`` (reverse proxies, which carry many clients) are counted but never capped."""
 
-    def __init__(self, cap: int) -> None:
+    def __init__(self, cap: int, exempt: Sequence[str] = ()) -> None:
         self.cap = cap
+        self.exempt = tuple(ipaddress.ip_network(n, strict=False) for n in exempt)
         self._open: dict[str, int] = {}
         self._lock = threading.Lock()
+
+    def _capped(self, addr: str) -> bool:
+        if not self.cap:
+            return False
+        try:
+            ip = ipaddress.ip_address(addr)
+        except ValueError:
+            return True
+        return not any(ip in net for net in self.exempt)
 
     def admit(self, addr: str) -> bool:
         """Count a new connection of ``addr``; False (not counted) if it is at the cap."""
         with self._lock:
             count = self._open.get(addr, 0)
-            if self.cap and count >= self.cap:
+            if count >= self.cap and self._capped(addr):
                 return False
             self._open[addr] = count + 1
             return True
@@ -137,11 +150,12 @@ class HeadReader:
         *,
         max_head_bytes: int,
         max_per_address: int,
+        exempt: Sequence[str] = (),
     ) -> None:
         self.server = server
         self.deadlines = deadlines
         self.max_head_bytes = max_head_bytes
-        self.addresses = AddressCounter(max_per_address)
+        self.addresses = AddressCounter(max_per_address, exempt)
         self.refused = 0
         self._hand_to_worker = server.process_conn
 

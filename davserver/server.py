@@ -51,6 +51,7 @@ def make_server(settings: Settings, app: Any) -> wsgi.Server:
         listen_backlog=settings.server.listen_backlog,
         max_connections_per_address=settings.server.max_connections_per_address,
         linger_s=settings.server.linger_s,
+        trusted_proxies=settings.server.trusted_proxies,
     )
     if settings.tls.enabled:
         assert settings.tls.cert is not None and settings.tls.key is not None

@@ -93,10 +93,11 @@ class ServerSettings(_Strict):
     reverse proxies (``trusted_proxies``: addresses or networks) whose ``X-Forwarded-*``
     headers are believed.
 
-    ``max_connections_per_address``: open connections per client address (0: no cap); more
-    are closed at accept, before a byte is read. ``linger_s``: a connection answered before
-    its body was read is closed, after discarding input for at most this long outside the
-    worker pool (so the client reads the answer instead of a reset; 0: close at once).
+    ``max_connections_per_address``: open connections per client address (0: no cap; never
+    for ``trusted_proxies``); more are closed at accept, before a byte is read.
+    ``linger_s``: a connection answered before its body was read is closed, after discarding
+    input for at most this long outside the worker pool (so the client reads the answer
+    instead of a reset; 0: close at once).
     """
 
     threads: int = Field(16, ge=1, le=512)

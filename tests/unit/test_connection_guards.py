@@ -41,6 +41,9 @@ def test_address_counter_caps_and_releases() -> None:
     counter.release("a")
     assert counter.admit("a")
     assert AddressCounter(0).admit("x")  # 0: no cap
+    proxied = AddressCounter(1, exempt=["127.0.0.0/8"])
+    assert all(proxied.admit("127.0.0.1") for _ in range(5))  # a trusted proxy: never capped
+    assert proxied.admit("10.0.0.1") and not proxied.admit("10.0.0.1")
 
 
 def test_lingerer_half_closes_discards_then_closes() -> None:
