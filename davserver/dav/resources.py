@@ -345,7 +345,7 @@ class FileResource(StorageResource, DAVNonCollection):  # type: ignore[misc]
             if available is not None and length > available:
                 raise DAVError(
                     HTTP_INSUFFICIENT_STORAGE,
-                    context_info=f"{length} bytes announced, {available} available",
+                    context_info=f"not enough free space for the {length} bytes announced",
                 )
 
     def end_write(self, *, with_errors: bool) -> None:
