@@ -21,7 +21,7 @@ import pytest
 import trustme
 
 from interop.stock import StockServer, start_nginx_dav, start_stock_wsgidav
-from interop.tools import Unavailable
+from interop.tools import Unavailable, tool_missing
 from tests.conftest import PASSWORDS, _prepare_root
 from tests.support.server import DavServer
 
@@ -107,7 +107,7 @@ def stock_wsgidav(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StockSer
     try:
         srv = start_stock_wsgidav(tmp_path_factory.mktemp("stock-wsgidav"), "alice", "alice-pw-1")
     except Unavailable as exc:
-        pytest.skip(str(exc))
+        tool_missing(exc)
     yield srv
     srv.stop()
 
@@ -118,6 +118,6 @@ def nginx_dav(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StockServer]
     try:
         srv = start_nginx_dav(tmp_path_factory.mktemp("nginx-dav"), "alice", "alice-pw-1")
     except Unavailable as exc:
-        pytest.skip(str(exc))
+        tool_missing(exc)
     yield srv
     srv.stop()

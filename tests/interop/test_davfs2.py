@@ -28,7 +28,7 @@ from lxml import etree
 
 from interop.davfs import DavfsMount, preflight, readdir_is_broken
 from interop.stock import StockServer
-from interop.tools import Unavailable, wait_until
+from interop.tools import require, wait_until
 from tests.conftest import PASSWORDS
 from tests.support.server import DavServer
 
@@ -45,10 +45,7 @@ PROPFIND_DAVFS2 = (  # what davfs2 asks for when it lists a directory (src/webda
 
 
 def _available() -> None:
-    try:
-        preflight()
-    except Unavailable as exc:
-        pytest.skip(str(exc))
+    require(preflight)
 
 
 @pytest.fixture(scope="module")

@@ -36,7 +36,7 @@ from lxml import etree
 
 from interop import stock
 from interop.stock import StockServer, start_nginx_dav
-from interop.tools import Unavailable
+from interop.tools import Unavailable, tool_missing
 from tests.syncclient.conftest import ClientResult, run_client, write_tree
 
 pytestmark = [pytest.mark.interop]
@@ -346,7 +346,7 @@ def nginx_strict(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Sto
         with mock.patch.object(stock, "NGINX_CONF", conf):
             srv = start_nginx_dav(work, "alice", "alice-pw-1")
     except Unavailable as exc:
-        pytest.skip(str(exc))
+        tool_missing(exc)
     yield srv, work
     srv.stop()
 
