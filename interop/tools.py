@@ -19,7 +19,9 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import NoReturn
+from typing import NoReturn, TypeVar
+
+T = TypeVar("T")
 
 INSTALL_HINT = "make tools installs it from Debian (needs root)"
 SBIN_FOLDERS: tuple[str, ...] = ("/usr/sbin", "/sbin")  # often missing from a non-root PATH
@@ -96,15 +98,18 @@ def require_tool(name: str, package: str | None = None, *, sbin: bool = True) ->
             return venv_tool(name, package=package)
         return find_tool(name, package=package, sbin=sbin)
     except Unavailable as exc:
-        tool_missing(exc)
+        missing = exc
+    tool_missing(missing)  # outside the except block: the report shows one clean reason
 
 
-def require(check: Callable[[], object]) -> None:
-    """Run ``check`` (a preflight raising Unavailable); on Unavailable, ``tool_missing``."""
+def require(start: Callable[[], T]) -> T:
+    """``start()`` (a preflight or a launcher that raises Unavailable); on Unavailable,
+    ``tool_missing`` (skip here, fail under CI when an install should have provided it)."""
     try:
-        check()
+        return start()
     except Unavailable as exc:
-        tool_missing(exc)
+        missing = exc
+    tool_missing(missing)
 
 
 def find_tool(name: str, *, package: str | None = None, sbin: bool = True) -> str:
