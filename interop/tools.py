@@ -67,9 +67,9 @@ def missing_reason(exc: Unavailable) -> tuple[bool, str]:
     if exc.package is None or not in_ci():
         return False, str(exc)
     installer = (
-        ".ci/install-tools"
-        if exc.package in CI_PACKAGES.values()
-        else "pip install -e '.[test]' (make test-venv)"
+        "pip install -e '.[test]' (make test-venv)"
+        if exc.package in VENV_PACKAGES.values()
+        else ".ci/install-tools"
     )
     return True, (
         f"{exc.tool or exc.package} not found although CI=true: {installer} should have "
