@@ -10,6 +10,7 @@ from wsgidav.dav_error import HTTP_FORBIDDEN, DAVError
 from wsgidav.dav_provider import DAVProvider
 
 from davserver.context import ServerContext
+from davserver.dav import lock_null
 from davserver.dav.errors import translated
 from davserver.dav.resources import FileResource, FolderResource, VirtualFolder
 from davserver.dav.upload_resources import upload_resource
@@ -68,7 +69,7 @@ class DavsyncDAVProvider(DAVProvider):  # type: ignore[misc]
                 entry = self.ctx.storage.stat(loc.storage_path)
         except DAVError as exc:
             if isinstance(exc.__cause__, NotFoundError):
-                return None
+                return lock_null.pending(environ, loc.storage_path)
             raise
         cls = FolderResource if entry.is_dir else FileResource
         return cls(self, "/files/" + loc.storage_path, environ, "files", loc.storage_path, entry)
