@@ -12,6 +12,7 @@ from wsgidav.dav_provider import DAVProvider
 from davserver.context import ServerContext
 from davserver.dav import lock_null
 from davserver.dav.errors import translated
+from davserver.dav.propfind import stream_propfind
 from davserver.dav.resources import FileResource, FolderResource, VirtualFolder
 from davserver.dav.upload_resources import upload_resource
 from davserver.namespace import SHARES, resolve_in_share
@@ -37,6 +38,15 @@ class DavsyncDAVProvider(DAVProvider):  # type: ignore[misc]
             if ref_url == prefix or ref_url.startswith(prefix + "/"):
                 return "/" + unquote(ref_url[len(prefix) :]).lstrip("/")
         return str(super().ref_url_to_path(ref_url))
+
+    def custom_request_handler(
+        self, environ: dict[str, Any], start_response: Any, default_handler: Any
+    ) -> Any:
+        """WsgiDAV's per-method hook: PROPFIND is answered streamed (``dav.propfind``)."""
+        if environ["REQUEST_METHOD"] == "PROPFIND":
+            server = default_handler.__self__  # the RequestServer of this request
+            return stream_propfind(server, self, environ, start_response)
+        return super().custom_request_handler(environ, start_response, default_handler)
 
     def get_resource_inst(self, path: str, environ: dict[str, Any]) -> Any:
         """The resource at share path ``path``, or None if there is none.

@@ -14,7 +14,7 @@ in the same atomic step, so the ETag WsgiDAV then sends describes the final stat
 from __future__ import annotations
 
 import mimetypes
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -438,6 +438,12 @@ class FolderResource(StorageResource, DAVCollection):  # type: ignore[misc]
 
     def get_member_list(self) -> list[Any]:
         return [self._resource_for(e) for e in self._list()]
+
+    def iter_members(self) -> Iterator[StorageResource]:
+        """The members, made into resources one at a time; the folder is listed at once (its
+        errors are raised by this call, not by the iteration)."""
+        entries = self._list()
+        return (self._resource_for(e) for e in entries)
 
     def _resource_for(self, e: Entry) -> StorageResource:
         path = storage_to_share_path(self.area, e.path)
