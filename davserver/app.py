@@ -20,7 +20,7 @@ from wsgidav.wsgidav_app import WsgiDAVApp
 from davserver.access import AccessPolicy
 from davserver.auth.domain_controller import DavsyncDomainController
 from davserver.auth.gate import ThrottleGate
-from davserver.auth.nonces import DigestNonceGuard
+from davserver.auth.nonces import DigestNonceGuard, NonceRegistry
 from davserver.auth.throttle import LoginThrottle
 from davserver.auth.users import UserStore
 from davserver.context import ServerContext
@@ -124,7 +124,11 @@ def wsgidav_config(settings: Settings, context: ServerContext, users: UserStore)
                 max_failures=throttle.max_failures,
                 window_s=throttle.window_s,
                 lockout_s=throttle.lockout_s,
+                db_path=settings.db_path,
+                address_max_failures=throttle.address_max_failures,
+                account_max_failures=throttle.account_max_failures,
             ),
+            "nonces": NonceRegistry(db_path=settings.db_path),
             "realm": settings.auth.realm,
             "allow_anonymous_paths": [],
             "basic_over_http": settings.auth.basic_over_http,

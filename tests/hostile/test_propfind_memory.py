@@ -74,6 +74,7 @@ def _concurrent_listings(url: str) -> None:
     assert results == [ENTRIES + 1] * CONCURRENT
 
 
+@pytest.mark.timeout(1200)  # 20 000 files are created and listed 17 times
 def test_concurrent_large_listings_stay_in_bounded_memory(
     big_folder: tuple[DavServer, str],
 ) -> None:
