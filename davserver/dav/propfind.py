@@ -11,8 +11,6 @@ rendered with WsgiDAV's ``add_property_response`` into a throw-away ``<D:multist
 serialised, and dropped. Output is sent in blocks of about :data:`BLOCK_BYTES` with chunked
 transfer coding (no ``Content-Length``); memory per request is bounded by the folder listing
 itself (the provider's ``Entry`` records, a few hundred bytes per member) plus one block.
-After a large listing the freed heap is handed back to the system (:func:`release_memory`), so
-the process does not keep the peak.
 
 Everything that can fail for the request as a whole (unknown target, bad Depth, bad body, If
 headers, listing the folder) is checked before the ``207`` status line is sent. A failure while
@@ -30,8 +28,6 @@ normalisation, method check) is unchanged.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -42,7 +38,7 @@ from wsgidav.dav_error import HTTP_BAD_REQUEST, HTTP_NOT_FOUND, DAVError
 
 from davserver.dav.resources import FolderResource
 
-__all__ = ["BLOCK_BYTES", "release_memory", "stream_propfind"]
+__all__ = ["BLOCK_BYTES", "stream_propfind"]
 
 _log = logging.getLogger(__name__)
 
@@ -55,29 +51,6 @@ _OPEN = b'<D:multistatus xmlns:D="DAV:">'
 _HEAD = b"<?xml version='1.0' encoding='UTF-8'?>\n" + _OPEN
 _TAIL = b"</D:multistatus>"
 _DEPTHS = ("0", "1", "infinity")
-
-TRIM_AFTER_MEMBERS = 1000
-"""After a listing of at least this many members, freed heap is handed back to the system."""
-
-
-def _load_malloc_trim() -> Callable[[int], int] | None:
-    name = ctypes.util.find_library("c")
-    try:
-        trim: Callable[[int], int] = ctypes.CDLL(name).malloc_trim  # glibc only
-    except (OSError, AttributeError, TypeError):
-        return None
-    return trim
-
-
-_MALLOC_TRIM = _load_malloc_trim()
-
-
-def release_memory() -> None:
-    """Give freed heap pages back to the system where the C library can (glibc's
-    ``malloc_trim``): the many small objects of a large listing are freed in every worker
-    thread's own arena, which glibc otherwise keeps for the life of the process."""
-    if _MALLOC_TRIM is not None:
-        _MALLOC_TRIM(0)
 
 
 def stream_propfind(
@@ -167,13 +140,11 @@ def _body(
     block = [_HEAD, _response(first, mode, names)]
     del first  # the target folder holds the listing; the walk keeps what it still needs
     size = len(block[0]) + len(block[1])
-    count = 0
     try:
         for res in rest:
             data = _response(res, mode, names)
             block.append(data)
             size += len(data)
-            count += 1
             if size >= BLOCK_BYTES:
                 yield b"".join(block)
                 block, size = [], 0
@@ -182,10 +153,6 @@ def _body(
     except Exception:
         _log.exception("PROPFIND %s: the listing failed while it was sent; answer cut short", path)
         raise
-    finally:
-        del block, rest
-        if count >= TRIM_AFTER_MEMBERS:
-            release_memory()
 
 
 def _response(res: Any, mode: str, names: list[str]) -> bytes:
