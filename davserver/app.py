@@ -49,6 +49,14 @@ class _DropMisleadingWsgidavWarnings(logging.Filter):
         return "Basic authentication is enabled" not in record.getMessage()
 
 
+class _DropStreamedListingErrors(logging.Filter):
+    """WsgiDAV logs an error for every response without Content-Length; a large PROPFIND is
+    streamed on purpose (``davserver.dav.propfind``) and announces ``Connection: close``."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Content-Length header in 207-response" not in record.getMessage()
+
+
 @dataclass(frozen=True)
 class App:
     """The WSGI application and what it was built from."""
@@ -163,6 +171,7 @@ def build_app(settings: Settings) -> App:
     config = wsgidav_config(settings, context, users)
     if not settings.auth.basic_over_http:
         logging.getLogger("wsgidav.wsgidav_app").addFilter(_DropMisleadingWsgidavWarnings())
+    logging.getLogger("wsgidav.wsgidav_app").addFilter(_DropStreamedListingErrors())
     dav = WsgiDAVApp(config)
     wsgi = RequestGuard(dav, trusted_proxies=settings.server.trusted_proxies)
     return App(wsgi=wsgi, context=context, users=users)

@@ -8,9 +8,11 @@ other: for each, the properties are read with WsgiDAV's own ``get_properties`` (
 ``prop`` with 404 propstats for unknown names, and ``propname`` answer exactly as before, with
 the live properties of ``davserver.dav.properties`` and the dead ones of the property store),
 rendered with WsgiDAV's ``add_property_response`` into a throw-away ``<D:multistatus>``,
-serialised, and dropped. Output is sent in blocks of about :data:`BLOCK_BYTES` with chunked
-transfer coding (no ``Content-Length``); memory per request is bounded by the folder listing
-itself (the provider's ``Entry`` records, a few hundred bytes per member) plus one block.
+serialised, and dropped. A listing of more than :data:`BUFFERED_MEMBERS` resources is sent in
+blocks of about :data:`BLOCK_BYTES` with chunked transfer coding (no ``Content-Length``, so the
+connection is closed after it); memory per request is bounded by the folder listing itself
+(the provider's ``Entry`` records, a few hundred bytes per member) plus one block. Smaller
+listings are rendered whole and sent with a ``Content-Length``, keeping the connection open.
 
 Everything that can fail for the request as a whole (unknown target, bad Depth, bad body, If
 headers, listing the folder) is checked before the ``207`` status line is sent. A failure while
@@ -28,6 +30,7 @@ normalisation, method check) is unchanged.
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -46,6 +49,11 @@ StartResponse = Callable[..., Any]
 
 BLOCK_BYTES = 64 * 1024
 """Responses are gathered into blocks of about this size before they are handed to the server."""
+
+BUFFERED_MEMBERS = 500
+"""A listing of at most this many resources is rendered whole and sent with a Content-Length
+(the connection stays open); a longer one is streamed, and the connection closed after it
+(WsgiDAV keeps no connection open for a response without Content-Length)."""
 
 _OPEN = b'<D:multistatus xmlns:D="DAV:">'
 _HEAD = b"<?xml version='1.0' encoding='UTF-8'?>\n" + _OPEN
@@ -71,11 +79,17 @@ def stream_propfind(
     request_server._evaluate_if_headers(res, environ)
     mode, names = _requested(util.parse_xml_body(environ, allow_empty=True))
     resources = _walk(res, depth)  # lists the target folder: its errors still become a status
-    first = next(resources)
-    start_response(
-        "207 Multi-Status",
-        [("Content-Type", "application/xml; charset=utf-8"), ("Date", util.get_rfc1123_time())],
-    )
+    first = list(itertools.islice(resources, BUFFERED_MEMBERS + 1))
+    headers = [
+        ("Content-Type", "application/xml; charset=utf-8"),
+        ("Date", util.get_rfc1123_time()),
+    ]
+    if len(first) <= BUFFERED_MEMBERS:
+        body = b"".join([_HEAD, *(_response(r, mode, names) for r in first), _TAIL])
+        start_response("207 Multi-Status", [*headers, ("Content-Length", str(len(body)))])
+        return [body]
+    # WsgiDAV closes every connection whose response has no Content-Length; say so up front.
+    start_response("207 Multi-Status", [*headers, ("Connection", "close")])
     return _body(first, resources, mode, names, path)
 
 
@@ -135,13 +149,12 @@ def _members(res: Any) -> Iterator[Any]:
 
 
 def _body(
-    first: Any, rest: Iterator[Any], mode: str, names: list[str], path: str
+    first: list[Any], rest: Iterator[Any], mode: str, names: list[str], path: str
 ) -> Iterator[bytes]:
-    block = [_HEAD, _response(first, mode, names)]
-    del first  # the target folder holds the listing; the walk keeps what it still needs
-    size = len(block[0]) + len(block[1])
+    block = [_HEAD]
+    size = len(_HEAD)
     try:
-        for res in rest:
+        for res in itertools.chain(first, rest):
             data = _response(res, mode, names)
             block.append(data)
             size += len(data)
