@@ -17,9 +17,12 @@ that key, the guard keeps a private registry.
 
 from __future__ import annotations
 
+import logging
 import re
 import sqlite3
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -29,6 +32,8 @@ from wsgidav.mw.base_mw import BaseMiddleware
 from davserver.auth.state_db import open_state_db
 
 StartResponse = Callable[..., Any]
+
+_log = logging.getLogger(__name__)
 
 _NONCE_RE = re.compile(r'\bnonce="([^"]+)"')
 _NC_RE = re.compile(r"\bnc=\"?([0-9a-fA-F]{1,8})\"?")
@@ -54,13 +59,49 @@ CREATE TABLE IF NOT EXISTS digest_nonce_counts (
 """
 
 
+class _LocalNonces:
+    """Nonces and counts recorded in this process only: the fallback while the state database
+    cannot be written (a full disk), so Digest keeps working, with replay protection per
+    process until the database is writable again."""
+
+    def __init__(self, max_nonces: int) -> None:
+        self._max = max_nonces
+        self._lock = threading.Lock()
+        self._nonces: OrderedDict[str, tuple[float, set[int | None]]] = OrderedDict()
+
+    def issue(self, nonce: str, issued_at: float) -> None:
+        with self._lock:
+            self._nonces[nonce] = (issued_at, set())
+            while len(self._nonces) > self._max:
+                self._nonces.popitem(last=False)
+
+    def accept(
+        self, nonce: str, count: int | None, issued_at: float | None, now: float, ttl: float
+    ) -> bool:
+        """``issued_at``: when the database says the nonce was issued (None: unknown there)."""
+        with self._lock:
+            entry = self._nonces.get(nonce)
+            if entry is None:
+                if issued_at is None:
+                    return False
+                entry = self._nonces[nonce] = (issued_at, set())
+            if now - entry[0] > ttl:
+                return False
+            used = entry[1]
+            if count in used or len(used) >= MAX_COUNTS_PER_NONCE:
+                return False
+            used.add(count)
+            return True
+
+
 class NonceRegistry:
     """Issued nonces and the nonce counts used with each, in SQLite (process-safe).
 
     Every server process opened on the same ``db_path`` (the server's state database) shares
     the registry: a nonce issued by one process is accepted by another, and a count used with
     one process is refused by every other. ``db_path=None`` keeps a private registry.
-    Times are wall-clock seconds (``clock``), comparable between processes.
+    Times are wall-clock seconds (``clock``), comparable between processes. While the database
+    cannot be written (a full disk), nonces and counts are recorded in this process only.
     """
 
     def __init__(
@@ -75,19 +116,24 @@ class NonceRegistry:
         self._max = max_nonces
         self._clock = clock
         self._db = open_state_db(self, db_path, _SCHEMA)
+        self._local = _LocalNonces(max_nonces)
         self._issued = 0
 
     def issue(self, nonce: str) -> None:
         """Record a nonce sent in a challenge."""
-        with self._db.transaction() as conn:
-            now = self._clock()
-            conn.execute(
-                "INSERT OR REPLACE INTO digest_nonces (nonce, issued_at) VALUES (?, ?)",
-                (nonce, now),
-            )
-            self._issued += 1
-            if self._issued % _PRUNE_EVERY == 1:
-                self._prune(conn, now)
+        now = self._clock()
+        try:
+            with self._db.transaction() as conn:
+                conn.execute(
+                    "INSERT OR REPLACE INTO digest_nonces (nonce, issued_at) VALUES (?, ?)",
+                    (nonce, now),
+                )
+                self._issued += 1
+                if self._issued % _PRUNE_EVERY == 1:
+                    self._prune(conn, now)
+        except sqlite3.Error as exc:
+            _log.warning("Digest nonce kept in this process only: %s", exc)
+            self._local.issue(nonce, now)
 
     def _prune(self, conn: sqlite3.Connection, now: float) -> None:
         """Drop expired nonces, and the oldest beyond ``max_nonces``."""
@@ -104,30 +150,47 @@ class NonceRegistry:
         """True (and the count is marked used) if ``nonce`` was issued, has not expired and
         ``count`` was not used with it before. Without a count (no ``qop``), a nonce is good
         for one request only."""
-        with self._db.transaction() as conn:
-            row = conn.execute(
-                "SELECT issued_at, used_plain FROM digest_nonces WHERE nonce = ?", (nonce,)
-            ).fetchone()
-            if row is None:
+        now = self._clock()
+        issued_at: float | None = None
+        try:
+            with self._db.transaction() as conn:
+                row = conn.execute(
+                    "SELECT issued_at, used_plain FROM digest_nonces WHERE nonce = ?", (nonce,)
+                ).fetchone()
+                if row is None:
+                    return self._local.accept(nonce, count, None, now, self._ttl)
+                issued_at = float(row[0])
+                return self._accept_row(conn, nonce, count, issued_at, bool(row[1]), now)
+        except sqlite3.Error as exc:
+            _log.warning("Digest nonce count checked in this process only: %s", exc)
+            return self._local.accept(nonce, count, issued_at, now, self._ttl)
+
+    def _accept_row(
+        self,
+        conn: sqlite3.Connection,
+        nonce: str,
+        count: int | None,
+        issued_at: float,
+        used_plain: bool,
+        now: float,
+    ) -> bool:
+        if now - issued_at > self._ttl:
+            conn.execute("DELETE FROM digest_nonces WHERE nonce = ?", (nonce,))
+            return False
+        if count is None:
+            if used_plain:
                 return False
-            if self._clock() - float(row[0]) > self._ttl:
-                conn.execute("DELETE FROM digest_nonces WHERE nonce = ?", (nonce,))
-                return False
-            if count is None:
-                if row[1]:
-                    return False
-                conn.execute("UPDATE digest_nonces SET used_plain = 1 WHERE nonce = ?", (nonce,))
-                return True
-            (used,) = conn.execute(
-                "SELECT COUNT(*) FROM digest_nonce_counts WHERE nonce = ?", (nonce,)
-            ).fetchone()
-            if used >= MAX_COUNTS_PER_NONCE:
-                return False
-            cursor = conn.execute(
-                "INSERT OR IGNORE INTO digest_nonce_counts (nonce, nc) VALUES (?, ?)",
-                (nonce, count),
-            )
-            return cursor.rowcount == 1
+            conn.execute("UPDATE digest_nonces SET used_plain = 1 WHERE nonce = ?", (nonce,))
+            return True
+        (used,) = conn.execute(
+            "SELECT COUNT(*) FROM digest_nonce_counts WHERE nonce = ?", (nonce,)
+        ).fetchone()
+        if used >= MAX_COUNTS_PER_NONCE:
+            return False
+        cursor = conn.execute(
+            "INSERT OR IGNORE INTO digest_nonce_counts (nonce, nc) VALUES (?, ?)", (nonce, count)
+        )
+        return cursor.rowcount == 1
 
 
 def digest_nonce_and_count(header: str) -> tuple[str, int | None] | None:

@@ -27,12 +27,14 @@ The state is kept in SQLite (``db_path``: the server's state database), so every
 process on the same state shares it; times are wall-clock seconds for the same reason. Storage
 is bounded: each key keeps only as many failures as its limit, failures older than the window
 and the lockout are purged, and at most ``max_records`` failures are kept in all (the oldest
-are dropped first).
+are dropped first). While the database cannot be written (a full disk), outcomes are not
+recorded (logged instead); logins go on working.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import logging
 import sqlite3
 import time
 from collections.abc import Callable
@@ -42,6 +44,8 @@ from pathlib import Path
 from davserver.auth.state_db import open_state_db
 
 __all__ = ["LoginThrottle"]
+
+_log = logging.getLogger(__name__)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS login_failures (
@@ -188,6 +192,12 @@ class LoginThrottle:
             keys.append((_ACCOUNT, user))
         if not keys:
             return
+        try:
+            self._insert_failures(keys)
+        except sqlite3.Error as exc:  # a full disk must not turn a 401 into a 500
+            _log.warning("Failed login of %r from %s not recorded: %s", user, addr, exc)
+
+    def _insert_failures(self, keys: list[tuple[str, str]]) -> None:
         with self._db.transaction() as conn:
             now = self._clock()
             for scope, key in keys:
@@ -222,11 +232,14 @@ class LoginThrottle:
         is deliberately kept)."""
         if user is None:
             return
-        with self._db.transaction() as conn:
-            conn.execute(
-                "DELETE FROM login_failures WHERE scope = ? AND key = ?",
-                (_PAIR, _pair_key(user, addr)),
-            )
+        try:
+            with self._db.transaction() as conn:
+                conn.execute(
+                    "DELETE FROM login_failures WHERE scope = ? AND key = ?",
+                    (_PAIR, _pair_key(user, addr)),
+                )
+        except sqlite3.Error as exc:
+            _log.warning("Successful login of %r not recorded: %s", user, exc)
 
     def tracked(self) -> tuple[int, int]:
         """Number of (accounts with failures from some address, addresses with failures)
