@@ -31,7 +31,7 @@ CONFIG = """\
 server: {trusted_proxies: [127.0.0.1]}
 auth:
   basic_over_http: false
-  throttle: {max_failures: 3, window_s: 60, lockout_s: 60}
+  throttle: {max_failures: 3, address_max_failures: 3, window_s: 60, lockout_s: 60}
 """
 
 
