@@ -87,6 +87,7 @@ class App:
     wsgi: WSGIApp
     context: ServerContext
     users: UserStore
+    dav: WsgiDAVApp  # the WsgiDAV application inside the front layers (tests reach its providers)
 
 
 def open_user_store(settings: Settings) -> UserStore:
@@ -214,4 +215,4 @@ def build_app(settings: Settings) -> App:
     guard = RequestGuard(front, trusted_proxies=settings.server.trusted_proxies)
     # Outermost: arrivals see the final client address and user (read lazily at commit).
     wsgi = OriginScope(web.watch(guard))
-    return App(wsgi=wsgi, context=context, users=users)
+    return App(wsgi=wsgi, context=context, users=users, dav=dav)

@@ -67,8 +67,7 @@ def alice(app: App) -> Iterator[httpx.Client]:
 def _stock(app: App) -> list[DavsyncDAVProvider]:
     """Every share provider, with WsgiDAV's own request handler put back."""
     providers: list[DavsyncDAVProvider] = []
-    dav = app.wsgi.app  # type: ignore[attr-defined]  # RequestGuard around WsgiDAVApp
-    for provider in dav.provider_map.values():
+    for provider in app.dav.provider_map.values():
         if isinstance(provider, DavsyncDAVProvider):
             provider.custom_request_handler = types.MethodType(  # type: ignore[method-assign]
                 DAVProvider.custom_request_handler, provider
