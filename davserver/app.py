@@ -19,9 +19,11 @@ from wsgidav.wsgidav_app import WsgiDAVApp
 from davserver.access import AccessPolicy
 from davserver.auth.domain_controller import DavsyncDomainController
 from davserver.auth.gate import ThrottleGate
-from davserver.auth.nonces import DigestNonceGuard
+from davserver.auth.nonces import DigestNonceGuard, NonceRegistry
 from davserver.auth.throttle import LoginThrottle
 from davserver.auth.users import UserStore
+from davserver.collection.origin import OriginScope
+from davserver.collection.service import Collection, open_collection
 from davserver.context import ServerContext
 from davserver.dav.access_mw import AccessControl
 from davserver.dav.extensions import DavsyncExtensions
@@ -33,6 +35,8 @@ from davserver.dav.streamed import RequestScope
 from davserver.dav.streamed import install as install_streamed_log_filter
 from davserver.limits import RequestGuard, WSGIApp
 from davserver.namespace import SHARES
+from davserver.nextcloud.ocs import STATUS_PATHS, NextcloudEndpoints
+from davserver.nextcloud.webdav_alias import WebdavAlias
 from davserver.quirks import RequestQuirks
 from davserver.settings import Settings
 from davserver.uploads import gc_interval, open_upload_service
@@ -68,6 +72,14 @@ def _route_wsgidav_logs(verbose: int) -> None:
     logger.propagate = True  # the package turns it off at import
 
 
+class _DropStreamedListingErrors(logging.Filter):
+    """WsgiDAV logs an error for every response without Content-Length; a large PROPFIND is
+    streamed on purpose (``davserver.dav.propfind``) and announces ``Connection: close``."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Content-Length header in 207-response" not in record.getMessage()
+
+
 @dataclass(frozen=True)
 class App:
     """The WSGI application and what it was built from."""
@@ -75,6 +87,7 @@ class App:
     wsgi: WSGIApp
     context: ServerContext
     users: UserStore
+    dav: WsgiDAVApp  # the WsgiDAV application inside the front layers (tests reach its providers)
 
 
 def open_user_store(settings: Settings) -> UserStore:
@@ -93,12 +106,14 @@ def build_context(settings: Settings) -> ServerContext:
         path_policy=PathPolicy(windows_compatible=settings.paths.windows_compatible),
     )
     storage.reconcile()
+    collection = open_collection(settings, storage)  # its storage journals every arrival
     return ServerContext(
         settings=settings,
-        storage=storage,
+        storage=collection.storage,
         policy=AccessPolicy(settings.grants),
         instance_id=_instance_id(settings),
-        uploads=open_upload_service(settings, storage),
+        uploads=open_upload_service(settings, collection.storage),
+        collection=collection,
     )
 
 
@@ -125,7 +140,9 @@ def wsgidav_config(
             ThrottleGate,
             DigestNonceGuard,
             HTTPAuthenticator,
+            WebdavAlias,
             DavLimits,
+            NextcloudEndpoints,
             AccessControl,
             web.operator_pages(),
             RequestQuirks,
@@ -147,9 +164,13 @@ def wsgidav_config(
                 max_failures=throttle.max_failures,
                 window_s=throttle.window_s,
                 lockout_s=throttle.lockout_s,
+                db_path=settings.db_path,
+                address_max_failures=throttle.address_max_failures,
+                account_max_failures=throttle.account_max_failures,
             ),
+            "nonces": NonceRegistry(db_path=settings.db_path),
             "realm": settings.auth.realm,
-            "allow_anonymous_paths": [],
+            "allow_anonymous_paths": list(STATUS_PATHS),
             "basic_over_http": settings.auth.basic_over_http,
         },
         "lock_storage": SQLiteLockStorage(
@@ -179,6 +200,8 @@ def build_app(settings: Settings) -> App:
     context = build_context(settings)
     if context.uploads is not None:
         context.uploads.start_maintenance(gc_interval(settings))
+    if isinstance(context.collection, Collection):
+        context.collection.start()
     users = open_user_store(settings)
     web = WebFront(context)
     config = wsgidav_config(settings, context, users, web)
@@ -186,7 +209,10 @@ def build_app(settings: Settings) -> App:
         logging.getLogger("wsgidav.wsgidav_app").addFilter(_DropMisleadingWsgidavWarnings())
     install_streamed_log_filter()
     _route_wsgidav_logs(settings.verbose)
+    logging.getLogger("wsgidav.wsgidav_app").addFilter(_DropStreamedListingErrors())
     dav = WsgiDAVApp(config)
     front = web.public(RequestScope(dav))
-    wsgi = web.watch(RequestGuard(front, trusted_proxies=settings.server.trusted_proxies))
-    return App(wsgi=wsgi, context=context, users=users)
+    guard = RequestGuard(front, trusted_proxies=settings.server.trusted_proxies)
+    # Outermost: arrivals see the final client address and user (read lazily at commit).
+    wsgi = OriginScope(web.watch(guard))
+    return App(wsgi=wsgi, context=context, users=users, dav=dav)

@@ -32,8 +32,9 @@ READ_BLOCK = 1024 * 1024
 _REASONS = {200: "OK", 206: "Partial Content", 304: "Not Modified", 412: "Precondition Failed"}
 
 
-GZIP_TAG_SUFFIX = "-gz"
-"""A gzip-encoded response is a different representation, so it gets its own strong ETag."""
+GZIP_TAG_SUFFIX = "-gzip"
+"""A gzip-encoded response is a different representation, so it gets its own strong ETag.
+The Nextcloud and ownCloud clients strip exactly ``-gzip`` from ETags they receive."""
 
 
 def _fold_gzip_tags(headers: dict[str, str], etag: str) -> dict[str, str]:
