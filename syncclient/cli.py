@@ -86,6 +86,7 @@ def _common(p: argparse.ArgumentParser, positional: bool = True) -> None:
     g.add_argument("--chunk-size", help="chunk size for resumable uploads (default 10MiB)")
     g.add_argument("--chunk-threshold", help="files this big or bigger use chunks (16MiB)")
     g.add_argument("--bwlimit", help="bandwidth limit in bytes/s, e.g. 512k (0 = none)")
+    g.add_argument("--mail-part-size", help="piece size of the mail transport (default 16MiB)")
     g.add_argument("--retries", type=int, help="attempts per request (default 8)")
     g.add_argument("--stall-timeout", type=float, help="seconds without progress (default 60)")
     g.add_argument(
@@ -210,6 +211,7 @@ def _overrides(a: argparse.Namespace) -> dict[tuple[str, ...], Any]:
         ("transfer", "chunk_size"): get("chunk_size"),
         ("transfer", "chunk_threshold"): get("chunk_threshold"),
         ("transfer", "bwlimit"): get("bwlimit"),
+        ("mail", "part_size"): get("mail_part_size"),
         ("transfer", "retries"): get("retries"),
         ("transfer", "stall_timeout"): get("stall_timeout"),
         ("budget", "max_bytes"): get("max_bytes"),

@@ -55,6 +55,8 @@ from syncclient.transports import (
     WrongURLError,
     diagnose,
 )
+from syncclient.transports.mail import SCHEMES as MAIL_SCHEMES
+from syncclient.transports.mail import open_mail_transport
 from syncclient.transports.webdav import WebDAVOptions, WebDAVTransport
 from syncclient.units import parse_duration, parse_size
 from syncclient.winnames import WindowsNames
@@ -104,8 +106,11 @@ class Prepared:
 
 
 def open_transport(cfg: Config, url: str) -> WebDAVTransport:
-    """The WebDAV transport for ``url`` with the configured credentials."""
+    """The transport for ``url`` (its scheme picks the family) with the configured
+    credentials: WebDAV for http(s), ``mail`` for smtp(s)."""
     password = cfg.password.get_secret_value() if cfg.password is not None else None
+    if url.split(":", 1)[0].lower() in MAIL_SCHEMES:
+        return open_mail_transport(cfg, url, password)  # type: ignore[return-value]
     return WebDAVTransport(
         WebDAVOptions(
             url=url,
@@ -444,6 +449,8 @@ def _exit_code(
         return ExitCode.WAITING, "files are waiting (still changing or locked)"
     if not plan.uploads:
         return ExitCode.OK, "nothing to transfer: everything is up to date"
+    if Outcome.SENT in outcomes:
+        return ExitCode.OK, "all files sent; those marked sent are not verified (no receipt)"
     return ExitCode.OK, "all files verified"
 
 
