@@ -30,6 +30,7 @@ from davserver.dav.limits_mw import DavLimits
 from davserver.dav.lock_store import SQLiteLockStorage
 from davserver.dav.prop_store import SQLitePropertyManager
 from davserver.dav.provider import DavsyncDAVProvider, VirtualRootProvider
+from davserver.gateways.form import AUTHENTICATED_USER_KEY, FormUploads
 from davserver.limits import RequestGuard, WSGIApp
 from davserver.namespace import SHARES
 from davserver.quirks import RequestQuirks
@@ -105,6 +106,7 @@ def wsgidav_config(settings: Settings, context: ServerContext, users: UserStore)
             HTTPAuthenticator,
             DavLimits,
             AccessControl,
+            FormUploads,
             RequestQuirks,
             DavsyncExtensions,
             WsgiDavDirBrowser,
@@ -115,7 +117,8 @@ def wsgidav_config(settings: Settings, context: ServerContext, users: UserStore)
             "accept_basic": True,
             "accept_digest": settings.auth.digest,
             "default_to_digest": settings.auth.digest,
-            "trusted_auth_header": None,
+            # an environ key (not a header): only in-process gateway requests can carry it
+            "trusted_auth_header": AUTHENTICATED_USER_KEY,
         },
         "davsync": {
             "context": context,
