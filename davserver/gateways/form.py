@@ -39,8 +39,8 @@ import json
 import logging
 import re
 import time
-from http import HTTPStatus
 from collections.abc import Callable, Iterable
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -172,8 +172,8 @@ def declared_values(content: FormContent) -> list[dict[str, str]]:
             entries = [e for v in content.values(field_name) for e in _LIST_SPLIT.split(v) if e]
             if len(entries) > len(indexes):
                 raise _Refused(
-                    400, f"field {field_name!r} lists {len(entries)} values for "
-                    f"{len(indexes)} file(s)"
+                    400,
+                    f"field {field_name!r} lists {len(entries)} values for {len(indexes)} file(s)",
                 )
             for i, entry in zip(indexes, entries, strict=False):
                 out[i][key] = entry

@@ -26,7 +26,7 @@ def upload_form_html(collection_url: str) -> str:
         f'<form class="davsync-upload" method="post" enctype="multipart/form-data" '
         f'action="{action}">\n'
         '  <label>Files <input type="file" name="file" multiple required></label>\n'
-        '  <label>SHA-256 (optional, one per file, in order)\n'
+        "  <label>SHA-256 (optional, one per file, in order)\n"
         '    <textarea name="file.sha256" rows="2" cols="66" spellcheck="false"></textarea>'
         "</label>\n"
         '  <button type="submit">Upload</button>\n'
@@ -36,11 +36,11 @@ def upload_form_html(collection_url: str) -> str:
 
 def _page(title: str, body: str) -> bytes:
     return (
-        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
+        '<!DOCTYPE html>\n<html><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{escape(title)}</title><style>{_STYLE}</style></head>\n"
         f"<body>\n<h1>{escape(title)}</h1>\n{body}</body></html>\n"
-    ).encode("utf-8")
+    ).encode()
 
 
 def upload_page(collection_url: str) -> bytes:

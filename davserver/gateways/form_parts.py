@@ -18,6 +18,7 @@ caller owns the ``StagedFile`` paths and removes them (``FormContent.discard``).
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -88,9 +89,17 @@ def boundary_of(content_type: str) -> bytes | None:
     return boundary or None
 
 
+_WINDOWS_PATH = re.compile(r"^([A-Za-z]:\\|\\\\)")
+
+
 def base_name(raw: str) -> str:
-    """The last segment of a client's file name (browsers may send ``C:\\dir\\x.txt``)."""
-    return raw.replace("\\", "/").rsplit("/", 1)[-1].strip()
+    """The last segment of a client's file name: after the last ``/``, and after the last
+    ``\\`` of a Windows path (old browsers send ``C:\\dir\\x.txt``); a backslash elsewhere
+    is part of the name."""
+    name = raw.rsplit("/", 1)[-1]
+    if _WINDOWS_PATH.match(raw):
+        name = name.rsplit("\\", 1)[-1]
+    return name
 
 
 class _Collector:

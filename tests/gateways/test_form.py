@@ -122,7 +122,9 @@ def test_several_files_with_hashes_in_order(srv: DavServer) -> None:
     one, two = b"first\n", b"second\n"
     sums = f"{digests(one)['sha256']}\n{digests(two)['sha256']}".encode()
     with _alice() as c:
-        r = _post(c, url, [("file.sha256", None, sums), ("file", "1.txt", one), ("file", "2.txt", two)])
+        r = _post(
+            c, url, [("file.sha256", None, sums), ("file", "1.txt", one), ("file", "2.txt", two)]
+        )
         assert r.status_code == 201, r.text
         assert [f["name"] for f in r.json()["files"]] == ["1.txt", "2.txt"]
         too_many = sums + b" " + digests(b"x")["sha256"].encode()
