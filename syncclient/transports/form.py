@@ -100,6 +100,7 @@ class FormTransport(WebDAVTransport):
         super().__init__(opts)
         self.using_form = not auto
         self.notify = notify
+        self.switch_note = ""
         self._switch_lock = threading.Lock()
 
     # auto: WebDAV until a verb is blocked -------------------------------------------------
@@ -110,7 +111,11 @@ class FormTransport(WebDAVTransport):
             if self.using_form:
                 return ""
             self.using_form = True
-            return f"WebDAV blocked ({why}); falling back to form upload (POST)"
+            self.switch_note = (
+                f"WebDAV blocked: {why} refused while GET works (a proxy filtering methods?); "
+                "falling back to form upload (POST)"
+            )
+            return self.switch_note
 
     def _blocked(self, exc: TransportError) -> bool:
         """Whether ``exc`` looks like a proxy refusing the verb while GET still works."""
@@ -137,26 +142,27 @@ class FormTransport(WebDAVTransport):
                 return False
         return False
 
-    def _fall_back(self, exc: TransportError) -> None:
+    def _fall_back(self, verb: str, exc: TransportError) -> None:
         """Switch to forms if ``exc`` is a blocked verb (telling ``notify``), else raise it."""
         if not self._blocked(exc):
             raise exc
-        note = self._switch(str(exc))
+        note = self._switch(f"{verb} ({exc})")
         if note and self.notify is not None:
             self.notify(note)
 
     # probe and listing --------------------------------------------------------------------
 
     def probe(self) -> ServerInfo:
-        """``HEAD ?inventory`` (in auto mode: WebDAV's PROPFIND first)."""
-        note = ""
+        """``HEAD ?inventory`` (in auto mode: WebDAV's PROPFIND first). After an ``auto``
+        switch the notes carry the switch (the run reports the last probe's notes once)."""
         if not self.using_form:
             try:
                 return super().probe()
             except (AuthError, WrongURLError, StatusError) as exc:
                 if not self._blocked(exc):
                     raise
-                note = self._switch(f"PROPFIND: {exc}")
+                self._switch("PROPFIND")
+        note = self.switch_note
         what = f"HEAD {self.base}?inventory"
         with self._translated(what):
             resp = self._client.request("HEAD", self.base + "?inventory")
@@ -233,7 +239,7 @@ class FormTransport(WebDAVTransport):
                 super().make_dir(path)
                 return
             except (StatusError, WrongURLError) as exc:
-                self._fall_back(exc)
+                self._fall_back("MKCOL", exc)
         self._mkdir_post(path.strip("/"))
 
     def make_collection(self) -> None:
@@ -251,7 +257,7 @@ class FormTransport(WebDAVTransport):
             try:
                 return super().put(path, body, length, sha1, mtime)
             except (StatusError, WrongURLError) as exc:
-                self._fall_back(exc)
+                self._fall_back("PUT", exc)
         folder, name = posixpath.split(path)
         form = FormBody([("sha1", sha1), ("mtime", str(mtime))], name, body, length)
         return self._post(self._folder_url(folder), form.content_type, form.length, form)
