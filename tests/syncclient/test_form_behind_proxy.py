@@ -15,13 +15,7 @@ from interop.stock import StockServer
 from interop.tools import Unavailable
 from tests.gateways.form_support import unavailable
 from tests.support.server import DavServer
-from tests.syncclient.conftest import (  # noqa: F401  (fixtures used by name)
-    ClientResult,
-    alice_http,
-    remote_inventory,
-    sync,
-    write_tree,
-)
+from tests.syncclient.conftest import ClientResult, remote_inventory, write_tree
 
 pytestmark = pytest.mark.interop
 
