@@ -73,10 +73,13 @@ class FormBody:
     ) -> None:
         boundary = "syncclient-" + uuid.uuid4().hex
         self.content_type = f"multipart/form-data; boundary={boundary}"
-        self._head = b"".join(_field(boundary, k, v) for k, v in fields) + (
-            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
-            f'filename="{_quoted(filename)}"\r\nContent-Type: application/octet-stream\r\n\r\n'
-        ).encode()
+        self._head = (
+            b"".join(_field(boundary, k, v) for k, v in fields)
+            + (
+                f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
+                f'filename="{_quoted(filename)}"\r\nContent-Type: application/octet-stream\r\n\r\n'
+            ).encode()
+        )
         self._tail = f"\r\n--{boundary}--\r\n".encode()
         self._body = body
         self.length = len(self._head) + length + len(self._tail)
