@@ -44,9 +44,10 @@ http {{
 """
 
 
-def start_blocking_proxy(work: Path, upstream_url: str) -> StockServer:
-    """nginx on a free loopback port forwarding ``GET HEAD POST OPTIONS`` to
-    ``upstream_url`` (``http://host:port/``) and refusing every other method with 403.
+def start_blocking_proxy(work: Path, upstream_url: str, allowed: str = ALLOWED) -> StockServer:
+    """nginx on a free loopback port forwarding the methods ``allowed`` (default
+    ``GET POST HEAD OPTIONS``) to ``upstream_url`` (``http://host:port/``) and refusing every
+    other method with 403.
     ``url`` of the result is the proxy's base URL. Raises Unavailable without nginx."""
     binary = find_tool("nginx", sbin=True)
     work.mkdir(parents=True, exist_ok=True)
@@ -57,7 +58,7 @@ def start_blocking_proxy(work: Path, upstream_url: str) -> StockServer:
             work=work,
             host=HOST,
             port=port,
-            allowed=ALLOWED,
+            allowed=allowed,
             upstream=urlsplit(upstream_url).netloc,
         ),
         encoding="utf-8",

@@ -248,8 +248,11 @@ class FormTransport(WebDAVTransport):
     def make_collection(self) -> None:
         """POST an empty ``mkdir`` to the collection URL: the server makes it and its parents."""
         if not self.using_form:
-            super().make_collection()
-            return
+            try:
+                super().make_collection()
+                return
+            except (StatusError, WrongURLError) as exc:
+                self._fall_back("MKCOL", exc)
         self._mkdir_post("")
 
     def put(

@@ -75,3 +75,33 @@ def test_sync_through_the_proxy_falls_back_to_form(
     again = sync(src, via_proxy)  # type: ignore[operator]
     assert again.code == 0, again.stderr + again.stdout
     assert again.summary()["nothing_transferred"] is True
+
+
+def test_a_proxy_that_lets_propfind_through_is_noticed_at_the_first_write(
+    server: DavServer,
+    sync: object,
+    alice_http: httpx.Client,
+    tmp_path: Path,
+) -> None:
+    try:
+        front = start_blocking_proxy(
+            tmp_path / "proxy", server.url, allowed="GET POST HEAD OPTIONS PROPFIND"
+        )
+    except Unavailable as exc:
+        unavailable(str(exc))
+        raise
+    try:
+        name = f"half-{tmp_path.name[-12:]}/"
+        assert alice_http.request("MKCOL", server.files_url("alice", name)).status_code == 201
+        files = {"a/one.txt": b"one\n" * 100, "two.txt": b"two\n" * 100}
+        src = tmp_path / "src"
+        write_tree(src, files)
+        r = sync(src, f"{front.url}remote.php/dav/files/alice/{name}")  # type: ignore[operator]
+        assert r.code == 0, r.stderr + r.stdout
+        switches = [n for n in _notes(r) if "falling back to form upload" in n]
+        assert len(switches) == 1, _notes(r)
+        inv = remote_inventory(alice_http, server.files_url("alice", name))
+        for rel, data in files.items():
+            assert inv[rel]["sha256"] == hashlib.sha256(data).hexdigest(), rel
+    finally:
+        front.stop()
