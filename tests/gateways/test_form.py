@@ -242,6 +242,17 @@ def test_html_answer_and_upload_page(srv: DavServer) -> None:
         assert on_a_file.status_code == 200 and on_a_file.content == b"html"
 
 
+def test_post_to_a_file_or_the_uploads_area_is_not_a_form(srv: DavServer) -> None:
+    with _alice() as c:
+        assert c.put(srv.files_url("alice", "plain.txt"), content=b"plain").status_code == 201
+        r = _post(c, srv.files_url("alice", "plain.txt"), [("file", "x.txt", b"x")])
+        assert r.status_code == 405
+        assert c.get(srv.files_url("alice", "plain.txt")).content == b"plain"
+        uploads = srv.url + "remote.php/dav/uploads/alice/"
+        r = _post(c, uploads, [("file", "x.txt", b"x")])
+        assert r.status_code in (403, 405), r.text
+
+
 def test_tus_post_is_not_taken_for_a_form(srv: DavServer) -> None:
     with _alice() as c:
         r = c.post(
