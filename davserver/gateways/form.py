@@ -429,10 +429,10 @@ def _wants_page(environ: dict[str, Any]) -> bool:
 
 
 def _collection_url(environ: dict[str, Any]) -> str:
-    """The URL path of the requested collection, with a trailing slash."""
+    """The URL path of the requested collection, with a trailing slash (inside WsgiDAV's
+    stack ``PATH_INFO`` is already decoded text: ``hotfixes.re_encode_path_info``)."""
     path = str(environ.get("SCRIPT_NAME", "")) + str(environ.get("PATH_INFO", ""))
-    raw = path.encode("latin-1", "replace").decode("utf-8", "replace")
-    return quote(raw.rstrip("/") + "/", safe="/!$&'()*+,;=:@~")
+    return quote(path.rstrip("/") + "/", safe="/!$&'()*+,;=:@~")
 
 
 def _wants_json(environ: dict[str, Any]) -> bool:

@@ -170,6 +170,15 @@ def test_missing_folders_are_made_and_mkdir_fields(srv: DavServer) -> None:
         assert r.status_code == 207
 
 
+def test_non_ascii_folder_and_file_names(srv: DavServer) -> None:
+    with _alice() as c:
+        r = _post(c, srv.files_url("alice", "dätä/ünter/"), [("file", "fïle ü.txt", b"u")])
+        assert r.status_code == 201, r.text
+        assert r.json()["collection"] == "/remote.php/dav/files/alice/d%C3%A4t%C3%A4/%C3%BCnter/"
+        assert r.json()["files"][0]["path"] == "dätä/ünter/fïle ü.txt"
+        assert c.get(srv.files_url("alice", "dätä/ünter/fïle ü.txt")).content == b"u"
+
+
 def test_policy_of_the_put_applies(srv: DavServer) -> None:
     with _alice() as c:
         r = _post(c, srv.files_url("bob", "in/"), [("file", "x.txt", b"x")])
