@@ -286,7 +286,8 @@ class FormUploads(BaseMiddleware):  # type: ignore[misc]
             files, message = self._store(environ, provider, target, content)
         except (_Refused, FormError) as exc:
             files = exc.files if isinstance(exc, _Refused) else []
-            return _answer(environ, start_response, url, exc.status, str(exc), files)
+            unread = content is None  # refused before the body's end: the connection closes
+            return _answer(environ, start_response, url, exc.status, str(exc), files, close=unread)
         finally:
             if content is not None:
                 content.discard()
@@ -316,7 +317,10 @@ class FormUploads(BaseMiddleware):  # type: ignore[misc]
         target: str,
         content: FormContent,
     ) -> tuple[list[dict[str, Any]], str]:
-        content.files[:] = [f for f in content.files if f.filename or f.size]
+        unused = [f for f in content.files if not f.filename and not f.size]
+        for f in unused:  # a file input left empty in a browser
+            f.path.unlink(missing_ok=True)
+            content.files.remove(f)
         folders = [v.strip("/") for v in content.values("mkdir") if v.strip("/")]
         if not content.files and not content.values("mkdir"):
             raise _Refused(400, "the form carries no file (a file part needs a filename)")

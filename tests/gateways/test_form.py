@@ -133,6 +133,16 @@ def test_several_files_with_hashes_in_order(srv: DavServer) -> None:
         assert c.get(url + "3.txt").status_code == 404
 
 
+def test_an_empty_file_input_is_skipped_and_no_staging_is_left(srv: DavServer) -> None:
+    with _alice() as c:
+        r = _post(c, srv.files_url("alice"), [("file", "", b""), ("file", "real.txt", b"r")])
+        assert r.status_code == 201, r.text
+        assert [f["name"] for f in r.json()["files"]] == ["real.txt"]
+        r = _post(c, srv.files_url("alice"), [("file", "", b"")])
+        assert r.status_code == 400
+    assert not list(srv.root.rglob("form-*.part"))
+
+
 def test_form_without_a_file_part_is_400(srv: DavServer) -> None:
     with _alice() as c:
         r = _post(c, srv.files_url("alice"), [("note", None, b"no file here")])
