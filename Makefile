@@ -10,7 +10,7 @@ ROOT   ?= data
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e .
+	$(PY) -m pip install -q -e '.[server]'
 	touch $@
 
 $(VENV)/.test-installed: pyproject.toml
@@ -26,7 +26,7 @@ test-venv: $(VENV)/.test-installed
 serve: venv
 	$(VENV)/bin/davserver serve --root $(ROOT) --port $(PORT)
 
-## tools: Debian packages the interop tests drive (litmus, cadaver, davfs2, nginx + dav-ext); needs root or sudo
+## tools: Debian packages the interop tests drive (litmus, cadaver, davfs2, nginx + dav-ext, chromium + chromium-driver, nextcloudcmd, owncloudcmd); needs root or sudo
 tools:
 	@bash .ci/install-tools
 

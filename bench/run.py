@@ -10,6 +10,7 @@ BENCHES = (
     "bench.upload_memory",
     "bench.sync_vs_rclone",
     "bench.form_vs_put",
+    "bench.attack",
 )
 
 

@@ -9,7 +9,8 @@
   requests are routed by their headers in ``__call__``, nowhere else;
 - ``OPTIONS`` outside the shares (``/``, ``/remote.php``), which Explorer probes first;
 - response headers that resources queue during a request (``X-OC-Mtime: accepted``,
-  ``OC-FileId``, ``OC-ETag``, ``OC-Checksum``), which WsgiDAV's handlers cannot add.
+  ``OC-FileId``, ``OC-ETag``, ``OC-Checksum``), which WsgiDAV's handlers cannot add, and the
+  ``OC-FileId``/``ETag`` of what a MKCOL, COPY or MOVE created (``davserver.nextcloud.headers``).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from davserver.dav.inventory import serve_inventory, wants_inventory
 from davserver.dav.provider import DavsyncDAVProvider
 from davserver.dav.resources import RESPONSE_HEADERS_KEY, FileResource, FolderResource
 from davserver.dav.serve_file import serve_file
+from davserver.nextcloud.headers import target_headers
 from providers.hashing import normalize_algorithm
 
 StartResponse = Callable[..., Any]
@@ -44,6 +46,12 @@ ALLOW_ROOT = "OPTIONS, GET, HEAD, PROPFIND"
 def _with_queued_headers(environ: dict[str, Any], start_response: StartResponse) -> StartResponse:
     def wrapped(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
         queued = environ.get(RESPONSE_HEADERS_KEY) or []
+        provider = environ.get("wsgidav.provider")
+        if status[:1] == "2" and isinstance(provider, DavsyncDAVProvider):
+            known = {h.lower() for h, _ in queued}
+            queued += [
+                (h, v) for h, v in target_headers(environ, provider) if h.lower() not in known
+            ]
         if queued and status[:1] == "2":
             present = {h.lower() for h, _ in headers}
             headers = headers + [(h, v) for h, v in queued if h.lower() not in present]

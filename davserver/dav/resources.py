@@ -31,6 +31,7 @@ from davserver.dav import properties
 from davserver.dav.errors import bad_request, translated
 from davserver.http.digests import DigestHeaderError, expected_digests_from_headers
 from davserver.namespace import SHARES, storage_to_share_path
+from davserver.nextcloud import webdav_alias
 from providers import paths
 from providers.base import Entry, WriteHandle
 from providers.errors import NotFoundError, ProviderError
@@ -151,6 +152,17 @@ class StorageResource:
         share the request came through, so a lock taken at ``/remote.php/dav/...`` also binds
         ``/dav/...`` (every share serves the same tree)."""
         return quote(SHARES[0] + self.get_preferred_path())  # type: ignore[attr-defined]
+
+    @property
+    def size(self) -> int:
+        """Bytes of the file, or of every file below the collection (oc:size)."""
+        return self._entry().size
+
+    def get_href(self) -> str:
+        """WsgiDAV's href, written under ``/remote.php/webdav`` for requests that came in
+        through that alias."""
+        href: str = super().get_href()  # type: ignore[misc]
+        return webdav_alias.href_for(self.environ, href)
 
     def _entry(self) -> Entry:
         if self.entry is None:
@@ -333,7 +345,7 @@ class FileResource(StorageResource, DAVNonCollection):  # type: ignore[misc]
             if available is not None and length > available:
                 raise DAVError(
                     HTTP_INSUFFICIENT_STORAGE,
-                    context_info=f"{length} bytes announced, {available} available",
+                    context_info=f"not enough free space for the {length} bytes announced",
                 )
 
     def end_write(self, *, with_errors: bool) -> None:

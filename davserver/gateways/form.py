@@ -93,6 +93,20 @@ class _Refused(Exception):
         self.files: list[dict[str, Any]] = []
 
 
+class AppRef:
+    """The whole application (``App.wsgi``), filled in by ``build_app`` once it exists: the
+    middleware stack is built before the layers around it, and in-process requests must run
+    through all of them (the arrival journal's origin scope, the request guard, the access
+    log) exactly as a request from the network does."""
+
+    def __init__(self) -> None:
+        self.app: WSGIApp | None = None
+
+
+GATEWAY_APP_KEY = "gateway_app"
+"""Key of the ``AppRef`` in WsgiDAV's ``config["davsync"]``."""
+
+
 def as_user(app: WSGIApp, user: str) -> WSGIApp:
     """``app`` with every request marked as authenticated for ``user`` (in-process only)."""
 
@@ -233,7 +247,8 @@ class FormUploads(BaseMiddleware):  # type: ignore[misc]
         )
         self.staging = settings.state_path / STAGING_DIR
         self.storage = config["davsync"]["context"].storage
-        self.app = RequestGuard(wsgidav_app)
+        self._ref: AppRef | None = config["davsync"].get(GATEWAY_APP_KEY)
+        self._fallback = RequestGuard(wsgidav_app)
         _remove_stale(self.staging)
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -328,7 +343,8 @@ class FormUploads(BaseMiddleware):  # type: ignore[misc]
             if f.filename in ("", ".", ".."):
                 raise _Refused(400, f"invalid file name {f.filename!r}")
         declared = declared_values(content)
-        session = _Session(self.app, environ, provider.share_path)
+        app = self._ref.app if self._ref is not None and self._ref.app else self._fallback
+        session = _Session(app, environ, provider.share_path)
         session.make_dirs(target)
         for folder in folders:
             session.make_dirs(f"{target}/{folder}")

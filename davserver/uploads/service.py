@@ -188,6 +188,10 @@ class UploadService:
         """``user``'s sessions that are not committed yet."""
         return self.store.list_active(user)
 
+    def open_session_counts(self) -> dict[str, int]:
+        """Sessions not committed yet, per user (users without any are absent)."""
+        return self.store.count_active()
+
     def chunks(self, session: Session) -> list[Chunk]:
         """The chunks received so far, in assembly (natural) order."""
         chunks = self.store.chunks(session.owner, session.name)
@@ -308,9 +312,7 @@ class UploadService:
     def _check_space(self, needed: int) -> None:
         available = self.store.disk_available(self.limits.reserve_bytes)
         if needed > available:
-            raise InsufficientSpaceError(
-                f"{needed} bytes needed for this upload, {available} available"
-            )
+            raise InsufficientSpaceError(f"not enough free space for {needed} bytes")
 
     def _check_announced(self, total: int, *, received: int) -> None:
         """Room for the chunks still to come plus the assembled copy of ``total`` bytes."""
@@ -380,7 +382,7 @@ class UploadService:
         except NotFoundError:
             return  # the provider reports the missing parent at begin_write
         if available is not None and size > available:
-            raise InsufficientSpaceError(f"{size} bytes to assemble, {available} available")
+            raise InsufficientSpaceError(f"not enough free space to assemble {size} bytes")
 
     def _assemble(
         self,
