@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from tests.gateways.form_support import digests, multipart, stored_checksums, unavailable
+from tests.integration.collection_support import arrivals
 from tests.support.configured import USERS, start_server
 from tests.support.server import DavServer
 
@@ -313,3 +314,20 @@ def test_killed_server_mid_post_keeps_the_old_version(tmp_path: Path) -> None:
             assert "form-" not in listing.text
     finally:
         server.stop()
+
+
+def test_a_form_upload_is_an_arrival_of_protocol_form(tmp_path: Path) -> None:
+    server = start_server(tmp_path, CONFIG)
+    try:
+        with _alice() as c:
+            r = _post(c, server.files_url("alice", "arr/"), [("file", "f.csv", b"1,2\n")])
+            assert r.status_code == 201, r.text
+            assert c.put(server.files_url("alice", "arr/p.csv"), content=b"3").status_code == 201
+    finally:
+        server.stop()
+    got = arrivals(server.root, "--user", "alice")
+    assert [(a["protocol"], a["path"]) for a in got] == [
+        ("form", "arr/f.csv"),
+        ("put", "arr/p.csv"),
+    ]
+    assert got[0]["sha256"] == digests(b"1,2\n")["sha256"]
