@@ -254,6 +254,9 @@ def test_html_answer_and_upload_page(srv: DavServer) -> None:
         assert r.status_code == 201
         assert r.headers["Content-Type"].startswith("text/html")
         assert "&lt;b&gt;.txt" in r.text and "<b>.txt" not in r.text
+        listing = c.get(url, headers={"Accept": "text/html"})
+        assert listing.status_code == 200
+        assert 'class="davsync-upload"' in listing.text
         page = c.get(url + "?upload")
         assert page.status_code == 200
         assert 'enctype="multipart/form-data"' in page.text

@@ -1,6 +1,7 @@
 """A real headless browser (Debian chromium + chromium-driver, driven by Selenium) uploads
-through the upload page: two files at once with their SHA-256 values, then one with a wrong
-SHA-256, which the server refuses while keeping the stored version."""
+through the upload page (``?upload``): two files at once with their SHA-256 values; then,
+through the form of the folder listing, one with a wrong SHA-256, which the server refuses
+while keeping the stored version."""
 
 from __future__ import annotations
 
@@ -61,14 +62,13 @@ def browser() -> Iterator[object]:
     driver.quit()
 
 
-def _page_url(srv: DavServer, folder: str) -> str:
+def _page_url(srv: DavServer, folder: str, query: str = "?upload") -> str:
     parts = urlsplit(srv.files_url("alice", folder))
-    return f"http://alice:{USERS['alice']}@{parts.netloc}{parts.path}?upload"
+    return f"http://alice:{USERS['alice']}@{parts.netloc}{parts.path}{query}"
 
 
 def _upload(driver: object, page: str, files: list[Path], sha256: str) -> str:
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.ui import WebDriverWait
 
     driver.get(page)  # type: ignore[attr-defined]
@@ -77,9 +77,8 @@ def _upload(driver: object, page: str, files: list[Path], sha256: str) -> str:
     driver.find_element(By.NAME, "file.sha256").send_keys(sha256)  # type: ignore[attr-defined]
     driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()  # type: ignore[attr-defined]
     WebDriverWait(driver, 60).until(
-        expected_conditions.presence_of_element_located((By.TAG_NAME, "h1"))
+        lambda d: d.find_element(By.TAG_NAME, "h1").text in ("Upload complete", "Upload refused")
     )
-    WebDriverWait(driver, 60).until(lambda d: "Upload" in d.find_element(By.TAG_NAME, "h1").text)
     return str(driver.find_element(By.TAG_NAME, "body").text)  # type: ignore[attr-defined]
 
 
@@ -100,7 +99,8 @@ def test_browser_uploads_through_the_page(srv: DavServer, browser: object, tmp_p
     changed = tmp_path / "changed" / "one.csv"
     changed.parent.mkdir()
     changed.write_bytes(b"different content\n")
-    text = _upload(browser, _page_url(srv, "web/"), [changed], "0" * 64)
+    # this time through the upload form of the folder listing
+    text = _upload(browser, _page_url(srv, "web/", query=""), [changed], "0" * 64)
     assert "Upload refused" in text, text
     with httpx.Client(auth=("alice", USERS["alice"]), timeout=30) as c:
         assert c.get(srv.files_url("alice", "web/one.csv")).content == one.read_bytes()
