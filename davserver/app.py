@@ -19,7 +19,7 @@ from wsgidav.wsgidav_app import WsgiDAVApp
 from davserver.access import AccessPolicy
 from davserver.auth.domain_controller import DavsyncDomainController
 from davserver.auth.gate import ThrottleGate
-from davserver.auth.nonces import DigestNonceGuard
+from davserver.auth.nonces import DigestNonceGuard, NonceRegistry
 from davserver.auth.throttle import LoginThrottle
 from davserver.auth.users import UserStore
 from davserver.collection.origin import OriginScope
@@ -73,6 +73,14 @@ def _route_wsgidav_logs(verbose: int) -> None:
     logger.propagate = True  # the package turns it off at import
 
 
+class _DropStreamedListingErrors(logging.Filter):
+    """WsgiDAV logs an error for every response without Content-Length; a large PROPFIND is
+    streamed on purpose (``davserver.dav.propfind``) and announces ``Connection: close``."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Content-Length header in 207-response" not in record.getMessage()
+
+
 @dataclass(frozen=True)
 class App:
     """The WSGI application and what it was built from."""
@@ -80,6 +88,7 @@ class App:
     wsgi: WSGIApp
     context: ServerContext
     users: UserStore
+    dav: WsgiDAVApp  # the WsgiDAV application inside the front layers (tests reach its providers)
 
 
 def open_user_store(settings: Settings) -> UserStore:
@@ -158,7 +167,11 @@ def wsgidav_config(
                 max_failures=throttle.max_failures,
                 window_s=throttle.window_s,
                 lockout_s=throttle.lockout_s,
+                db_path=settings.db_path,
+                address_max_failures=throttle.address_max_failures,
+                account_max_failures=throttle.account_max_failures,
             ),
+            "nonces": NonceRegistry(db_path=settings.db_path),
             "realm": settings.auth.realm,
             "allow_anonymous_paths": list(STATUS_PATHS),
             "basic_over_http": settings.auth.basic_over_http,
@@ -200,10 +213,11 @@ def build_app(settings: Settings) -> App:
         logging.getLogger("wsgidav.wsgidav_app").addFilter(_DropMisleadingWsgidavWarnings())
     install_streamed_log_filter()
     _route_wsgidav_logs(settings.verbose)
+    logging.getLogger("wsgidav.wsgidav_app").addFilter(_DropStreamedListingErrors())
     dav = WsgiDAVApp(config)
     front = web.public(RequestScope(dav))
     guard = RequestGuard(front, trusted_proxies=settings.server.trusted_proxies)
     # Outermost: arrivals see the final client address and user (read lazily at commit).
     wsgi = OriginScope(web.watch(guard))
     gateway_app.app = wsgi  # in-process gateway requests run through all of it
-    return App(wsgi=wsgi, context=context, users=users)
+    return App(wsgi=wsgi, context=context, users=users, dav=dav)

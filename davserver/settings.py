@@ -54,11 +54,14 @@ class TLSSettings(_Strict):
 
 
 class ThrottleSettings(_Strict):
-    """Failed-login throttling per account and per client address."""
+    """Failed-login throttling per (account, address), per address, and a per-account
+    backstop that only affects addresses that failed (``davserver.auth.throttle``)."""
 
     max_failures: int = Field(10, ge=1)
     window_s: float = Field(300.0, gt=0)
     lockout_s: float = Field(60.0, gt=0)
+    address_max_failures: int | None = Field(None, ge=1)  # default: 3 * max_failures
+    account_max_failures: int | None = Field(None, ge=1)  # default: 10 * max_failures
 
 
 class AuthSettings(_Strict):
