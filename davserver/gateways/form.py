@@ -267,9 +267,9 @@ class FormUploads(BaseMiddleware):  # type: ignore[misc]
         return self.next_app(environ, start_response)  # type: ignore[no-any-return]
 
     @staticmethod
-    def _target(environ: dict[str, Any], provider: DavsyncDAVProvider) -> str | None:
-        """The share path of the collection a form POST stores into, or None to pass the
-        request on (a file, the uploads area, outside any home)."""
+    def _target(environ: dict[str, Any], provider: DavsyncDAVProvider) -> tuple[str, bool] | None:
+        """The share path of the collection a form POST stores into and whether it exists,
+        or None to pass the request on (a file, the uploads area, outside any home)."""
         path = environ.get("PATH_INFO") or "/"
         try:
             loc = resolve_in_share(provider.share_path, path)
@@ -277,9 +277,10 @@ class FormUploads(BaseMiddleware):  # type: ignore[misc]
             return None
         if loc.kind != "home" or loc.area != "files":
             return None
-        if isinstance(provider.get_resource_inst(path, environ), FileResource):
+        res = provider.get_resource_inst(path, environ)
+        if isinstance(res, FileResource):
             return None
-        return "/" + "/".join(s for s in path.split("/") if s)
+        return "/" + "/".join(s for s in path.split("/") if s), isinstance(res, FolderResource)
 
     # --- the POST --------------------------------------------------------------------------
 
@@ -288,7 +289,7 @@ class FormUploads(BaseMiddleware):  # type: ignore[misc]
         environ: dict[str, Any],
         start_response: StartResponse,
         provider: DavsyncDAVProvider,
-        target: str,
+        target: tuple[str, bool],
     ) -> Iterable[bytes]:
         url = _collection_url(environ)
         ok, why = same_origin(environ)
@@ -329,9 +330,10 @@ class FormUploads(BaseMiddleware):  # type: ignore[misc]
         self,
         environ: dict[str, Any],
         provider: DavsyncDAVProvider,
-        target: str,
+        target_exists: tuple[str, bool],
         content: FormContent,
     ) -> tuple[list[dict[str, Any]], str]:
+        target, exists = target_exists
         unused = [f for f in content.files if not f.filename and not f.size]
         for f in unused:  # a file input left empty in a browser
             f.path.unlink(missing_ok=True)
@@ -345,7 +347,8 @@ class FormUploads(BaseMiddleware):  # type: ignore[misc]
         declared = declared_values(content)
         app = self._ref.app if self._ref is not None and self._ref.app else self._fallback
         session = _Session(app, environ, provider.share_path)
-        session.make_dirs(target)
+        if not exists:
+            session.make_dirs(target)
         for folder in folders:
             session.make_dirs(f"{target}/{folder}")
         stored: list[dict[str, Any]] = []
