@@ -62,6 +62,12 @@ def _common(p: argparse.ArgumentParser, positional: bool = True) -> None:
     g.add_argument("--password-file", type=Path, help="file whose first line is the password")
     g.add_argument("--ca-bundle", type=Path, help="PEM CA bundle instead of the OS trust store")
     g.add_argument("--auth", choices=["auto", "basic", "digest"])
+    g.add_argument(
+        "--transport",
+        choices=["auto", "webdav", "form"],
+        help="for http(s) URLs: webdav, form (HTML-form POSTs), or auto (WebDAV, falling back "
+        "to form when a proxy blocks WebDAV verbs; the default)",
+    )
     g.add_argument("--state-dir", type=Path, help="where journals and manifests live")
     g = p.add_argument_group("selection and order")
     g.add_argument(
@@ -205,6 +211,7 @@ def _overrides(a: argparse.Namespace) -> dict[tuple[str, ...], Any]:
         ("server", "password_file"): get("password_file"),
         ("server", "ca_bundle"): get("ca_bundle"),
         ("server", "auth"): get("auth"),
+        ("server", "transport"): get("transport"),
         ("state_dir",): get("state_dir"),
         ("windows_names",): get("windows_names"),
         ("transfer", "parallel"): get("parallel"),

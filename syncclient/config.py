@@ -42,6 +42,7 @@ class ServerConfig(_Strict):
     password_env: str | None = None
     ca_bundle: Path | None = None
     auth: Literal["auto", "basic", "digest"] = "auto"
+    transport: Literal["auto", "webdav", "form"] = "auto"
 
 
 class RepositoryConfig(_Strict):
@@ -242,6 +243,7 @@ _ENV_MAP: dict[str, tuple[str, ...]] = {
     "PASSWORD_FILE": ("server", "password_file"),
     "CA_BUNDLE": ("server", "ca_bundle"),
     "AUTH": ("server", "auth"),
+    "TRANSPORT": ("server", "transport"),
     "STATE_DIR": ("state_dir",),
     "WINDOWS_NAMES": ("windows_names",),
     "PARALLEL": ("transfer", "parallel"),

@@ -63,8 +63,22 @@ class SmtpGatewaySettings(_Strict):
         return self.user_folders.get(user, self.folder)
 
 
+class FormGatewaySettings(_Strict):
+    """HTML form upload (``multipart/form-data`` POST to a collection; on unless disabled).
+
+    ``max_parts`` bounds the parts of one POST (fields and files together), ``max_files``
+    the file parts among them, ``max_field_bytes`` the size of one text field.
+    """
+
+    enabled: bool = True
+    max_parts: int = Field(1000, ge=1, le=100_000)
+    max_files: int = Field(100, ge=1, le=10_000)
+    max_field_bytes: int = Field(64 * 1024, ge=64, le=16 * 1024 * 1024)
+
+
 class GatewaySettings(_Strict):
     """All gateways."""
 
     ftp: FtpGatewaySettings = FtpGatewaySettings()
     smtp: SmtpGatewaySettings = SmtpGatewaySettings()
+    form: FormGatewaySettings = FormGatewaySettings()
