@@ -48,7 +48,7 @@ class SmtpGatewaySettings(_Strict):
     allow_plain_login: bool = False
     folder: str = "mail-in/{date}"
     user_folders: dict[str, str] = {}
-    max_message_bytes: int = Field(50 * 1024 * 1024, ge=1024)
+    max_message_bytes: int = Field(32 * 1024 * 1024, ge=1024)
     max_parts: int = Field(100, ge=1)
     max_depth: int = Field(5, ge=1)
     max_parts_per_file: int = Field(10000, ge=1)
