@@ -112,6 +112,26 @@ def speaks_tls(url: str, timeout: float = 5.0) -> bool:
         return False
 
 
+def speaks_plain_http(url: str, timeout: float = 5.0) -> bool:
+    """Whether the host and port of ``url`` answer a plain-HTTP request (asked after a TLS
+    handshake failed without a clear reason: a server may just close the connection on a
+    TLS ClientHello instead of answering it with an HTTP error)."""
+    s = urlsplit(url)
+    if not s.hostname:
+        return False
+    port = s.port or (443 if s.scheme == "https" else 80)
+    try:
+        with socket.create_connection((s.hostname, port), timeout=timeout) as raw:
+            raw.settimeout(timeout)
+            raw.sendall(
+                b"OPTIONS * HTTP/1.1\r\nHost: " + s.hostname.encode("idna") + b"\r\n"
+                b"Connection: close\r\n\r\n"
+            )
+            return raw.recv(5) == b"HTTP/"
+    except (OSError, UnicodeError):
+        return False
+
+
 def folder_url_hint(url: str, user: str | None) -> str:
     """Which URL to use instead of ``url``: the user's folder on this server."""
     s = urlsplit(url)
@@ -124,8 +144,8 @@ def not_a_folder(url: str, user: str | None, why: str) -> str:
     return (
         f"{url} is not a folder of the server that files can be sent to ({why}); the target "
         f"URL is the folder below your files on the server, for davsync "
-        f"{folder_url_hint(url, user)} (the same URL works without /remote.php, and "
-        "Nextcloud's legacy /remote.php/webdav/ is not supported)"
+        f"{folder_url_hint(url, user)} (the same URL works without /remote.php; the legacy "
+        "/remote.php/webdav/ of older Nextcloud clients is the logged-in user's home itself)"
     )
 
 

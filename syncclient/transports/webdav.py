@@ -167,6 +167,7 @@ class WebDAVTransport:
         self.inventory_supported: bool | None = None
         self._lock = threading.Lock()
         self._speaks_tls: bool | None = None
+        self._speaks_plain: bool | None = None
 
     # plumbing -----------------------------------------------------------------------------
 
@@ -190,7 +191,7 @@ class WebDAVTransport:
         except httpx.ConnectError as exc:
             if diagnose.is_untrusted_certificate(exc):
                 raise SetupError(diagnose.untrusted_certificate(self.base, exc)) from exc
-            if diagnose.is_plain_http_on_tls(exc):
+            if diagnose.is_plain_http_on_tls(exc) or self._plain_port_for_https():
                 raise SetupError(diagnose.plain_port_for_https(self.base)) from exc
             raise UnreachableError(f"{what}: cannot connect: {exc}") from exc
         except (httpx.NetworkError, httpx.RemoteProtocolError) as exc:
@@ -199,6 +200,17 @@ class WebDAVTransport:
             raise UnreachableError(f"{what}: connection dropped: {exc}") from exc
         except httpx.HTTPError as exc:
             raise UnreachableError(f"{what}: {exc}") from exc
+
+    def _plain_port_for_https(self) -> bool:
+        """Whether an ``https://`` URL points at a port that speaks plain HTTP (asked once)."""
+        if not self.base.lower().startswith("https:"):
+            return False
+        with self._lock:
+            if self._speaks_plain is None:
+                self._speaks_plain = diagnose.speaks_plain_http(
+                    self.base, self.opts.connect_timeout
+                )
+            return self._speaks_plain
 
     def _tls_port_for_http(self) -> bool:
         """Whether an ``http://`` URL points at a port that speaks TLS (asked once: a dropped

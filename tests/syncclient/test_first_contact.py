@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from werkzeug import Response
 
@@ -78,13 +79,19 @@ def test_server_root_is_detected_once(server: DavServer, tmp_path: Path) -> None
     assert "HTTP 405" in summary["exit_reason"]
 
 
-def test_nextcloud_legacy_url_is_explained(server: DavServer, tmp_path: Path) -> None:
-    r = _run(tmp_path, server.url + "remote.php/webdav/", *_login(tmp_path))
-    assert r.code == 1, r.stderr
-    assert "not a folder of the server" in r.stderr
-    assert "/remote.php/dav/files/alice/<folder>/" in r.stderr
-    assert "legacy /remote.php/webdav/ is not supported" in r.stderr
-    assert r.stderr.count("HTTP 405") <= 1
+def test_nextcloud_legacy_url_is_the_users_home(server: DavServer, tmp_path: Path) -> None:
+    """Older Nextcloud clients' /remote.php/webdav/ is the logged-in user's home on davsync."""
+    r = _run(tmp_path, server.url + "remote.php/webdav/t/", *_login(tmp_path))
+    assert r.code == 0, r.stderr
+    listing = httpx.request(
+        "PROPFIND",
+        server.files_url("alice", "t/"),
+        headers={"Depth": "1"},
+        auth=httpx.DigestAuth("alice", PASSWORDS["alice"]),
+    )
+    assert listing.status_code == 207
+    sent = sorted(p.name for p in (tmp_path / "src").rglob("*") if p.is_file())
+    assert sent and all(name in listing.text for name in sent)
 
 
 def test_no_password_differs_from_wrong_password(server: DavServer, tmp_path: Path) -> None:
