@@ -110,10 +110,16 @@ PROPFIND_Z = b'<D:propfind xmlns:D="DAV:" xmlns:Z="urn:z"><D:prop><Z:p/></D:prop
 
 def _fill(path: Path) -> None:
     """Write zeros to ``path`` until the file system is full (ENOSPC)."""
-    with open(path, "wb") as f:
+    block = b"\0" * 65536
+    with open(path, "wb", buffering=0) as f:  # unbuffered: close() has nothing left to flush
         try:
             while True:
-                f.write(b"\0" * 65536)
+                f.write(block)
+        except OSError:
+            pass
+        try:  # the last bytes that still fit (a full block may not)
+            while f.write(block[:512]):
+                pass
         except OSError:
             pass
 
