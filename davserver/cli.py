@@ -40,6 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="port (0 picks a free one)")
     serve.add_argument("--tls-cert", type=Path, help="PEM certificate (enables HTTPS)")
     serve.add_argument("--tls-key", type=Path, help="PEM private key")
+    serve.add_argument(
+        "--ftp-port", type=int, help="enable the FTP/FTPS gateway on this port (0: a free one)"
+    )
 
     user = sub.add_parser("user", help="manage users")
     user_sub = user.add_subparsers(dest="user_command", required=True)
@@ -143,6 +146,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         f"Log in as '{ADMIN_USER}' (password shown at first start) or any user added with "
         f"'davserver user add NAME --root {settings.root}' ({auth_note})."
     )
+    ftp_gateway = _start_ftp(settings, app.wsgi, args.ftp_port)
     print(f"URL: {base}/", flush=True)
 
     def _stop(signum: int, frame: Any) -> None:
@@ -155,7 +159,28 @@ def cmd_serve(args: argparse.Namespace) -> int:
         server.serve()
     except KeyboardInterrupt:
         server.stop()
+    finally:
+        if ftp_gateway is not None:
+            ftp_gateway.stop()
     return 0
+
+
+def _start_ftp(settings: Settings, wsgi: Any, port_flag: int | None) -> Any:
+    """Start the FTP gateway when configured or ``--ftp-port`` is given; prints ``FTP:``."""
+    ftp = settings.gateways.ftp
+    if port_flag is not None:
+        ftp = ftp.model_copy(update={"enabled": True, "port": port_flag})
+        gateways = settings.gateways.model_copy(update={"ftp": ftp})
+        settings = settings.model_copy(update={"gateways": gateways})
+    if not ftp.enabled:
+        return None
+    from davserver.gateways.ftp.server import FtpGateway
+
+    gateway = FtpGateway(settings, wsgi)
+    host, port = gateway.start()
+    shown = f"[{host}]" if ":" in host else host
+    print(f"FTP: ftp://{shown}:{port}/", flush=True)
+    return gateway
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
