@@ -12,6 +12,8 @@
 
 from __future__ import annotations
 
+import os
+import socket
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from OpenSSL import SSL
@@ -27,6 +29,18 @@ DEFAULT_HASH = "SHA-256"
 _DIGEST_COMMANDS = {"XMD5": "md5", "XSHA1": "sha1", "XSHA256": "sha256", "XSHA": "sha1"}
 
 
+def _still_open(sock: Any) -> bool:
+    """False when the peer has closed (or reset) ``sock``; nothing is consumed."""
+    try:
+        with socket.socket(fileno=os.dup(sock.fileno())) as raw:
+            peeked = raw.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+    except BlockingIOError:
+        return True
+    except (OSError, AttributeError):
+        return False
+    return peeked != b""
+
+
 class _UploadEnd:
     """Data-channel mixin: commit a staged upload only after a clean end of the transfer."""
 
@@ -34,6 +48,7 @@ class _UploadEnd:
     receive: bool
     transfer_finished: bool
     socket: Any
+    cmd_channel: Any
     _closed: bool
     _resp: tuple[str, Any]
 
@@ -45,9 +60,13 @@ class _UploadEnd:
         super().close()  # type: ignore[misc]
 
     def _ended_cleanly(self) -> bool:
-        if isinstance(self.socket, SSL.Connection):
-            return bool(self.socket.get_shutdown() & SSL.RECEIVED_SHUTDOWN)
-        return True
+        """The client closed the data connection on purpose: over TLS with close_notify,
+        and with its control connection still open (a crashed client drops both)."""
+        if isinstance(self.socket, SSL.Connection) and not (
+            self.socket.get_shutdown() & SSL.RECEIVED_SHUTDOWN
+        ):
+            return False
+        return _still_open(self.cmd_channel.socket)
 
     def _finish(self, upload: StagedUpload) -> None:
         clean = self._ended_cleanly()

@@ -22,6 +22,8 @@ import queue
 import threading
 from typing import Final
 
+from pyftpdlib.filesystems import FilesystemError
+
 from davserver.gateways.ftp.dav import DavRefused, DavSession, Entry, body_chunks, refusal
 from davserver.gateways.inprocess import Response
 
@@ -200,8 +202,7 @@ class StagedUpload:
     def seek(self, offset: int) -> None:
         """REST: only the exact size already staged can be resumed."""
         if offset != self.staged:
-            raise OSError(
-                errno.EINVAL,
+            raise FilesystemError(
                 f"REST {offset} does not match the {self.staged} bytes kept of the "
                 "interrupted upload (ask SIZE, or STOR from the start)",
             )
