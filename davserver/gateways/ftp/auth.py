@@ -18,7 +18,7 @@ from davserver.gateways.ftp.dav import FILES_PREFIX, DavSession
 from davserver.gateways.inprocess import Credentials, InProcessClient
 
 _USER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$")
-PERMISSIONS = "elradfmw"
+PERMISSIONS = "elradfmwT"
 """What pyftpdlib may attempt; the server decides per request (grants, locks, limits)."""
 
 

@@ -253,7 +253,23 @@ class DavFS(AbstractedFS):  # type: ignore[misc]
         raise FilesystemError("Permissions are managed by the server")
 
     def utime(self, path: str, timeval: float) -> None:
-        raise FilesystemError("Setting the modification time is not supported")
+        """MFMT: set the modification time (PROPPATCH of ``lastmodified``, unix seconds)."""
+        path = self._check(path)
+        self._seen.clear()
+        body = (
+            '<?xml version="1.0" encoding="utf-8"?><d:propertyupdate xmlns:d="DAV:">'
+            f"<d:set><d:prop><d:lastmodified>{int(timeval)}</d:lastmodified></d:prop></d:set>"
+            "</d:propertyupdate>"
+        ).encode()
+        try:
+            answer = self.dav.request(
+                "PROPPATCH", path, headers={"Content-Type": "application/xml"}, body=body
+            )
+            self.dav.expect(answer, "PROPPATCH", 207)
+        except DavRefused as exc:
+            raise _refused(exc) from exc
+        if b" 200 " not in answer.body:
+            raise FilesystemError("The server did not accept the modification time")
 
     def mkstemp(self, *args: Any, **kwargs: Any) -> Any:
         raise FilesystemError("STOU is not supported")

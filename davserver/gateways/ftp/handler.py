@@ -94,7 +94,21 @@ class GatewayDTPHandler(_UploadEnd, DTPHandler):  # type: ignore[misc]
 
 
 class GatewayTLSDTPHandler(_UploadEnd, TLS_DTPHandler):  # type: ignore[misc]
-    """TLS data connections (PROT P)."""
+    """TLS data connections (PROT P), with the handler's ``data_ssl_context``.
+
+    Data connections negotiate at most TLS 1.2: a TLS 1.3 server sends session tickets
+    after the handshake, a client that only writes (an upload) never reads them, and its
+    kernel then resets the connection on close instead of ending it, which drops the end
+    of the stream. The control connection negotiates up to TLS 1.3.
+    """
+
+    def __init__(self, sock: Any, cmd_channel: Any) -> None:
+        control = cmd_channel.ssl_context
+        cmd_channel.ssl_context = cmd_channel.data_ssl_context
+        try:
+            super().__init__(sock, cmd_channel)
+        finally:
+            cmd_channel.ssl_context = control
 
 
 class _GatewayCommands:
@@ -205,6 +219,19 @@ class GatewayTLSHandler(_GatewayCommands, TLS_FTPHandler):  # type: ignore[misc]
     proto_cmds = _commands(TLS_FTPHandler.proto_cmds)
     dtp_handler = GatewayTLSDTPHandler
     use_sendfile = False
+    data_ssl_context: Any = None
+
+    @classmethod
+    def prepare_contexts(cls) -> None:
+        """Load the certificate into the control and data contexts (fails on a bad one)."""
+        cls.get_ssl_context().set_min_proto_version(SSL.TLS1_2_VERSION)
+        data = SSL.Context(SSL.TLS_SERVER_METHOD)
+        data.set_min_proto_version(SSL.TLS1_2_VERSION)
+        data.set_max_proto_version(SSL.TLS1_2_VERSION)
+        data.use_certificate_chain_file(cls.certfile)
+        data.use_privatekey_file(cls.keyfile)
+        data.set_options(cls.ssl_options)
+        cls.data_ssl_context = data
 
     def __init__(self, conn: Any, server: Any, ioloop: Any = None) -> None:
         super().__init__(conn, server, ioloop)

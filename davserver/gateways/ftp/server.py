@@ -63,7 +63,7 @@ def _handler_class(settings: Settings, client: InProcessClient) -> type[Any]:
         )
     handler: type[Any] = type("DavsyncFTPHandler", (base,), attrs)
     if tls.enabled:
-        handler.get_ssl_context()  # a bad certificate fails here, at start-up
+        handler.prepare_contexts()  # a bad certificate fails here, at start-up
     return handler
 
 
