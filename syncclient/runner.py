@@ -55,6 +55,7 @@ from syncclient.transports import (
     WrongURLError,
     diagnose,
 )
+from syncclient.transports.ftp import FtpOptions, FtpTransport, is_ftp_url
 from syncclient.transports.webdav import WebDAVOptions, WebDAVTransport
 from syncclient.units import parse_duration, parse_size
 from syncclient.winnames import WindowsNames
@@ -104,8 +105,20 @@ class Prepared:
 
 
 def open_transport(cfg: Config, url: str) -> WebDAVTransport:
-    """The WebDAV transport for ``url`` with the configured credentials."""
+    """The transport for ``url``'s scheme (``ftps://``: FTP; else WebDAV) with the
+    configured credentials."""
     password = cfg.password.get_secret_value() if cfg.password is not None else None
+    if is_ftp_url(url):
+        ftp = FtpOptions(
+            url=url,
+            user=cfg.server.user,
+            password=password,
+            ca_bundle=cfg.server.ca_bundle,
+            allow_plain=cfg.server.allow_plain_ftp,
+            timeout=cfg.transfer.stall_timeout,
+            connections=cfg.transfer.parallel,
+        )
+        return FtpTransport(ftp)  # type: ignore[return-value]  # same Transport protocol
     return WebDAVTransport(
         WebDAVOptions(
             url=url,

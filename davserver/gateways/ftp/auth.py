@@ -48,9 +48,7 @@ class DavAuthorizer:
             handler.dav = dav
             return
         if answer.status == 429:
-            raise AuthenticationFailed(
-                "Too many failed logins from your address; try again later."
-            )
+            raise AuthenticationFailed("Too many failed logins from your address; try again later.")
         if answer.status in (401, 403, 404):
             raise AuthenticationFailed("Authentication failed.")
         raise AuthenticationFailed(f"Login could not be checked (HTTP {answer.status}).")

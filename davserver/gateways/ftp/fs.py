@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import posixpath
 import stat
+from collections.abc import Iterator
 from typing import Any
 
 from pyftpdlib.filesystems import AbstractedFS, FilesystemError
@@ -37,7 +38,7 @@ class DownloadFile:
         self.closed = False
         self._dav = dav
         self._answer: Response | None = None
-        self._chunks = iter(())  # type: ignore[var-annotated]
+        self._chunks: Iterator[bytes] = iter(())
         self._buffer = b""
         self._open(0)
 
@@ -94,7 +95,8 @@ class DavFS(AbstractedFS):  # type: ignore[misc]
     # --- paths
 
     def ftp2fs(self, ftppath: str) -> str:
-        return posixpath.normpath(posixpath.join(self.root, self.ftpnorm(ftppath).lstrip("/")))
+        virtual = str(self.ftpnorm(ftppath)).lstrip("/")
+        return posixpath.normpath(posixpath.join(str(self.root), virtual))
 
     def realpath(self, path: str) -> str:
         return posixpath.normpath(path)

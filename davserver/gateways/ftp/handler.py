@@ -54,9 +54,13 @@ class _UploadEnd:
 
     def close(self) -> None:
         upload = self.file_obj
-        if not self._closed and self.receive and isinstance(upload, StagedUpload):
-            if not upload.closed:
-                self._finish(upload)
+        if (
+            not self._closed
+            and self.receive
+            and isinstance(upload, StagedUpload)
+            and not upload.closed
+        ):
+            self._finish(upload)
         super().close()  # type: ignore[misc]
 
     def _ended_cleanly(self) -> bool:

@@ -192,7 +192,10 @@ class StagedUpload:
         try:
             stream = _IterStream(body_chunks(answer))
             put = self._dav.request(
-                "PUT", f"{self._session}/1", body=stream, length=current.size  # type: ignore[arg-type]
+                "PUT",
+                f"{self._session}/1",
+                body=stream,
+                length=current.size,  # type: ignore[arg-type]
             )
         finally:
             answer.close()
