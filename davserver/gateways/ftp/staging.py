@@ -194,8 +194,8 @@ class StagedUpload:
             put = self._dav.request(
                 "PUT",
                 f"{self._session}/1",
-                body=stream,
-                length=current.size,  # type: ignore[arg-type]
+                body=stream,  # type: ignore[arg-type]  # read() is all the server uses
+                length=current.size,
             )
         finally:
             answer.close()
