@@ -46,8 +46,32 @@ def session_path(dav: DavSession, target: str) -> str:
     return f"{dav.uploads}/ftp-{ident}"
 
 
+_BUSY_WAIT_S: Final = 30.0
+_busy_guard = threading.Lock()
+_busy: dict[str, threading.Lock] = {}
+
+
+def _target_lock(session: str) -> threading.Lock:
+    with _busy_guard:
+        return _busy.setdefault(session, threading.Lock())
+
+
+def _settled(dav: DavSession, target: str) -> None:
+    """Wait until no upload of ``target`` is still being stored by this gateway (a client
+    resuming right after a cut must see everything the cut upload kept)."""
+    lock = _target_lock(session_path(dav, target))
+    if not lock.acquire(timeout=_BUSY_WAIT_S):
+        raise DavRefused(423, "Another upload of this file is still in progress")
+    lock.release()
+
+
 def staged_chunks(dav: DavSession, target: str) -> list[Entry] | None:
     """The chunks staged for ``target`` (by number), or None when no session exists."""
+    _settled(dav, target)
+    return _staged_chunks(dav, target)
+
+
+def _staged_chunks(dav: DavSession, target: str) -> list[Entry] | None:
     try:
         entries = dav.propfind(session_path(dav, target) + "/", 1)
     except DavRefused as exc:
@@ -168,8 +192,19 @@ class StagedUpload:
         self._session = session_path(dav, target)
         self._chunk: _ChunkPut | None = None
         self._written = 0
+        self._lock = _target_lock(self._session)
+        if not self._lock.acquire(timeout=_BUSY_WAIT_S):
+            raise DavRefused(423, "Another upload of this file is in progress")
+        try:
+            self._begin(mode)
+        except BaseException:
+            self.closed = True
+            self._lock.release()
+            raise
+
+    def _begin(self, mode: str) -> None:
         if mode.startswith("r"):
-            chunks = staged_chunks(dav, target) or []
+            chunks = _staged_chunks(self._dav, self.name) or []
             self._next = int(chunks[-1].name) + 1 if chunks else 1
             self.staged = sum(c.size for c in chunks)
             return
@@ -228,6 +263,12 @@ class StagedUpload:
         if self.closed:
             return
         self.closed = True
+        try:
+            self._end(complete)
+        finally:
+            self._lock.release()
+
+    def _end(self, complete: bool) -> None:
         if self._chunk is not None:
             self._chunk.end()
         if not complete:
