@@ -48,12 +48,12 @@ def session_path(dav: DavSession, target: str) -> str:
 
 _BUSY_WAIT_S: Final = 30.0
 _busy_guard = threading.Lock()
-_busy: dict[str, threading.Lock] = {}
+_busy: dict[str, threading.RLock] = {}
 
 
-def _target_lock(session: str) -> threading.Lock:
+def _target_lock(session: str) -> threading.RLock:
     with _busy_guard:
-        return _busy.setdefault(session, threading.Lock())
+        return _busy.setdefault(session, threading.RLock())
 
 
 def _settled(dav: DavSession, target: str) -> None:
