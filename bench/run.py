@@ -5,7 +5,12 @@ from __future__ import annotations
 import subprocess
 import sys
 
-BENCHES = ("bench.server_throughput", "bench.upload_memory", "bench.sync_vs_rclone")
+BENCHES = (
+    "bench.server_throughput",
+    "bench.upload_memory",
+    "bench.sync_vs_rclone",
+    "bench.ftp_gateway",
+)
 
 
 def main() -> int:
