@@ -64,9 +64,9 @@ def gateway(tmp: Path, cert: Path, key: Path) -> Iterator[tuple[int, Path]]:
         check=True,
         capture_output=True,
     )
+    tls = ["--tls-cert", str(cert), "--tls-key", str(key)]
     proc = subprocess.Popen(
-        [*cli, "serve", "--root", str(root), "--port", "0", "--ftp-port", "0",
-         "--tls-cert", str(cert), "--tls-key", str(key)],  # fmt: skip
+        [*cli, "serve", "--root", str(root), "--port", "0", "--ftp-port", "0", *tls],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
