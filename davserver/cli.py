@@ -134,6 +134,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     _bootstrap_admin(settings)
     app = build_app(settings)
+    ftp_gateway = _start_ftp(settings, app.wsgi, args.ftp_port)
     server = make_server(settings, app.wsgi)
     server.prepare()
     host, port = server.bind_addr[:2]
@@ -146,7 +147,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
         f"Log in as '{ADMIN_USER}' (password shown at first start) or any user added with "
         f"'davserver user add NAME --root {settings.root}' ({auth_note})."
     )
-    ftp_gateway = _start_ftp(settings, app.wsgi, args.ftp_port)
     print(f"URL: {base}/", flush=True)
 
     def _stop(signum: int, frame: Any) -> None:

@@ -246,3 +246,26 @@ def _brute_force(endpoint: FtpEndpoint) -> None:
 def test_stor_into_missing_folder_is_refused(ftp: ftplib.FTP_TLS) -> None:
     with pytest.raises(ftplib.error_perm, match="550 The parent folder does not exist"):
         ftp.storbinary("STOR nowhere/x.bin", io.BytesIO(b"x"))
+
+
+def test_a_webdav_lock_blocks_the_ftp_upload(ftp: ftplib.FTP_TLS, endpoint: FtpEndpoint) -> None:
+    ftp.storbinary("STOR locked.txt", io.BytesIO(b"v1"))
+    lock_body = (
+        '<?xml version="1.0"?><d:lockinfo xmlns:d="DAV:"><d:lockscope><d:exclusive/>'
+        "</d:lockscope><d:locktype><d:write/></d:locktype></d:lockinfo>"
+    )
+    with httpx.Client(verify=str(endpoint.ca_file), auth=("alice", USERS["alice"])) as http:
+        url = endpoint.server.files_url("alice", "locked.txt")
+        locked = http.request("LOCK", url, content=lock_body, headers={"Timeout": "Second-60"})
+        assert locked.status_code == 200, locked.text
+        try:
+            with pytest.raises(ftplib.error_perm, match="550 Not stored: The file is locked"):
+                ftp.storbinary("STOR locked.txt", io.BytesIO(b"v2"))
+            with pytest.raises(ftplib.error_perm, match="550"):
+                ftp.delete("locked.txt")
+            assert (endpoint.home("alice") / "locked.txt").read_bytes() == b"v1"
+        finally:
+            token = locked.headers["lock-token"]
+            http.request("UNLOCK", url, headers={"Lock-Token": token})
+    ftp.storbinary("STOR locked.txt", io.BytesIO(b"v2"))
+    assert (endpoint.home("alice") / "locked.txt").read_bytes() == b"v2"
