@@ -47,7 +47,7 @@ def test_ftp_without_a_certificate_needs_plain_logins_allowed(tmp_path: Path) ->
             "0",
             "--ftp-port",
             "0",
-        ],  # fmt: skip
+        ],
         capture_output=True,
         text=True,
         timeout=60,
