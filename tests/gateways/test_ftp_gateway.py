@@ -159,7 +159,6 @@ def test_cut_stor_keeps_old_version_and_resumes_with_rest(
 
     again = endpoint.client()
     try:
-        again.voidcmd("TYPE I")
         offset = int(again.sendcmd("SIZE resumed.bin").split()[1])
         assert 0 < offset <= half
         with pytest.raises(ftplib.error_perm, match="554"):

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ftplib
 import hashlib
 import os
+import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -72,6 +74,36 @@ def test_curl_upload_and_download(endpoint: FtpEndpoint, tmp_path: Path) -> None
         [*common, f"{base}/curl/"], check=True, timeout=60, capture_output=True, text=True
     ).stdout
     assert "up.bin" in listing
+
+
+def test_curl_resumes_a_cut_upload(endpoint: FtpEndpoint, tmp_path: Path) -> None:
+    curl = _tool("curl")
+    data = os.urandom(1_500_000)
+    (endpoint.home("alice") / "resume.bin").write_bytes(b"old")
+    ftp = endpoint.client()
+    conn = ftp.transfercmd("STOR resume.bin")
+    conn.sendall(data[:700_000])
+    raw = socket.socket(fileno=os.dup(conn.fileno()))
+    conn.close()
+    raw.shutdown(socket.SHUT_RDWR)  # cut: no TLS close_notify
+    raw.close()
+    with pytest.raises(ftplib.error_temp, match="426 Transfer interrupted"):
+        ftp.voidresp()
+    ftp.quit()
+    assert (endpoint.home("alice") / "resume.bin").read_bytes() == b"old"
+    src = tmp_path / "resume.bin"
+    src.write_bytes(data)
+    proc = subprocess.run(
+        [
+            curl, "--silent", "--show-error", "--fail", "--ssl-reqd", "-C", "-",
+            "--cacert", str(endpoint.ca_file), "--user", f"alice:{USERS['alice']}",
+            "-T", str(src), f"ftp://{endpoint.host}:{endpoint.port}/resume.bin", "-v",
+        ],
+        timeout=120, capture_output=True, text=True,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "APPE" in proc.stderr  # curl continued after the kept bytes
+    assert (endpoint.home("alice") / "resume.bin").read_bytes() == data
 
 
 def test_curl_without_tls_cannot_log_in(endpoint: FtpEndpoint, tmp_path: Path) -> None:

@@ -33,10 +33,11 @@ class FtpEndpoint:
     root: Path
 
     def client(self, user: str = "alice", password: str | None = None) -> ftplib.FTP_TLS:
-        """A logged-in FTP_TLS client with a private data channel (PROT P)."""
+        """A logged-in FTP_TLS client with a private data channel (PROT P), binary mode."""
         ftp = self.connect()
         ftp.login(user, password if password is not None else USERS[user])
         ftp.prot_p()
+        ftp.voidcmd("TYPE I")
         return ftp
 
     def connect(self) -> ftplib.FTP_TLS:

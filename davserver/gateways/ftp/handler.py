@@ -84,10 +84,10 @@ class _UploadEnd:
         if complete:
             return
         kept = upload.total
-        why = "the TLS data stream ended without close_notify" if not clean else "interrupted"
+        why = ": the TLS data stream ended without close_notify" if not clean else ""
         self.transfer_finished = False
         self._resp = (
-            f"426 Transfer {why}; nothing replaced, {kept} bytes kept "
+            f"426 Transfer interrupted{why}; nothing replaced, {kept} bytes kept "
             f"(REST {kept} then STOR resumes).",
             logger.info,
         )

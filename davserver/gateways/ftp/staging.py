@@ -179,10 +179,11 @@ class _ChunkPut:
 class StagedUpload:
     """The writable file pyftpdlib fills during STOR/APPE (see the module docstring).
 
-    ``mode``: ``"w"`` (STOR: drop anything staged, start afresh), ``"a"`` (APPE: stage the
-    current file first) or ``"r+"`` (REST+STOR: keep what is staged; ``seek`` must name its
-    exact size). ``finish(complete)`` ends the upload; pyftpdlib's ``close`` without a
-    ``finish`` counts as an interruption.
+    ``mode``: ``"w"`` (STOR: drop anything staged, start afresh), ``"a"`` (APPE: continue
+    a staged part of a cut upload if there is one, else stage the current file first) or
+    ``"r+"`` (REST+STOR: keep what is staged; ``seek`` must name its exact size).
+    ``finish(complete)`` ends the upload; pyftpdlib's ``close`` without a ``finish`` counts
+    as an interruption.
     """
 
     def __init__(self, dav: DavSession, target: str, mode: str) -> None:
@@ -203,8 +204,10 @@ class StagedUpload:
             raise
 
     def _begin(self, mode: str) -> None:
-        if mode.startswith("r"):
-            chunks = _staged_chunks(self._dav, self.name) or []
+        chunks = _staged_chunks(self._dav, self.name) or [] if mode[0] in "ra" else []
+        if mode.startswith("r") or chunks:
+            # REST+STOR, or APPE after a cut upload (curl -C -): continue the staged part,
+            # whose size is what SIZE reported.
             self._next = int(chunks[-1].name) + 1 if chunks else 1
             self.staged = sum(c.size for c in chunks)
             return
