@@ -87,6 +87,7 @@ def test_store_list_retrieve_and_hash(ftp: ftplib.FTP_TLS, endpoint: FtpEndpoint
     facts = dict(ftp.mlsd())
     assert facts["store.bin"]["type"] == "file"
     assert facts["store.bin"]["size"] == str(len(data))
+    assert "unique" not in facts["store.bin"]  # no inode to offer
     assert "store.bin" in ftp.nlst()
     got = io.BytesIO()
     ftp.retrbinary("RETR store.bin", got.write)

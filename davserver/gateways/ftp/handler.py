@@ -123,6 +123,8 @@ class _GatewayCommands:
     fs: Any
     proto_cmds: ClassVar[dict[str, dict[str, Any]]]
     _extra_feats: list[str]
+    _available_facts: list[str]
+    _current_facts: list[str]
 
     _hash_name = DEFAULT_HASH
 
@@ -135,6 +137,15 @@ class _GatewayCommands:
         if forget is not None:
             forget()
         super().process_command(cmd, *args, **kwargs)  # type: ignore[misc]
+
+    def _gateway_setup(self) -> None:
+        self._extra_feats = [*getattr(self, "_extra_feats", []), self._hash_feature()]
+        # No MLSD "unique" fact: WebDAV has no inode to give, and one value for every file
+        # would tell clients that all files are the same.
+        for name in ("_available_facts", "_current_facts"):
+            facts = getattr(self, name, None)
+            if facts is not None:
+                setattr(self, name, [f for f in facts if f != "unique"])
 
     def _hash_feature(self) -> str:
         names = [n + ("*" if n == self._hash_name else "") for n in HASH_ALGORITHMS]
@@ -216,7 +227,7 @@ class GatewayFTPHandler(_GatewayCommands, FTPHandler):  # type: ignore[misc]
 
     def __init__(self, conn: Any, server: Any, ioloop: Any = None) -> None:
         super().__init__(conn, server, ioloop)
-        self._extra_feats = [*getattr(self, "_extra_feats", []), self._hash_feature()]
+        self._gateway_setup()
 
 
 class GatewayTLSHandler(_GatewayCommands, TLS_FTPHandler):  # type: ignore[misc]
@@ -241,4 +252,4 @@ class GatewayTLSHandler(_GatewayCommands, TLS_FTPHandler):  # type: ignore[misc]
 
     def __init__(self, conn: Any, server: Any, ioloop: Any = None) -> None:
         super().__init__(conn, server, ioloop)
-        self._extra_feats = [*getattr(self, "_extra_feats", []), self._hash_feature()]
+        self._gateway_setup()
