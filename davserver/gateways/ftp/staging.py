@@ -219,6 +219,8 @@ class StagedUpload:
 
     def _restart_session(self) -> None:
         dav = self._dav
+        if dav.request("MKCOL", self._session + "/").status == 201:
+            return  # the usual case: nothing was staged for this file
         dav.expect(dav.request("DELETE", self._session + "/"), "DELETE", 204, 200, 404)
         dav.expect(dav.request("MKCOL", self._session + "/"), "MKCOL", 201)
 
