@@ -9,6 +9,7 @@ BENCHES = (
     "bench.server_throughput",
     "bench.upload_memory",
     "bench.sync_vs_rclone",
+    "bench.attack",
     "bench.ftp_gateway",
 )
 

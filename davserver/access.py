@@ -35,6 +35,10 @@ class AccessPolicy:
             return self.can_read(user, home)
         return self.can_write(user, home)
 
+    def can_read_all(self, user: str) -> bool:
+        """True if ``user`` holds a grant on every home (``homes: ["*"]``): an operator."""
+        return any(g.user == user and "*" in g.homes for g in self._grants)
+
     def visible_homes(self, user: str, homes: Iterable[str]) -> list[str]:
         """The subset of ``homes`` that ``user`` may see, in the given order."""
         return [h for h in homes if self.can_read(user, h)]

@@ -11,7 +11,6 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from wsgidav.dir_browser import WsgiDavDirBrowser
 from wsgidav.error_printer import ErrorPrinter
 from wsgidav.http_authenticator import HTTPAuthenticator
 from wsgidav.request_resolver import RequestResolver
@@ -20,9 +19,11 @@ from wsgidav.wsgidav_app import WsgiDAVApp
 from davserver.access import AccessPolicy
 from davserver.auth.domain_controller import DavsyncDomainController
 from davserver.auth.gate import ThrottleGate
-from davserver.auth.nonces import DigestNonceGuard
+from davserver.auth.nonces import DigestNonceGuard, NonceRegistry
 from davserver.auth.throttle import LoginThrottle
 from davserver.auth.users import UserStore
+from davserver.collection.origin import OriginScope
+from davserver.collection.service import Collection, open_collection
 from davserver.context import ServerContext
 from davserver.dav.access_mw import AccessControl
 from davserver.dav.extensions import DavsyncExtensions
@@ -30,11 +31,16 @@ from davserver.dav.limits_mw import DavLimits
 from davserver.dav.lock_store import SQLiteLockStorage
 from davserver.dav.prop_store import SQLitePropertyManager
 from davserver.dav.provider import DavsyncDAVProvider, VirtualRootProvider
+from davserver.dav.streamed import RequestScope
+from davserver.dav.streamed import install as install_streamed_log_filter
 from davserver.limits import RequestGuard, WSGIApp
 from davserver.namespace import SHARES
+from davserver.nextcloud.ocs import STATUS_PATHS, NextcloudEndpoints
+from davserver.nextcloud.webdav_alias import WebdavAlias
 from davserver.quirks import RequestQuirks
 from davserver.settings import Settings
 from davserver.uploads import gc_interval, open_upload_service
+from davserver.web.front import WebFront
 from providers.local import LocalProvider
 from providers.paths import PathPolicy
 
@@ -49,6 +55,31 @@ class _DropMisleadingWsgidavWarnings(logging.Filter):
         return "Basic authentication is enabled" not in record.getMessage()
 
 
+_WSGIDAV_LEVELS = {
+    0: logging.CRITICAL,
+    1: logging.ERROR,
+    2: logging.WARNING,
+    3: logging.INFO,
+    4: logging.DEBUG,
+}
+"""WsgiDAV's logger level for each ``verbose`` setting (as WsgiDAV's own logging set it)."""
+
+
+def _route_wsgidav_logs(verbose: int) -> None:
+    """Let WsgiDAV's records reach the process's handlers, at the level ``verbose`` asks."""
+    logger = logging.getLogger("wsgidav")
+    logger.setLevel(_WSGIDAV_LEVELS[min(verbose, 4)])
+    logger.propagate = True  # the package turns it off at import
+
+
+class _DropStreamedListingErrors(logging.Filter):
+    """WsgiDAV logs an error for every response without Content-Length; a large PROPFIND is
+    streamed on purpose (``davserver.dav.propfind``) and announces ``Connection: close``."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Content-Length header in 207-response" not in record.getMessage()
+
+
 @dataclass(frozen=True)
 class App:
     """The WSGI application and what it was built from."""
@@ -56,6 +87,7 @@ class App:
     wsgi: WSGIApp
     context: ServerContext
     users: UserStore
+    dav: WsgiDAVApp  # the WsgiDAV application inside the front layers (tests reach its providers)
 
 
 def open_user_store(settings: Settings) -> UserStore:
@@ -74,12 +106,14 @@ def build_context(settings: Settings) -> ServerContext:
         path_policy=PathPolicy(windows_compatible=settings.paths.windows_compatible),
     )
     storage.reconcile()
+    collection = open_collection(settings, storage)  # its storage journals every arrival
     return ServerContext(
         settings=settings,
-        storage=storage,
+        storage=collection.storage,
         policy=AccessPolicy(settings.grants),
         instance_id=_instance_id(settings),
-        uploads=open_upload_service(settings, storage),
+        uploads=open_upload_service(settings, collection.storage),
+        collection=collection,
     )
 
 
@@ -90,8 +124,11 @@ def _instance_id(settings: Settings) -> str:
     return path.read_text(encoding="utf-8").strip()
 
 
-def wsgidav_config(settings: Settings, context: ServerContext, users: UserStore) -> dict[str, Any]:
-    """The WsgiDAV configuration for ``settings``."""
+def wsgidav_config(
+    settings: Settings, context: ServerContext, users: UserStore, web: WebFront | None = None
+) -> dict[str, Any]:
+    """The WsgiDAV configuration for ``settings`` (with ``web``'s pages in the stack)."""
+    web = web or WebFront(context)
     provider_mapping: dict[str, Any] = {"/": VirtualRootProvider()}
     for share in SHARES:
         provider_mapping[share] = DavsyncDAVProvider(context)
@@ -103,11 +140,14 @@ def wsgidav_config(settings: Settings, context: ServerContext, users: UserStore)
             ThrottleGate,
             DigestNonceGuard,
             HTTPAuthenticator,
+            WebdavAlias,
             DavLimits,
+            NextcloudEndpoints,
             AccessControl,
+            web.operator_pages(),
             RequestQuirks,
             DavsyncExtensions,
-            WsgiDavDirBrowser,
+            web.listing(),
             RequestResolver,
         ],
         "http_authenticator": {
@@ -124,9 +164,13 @@ def wsgidav_config(settings: Settings, context: ServerContext, users: UserStore)
                 max_failures=throttle.max_failures,
                 window_s=throttle.window_s,
                 lockout_s=throttle.lockout_s,
+                db_path=settings.db_path,
+                address_max_failures=throttle.address_max_failures,
+                account_max_failures=throttle.account_max_failures,
             ),
+            "nonces": NonceRegistry(db_path=settings.db_path),
             "realm": settings.auth.realm,
-            "allow_anonymous_paths": [],
+            "allow_anonymous_paths": list(STATUS_PATHS),
             "basic_over_http": settings.auth.basic_over_http,
         },
         "lock_storage": SQLiteLockStorage(
@@ -135,7 +179,7 @@ def wsgidav_config(settings: Settings, context: ServerContext, users: UserStore)
             max_locks_per_principal=settings.limits.max_locks_per_user,
         ),
         "property_manager": SQLitePropertyManager(settings.db_path),
-        "dir_browser": {"enable": True, "directory_slash": False, "davmount": False},
+        "dir_browser": {"enable": False},
         "hotfixes": {
             "emulate_win32_lastmod": False,
             "re_encode_path_info": True,
@@ -145,7 +189,8 @@ def wsgidav_config(settings: Settings, context: ServerContext, users: UserStore)
         "add_header_MS_Author_Via": True,
         "suppress_version_info": True,
         "verbose": settings.verbose,
-        "logging": {"enable": True, "enable_loggers": []},
+        # WsgiDAV's records go through the process's handlers (text or JSON, one format):
+        "logging": {"enable": False},
         "block_size": 256 * 1024,
     }
 
@@ -155,10 +200,19 @@ def build_app(settings: Settings) -> App:
     context = build_context(settings)
     if context.uploads is not None:
         context.uploads.start_maintenance(gc_interval(settings))
+    if isinstance(context.collection, Collection):
+        context.collection.start()
     users = open_user_store(settings)
-    config = wsgidav_config(settings, context, users)
+    web = WebFront(context)
+    config = wsgidav_config(settings, context, users, web)
     if not settings.auth.basic_over_http:
         logging.getLogger("wsgidav.wsgidav_app").addFilter(_DropMisleadingWsgidavWarnings())
+    install_streamed_log_filter()
+    _route_wsgidav_logs(settings.verbose)
+    logging.getLogger("wsgidav.wsgidav_app").addFilter(_DropStreamedListingErrors())
     dav = WsgiDAVApp(config)
-    wsgi = RequestGuard(dav, trusted_proxies=settings.server.trusted_proxies)
-    return App(wsgi=wsgi, context=context, users=users)
+    front = web.public(RequestScope(dav))
+    guard = RequestGuard(front, trusted_proxies=settings.server.trusted_proxies)
+    # Outermost: arrivals see the final client address and user (read lazily at commit).
+    wsgi = OriginScope(web.watch(guard))
+    return App(wsgi=wsgi, context=context, users=users, dav=dav)

@@ -6,6 +6,7 @@ import contextlib
 from dataclasses import dataclass
 
 from davserver.access import AccessPolicy
+from davserver.collection.model import CollectionView
 from davserver.settings import Settings
 from davserver.uploads.service import UploadService
 from providers.base import Provider
@@ -21,6 +22,7 @@ class ServerContext:
     policy: AccessPolicy
     instance_id: str
     uploads: UploadService | None = None
+    collection: CollectionView | None = None
 
     @property
     def max_put_bytes(self) -> int | None:

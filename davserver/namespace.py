@@ -18,6 +18,9 @@ from providers import paths
 
 SHARES = ("/remote.php/dav", "/dav")
 AREAS = ("files", "uploads")
+WEBDAV_ALIAS = "/remote.php/webdav"
+"""Older clients' URL of the logged-in user's home: ``/remote.php/webdav/x`` names
+``/remote.php/dav/files/<user>/x`` (see ``davserver.nextcloud.webdav_alias``)."""
 
 Kind = Literal["outside", "share-root", "area-index", "home"]
 

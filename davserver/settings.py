@@ -14,11 +14,27 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from davserver.collection.config import (
+    AlertSettings,
+    ArrivalSettings,
+    SiteSettings,
+    TriggerSettings,
+)
 from davserver.gateways.config import GatewaySettings
 
 
 class SettingsError(Exception):
     """The configuration is unreadable or invalid; the message says where and why."""
+
+
+def _check_networks(items: list[str]) -> list[str]:
+    """``items`` unchanged if each is an IP address or network, else ValueError naming it."""
+    for item in items:
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError as exc:
+            raise ValueError(f"not an IP address or network: {item!r}") from exc
+    return items
 
 
 class _Strict(BaseModel):
@@ -38,11 +54,14 @@ class TLSSettings(_Strict):
 
 
 class ThrottleSettings(_Strict):
-    """Failed-login throttling per account and per client address."""
+    """Failed-login throttling per (account, address), per address, and a per-account
+    backstop that only affects addresses that failed (``davserver.auth.throttle``)."""
 
     max_failures: int = Field(10, ge=1)
     window_s: float = Field(300.0, gt=0)
     lockout_s: float = Field(60.0, gt=0)
+    address_max_failures: int | None = Field(None, ge=1)  # default: 3 * max_failures
+    account_max_failures: int | None = Field(None, ge=1)  # default: 10 * max_failures
 
 
 class AuthSettings(_Strict):
@@ -93,7 +112,14 @@ class UploadSettings(_Strict):
 class ServerSettings(_Strict):
     """cheroot tuning and the HTTP front: header limits, slow-client deadlines, and the
     reverse proxies (``trusted_proxies``: addresses or networks) whose ``X-Forwarded-*``
-    headers are believed."""
+    headers are believed.
+
+    ``max_connections_per_address``: open connections per client address (0: no cap; never
+    for ``trusted_proxies``); more are closed at accept, before a byte is read.
+    ``linger_s``: a connection answered before its body was read is closed, after discarding
+    input for at most this long outside the worker pool (so the client reads the answer
+    instead of a reset; 0: close at once).
+    """
 
     threads: int = Field(16, ge=1, le=512)
     timeout_s: int = Field(60, ge=1)
@@ -101,17 +127,34 @@ class ServerSettings(_Strict):
     max_request_headers: int = Field(100, ge=10)
     header_timeout_s: float = Field(10.0, gt=0)
     listen_backlog: int = Field(128, ge=5, le=65535)
+    max_connections_per_address: int = Field(256, ge=0)
+    linger_s: float = Field(2.0, ge=0, le=60)
     trusted_proxies: list[str] = []
 
     @field_validator("trusted_proxies")
     @classmethod
     def _networks(cls, v: list[str]) -> list[str]:
-        for item in v:
-            try:
-                ipaddress.ip_network(item, strict=False)
-            except ValueError as exc:
-                raise ValueError(f"not an IP address or network: {item!r}") from exc
-        return v
+        return _check_networks(v)
+
+
+class MetricsSettings(_Strict):
+    """``GET /metrics``: operators (a read grant on all homes) may always read it; clients in
+    ``anonymous_networks`` (addresses or networks, e.g. a Prometheus host) without logging in."""
+
+    enabled: bool = True
+    anonymous_networks: list[str] = []
+
+    @field_validator("anonymous_networks")
+    @classmethod
+    def _networks(cls, v: list[str]) -> list[str]:
+        return _check_networks(v)
+
+
+class LogSettings(_Strict):
+    """Logging: the access log (one line per request) and the line format of all logs."""
+
+    access: bool = True
+    format: Literal["text", "json"] = "text"
 
 
 class Settings(_Strict):
@@ -129,8 +172,14 @@ class Settings(_Strict):
     uploads: UploadSettings = UploadSettings()
     server: ServerSettings = ServerSettings()
     gateways: GatewaySettings = GatewaySettings()
+    metrics: MetricsSettings = MetricsSettings()
+    log: LogSettings = LogSettings()
     reserve_bytes: int = Field(64 * 1024 * 1024, ge=0)
     verbose: int = Field(2, ge=0, le=5)
+    arrivals: ArrivalSettings = ArrivalSettings()
+    triggers: list[TriggerSettings] = []
+    sites: dict[str, SiteSettings] = {}
+    alerts: AlertSettings = AlertSettings()
 
     @field_validator("tls")
     @classmethod
@@ -216,6 +265,12 @@ def load_settings(
         for key in ("root", "state_dir"):
             if isinstance(data.get(key), str) and not Path(data[key]).is_absolute():
                 data[key] = str(base / data[key])
+        tls = data.get("tls")
+        if isinstance(tls, dict):
+            data["tls"] = tls = dict(tls)
+            for key in ("cert", "key"):
+                if isinstance(tls.get(key), str) and not Path(tls[key]).is_absolute():
+                    tls[key] = str(base / tls[key])
     data.update(_env_overrides(dict(os.environ) if environ is None else environ))
     data.update({k: v for k, v in (overrides or {}).items() if v is not None})
     try:

@@ -8,7 +8,7 @@ Each module wraps one client or server so that tests under ``tests/interop/`` st
 - ``davfs``: mounts a share with davfs2 (FUSE) using a generated configuration;
 - ``cadaver``: runs a scripted cadaver session;
 - ``stock``: stock WsgiDAV and nginx's DAV module, for the sync client's harness;
-- ``scripts/``: stand-alone example scripts for users (``dav_inventory.py``).
+- ``scripts/``: ``dav_inventory.py`` runs ``davsync-inventory`` (``davtools/inventory.py``).
 
 The results and the setup each client needs are in ``docs/COMPATIBILITY.md``.
 """

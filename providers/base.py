@@ -13,7 +13,11 @@ Contracts shared by every provider (the conformance suite in tests/conformance c
   previous version untouched.
 - Every commit stores MD5, SHA-1 and SHA-256 computed in the same pass as the write.
 - ``Entry.etag`` is a strong, unquoted entity tag that changes whenever content or mtime
-  changes and stays the same otherwise.
+  changes and stays the same otherwise. A collection's ETag changes whenever anything below
+  it changes (a write, delete, copy or move in or out, an mtime change, at any depth), up to
+  the root, and stays the same otherwise; every process sees the same value. Providers keep
+  it up to date on each change (no walk of the tree when it is read).
+- ``Entry.size`` of a collection is the total size of the files below it, kept the same way.
 - Errors are only those of ``providers.errors``.
 """
 

@@ -2,7 +2,9 @@
 
 Semantics follow the local provider: writes are staged and become visible at ``commit``,
 MD5/SHA-1/SHA-256 are computed while writing, file ETags are
-``<first 24 hex of SHA-256>-<mtime_ns hex>`` and collection ETags ``d-<serial>-<mtime_ns>``,
+``<first 24 hex of SHA-256>-<mtime_ns hex>`` and collection ETags ``d-<serial>-<version>``,
+where the version changes whenever anything below the collection changes (every ancestor of a
+changed path is bumped), a collection's size is the total size of the files below it,
 file ids are 16 hex characters that survive overwrite and move (a copy gets a new one), and
 adding or removing a member touches the parent's mtime. ``capacity`` (bytes) makes writes
 beyond it fail with InsufficientStorageError, to exercise disk-full handling.
@@ -50,6 +52,7 @@ class _Dir:
     ctime_ns: int
     file_id: str
     serial: int
+    version: int
 
 
 _Node = _File | _Dir
@@ -61,13 +64,13 @@ def _new_id() -> str:
 
 def _new_dir() -> _Dir:
     now = time.time_ns()
-    return _Dir(now, now, _new_id(), next(_serials))
+    return _Dir(now, now, _new_id(), next(_serials), next(_serials))
 
 
-def _entry(path: str, node: _Node) -> Entry:
+def _entry(path: str, node: _Node, tree_size: int = 0) -> Entry:
     if isinstance(node, _Dir):
-        etag = f"d-{node.serial:x}-{node.mtime_ns:x}"
-        return Entry(path, True, 0, node.mtime_ns, node.ctime_ns, etag, node.file_id)
+        etag = f"d-{node.serial:x}-{node.version:x}"
+        return Entry(path, True, tree_size, node.mtime_ns, node.ctime_ns, etag, node.file_id)
     etag = f"{node.digests.sha256[:24]}-{node.mtime_ns:x}"
     return Entry(path, False, len(node.data), node.mtime_ns, node.ctime_ns, etag, node.file_id)
 
@@ -102,6 +105,22 @@ class MemoryProvider:
         if isinstance(node, _Dir) and path != "":
             now = time.time_ns()
             self._nodes[parent] = replace(node, mtime_ns=now, ctime_ns=now)
+        self._bump(path)
+
+    def _bump(self, path: str, *, include_self: bool = False) -> None:
+        """Give every collection above ``path`` (and ``path`` itself) a new version."""
+        targets = [path] if include_self else []
+        current = path
+        while current != "":
+            current = parent_of(current)
+            targets.append(current)
+        for target in targets:
+            node = self._nodes.get(target)
+            if isinstance(node, _Dir):
+                self._nodes[target] = replace(node, version=next(_serials))
+
+    def _describe(self, path: str, node: _Node) -> Entry:
+        return _entry(path, node, self._used(path) if isinstance(node, _Dir) else 0)
 
     def _used(self, path: str = "") -> int:
         return sum(
@@ -121,7 +140,7 @@ class MemoryProvider:
         """Describe ``path``. Raises NotFoundError, InvalidPathError."""
         p = normalize(path)
         with self._lock:
-            return _entry(p, self._get(p))
+            return self._describe(p, self._get(p))
 
     def listdir(self, path: str) -> list[Entry]:
         """Members of collection ``path`` sorted by name.
@@ -133,7 +152,8 @@ class MemoryProvider:
             if isinstance(self._get(p), _File):
                 raise ConflictError(f"{p!r} is not a collection")
             members = [(c, n) for c, n in self._nodes.items() if c != "" and parent_of(c) == p]
-        return [_entry(c, n) for c, n in sorted(members, key=lambda item: name_of(item[0]))]
+            ordered = sorted(members, key=lambda item: name_of(item[0]))
+            return [self._describe(c, n) for c, n in ordered]
 
     def open_read(self, path: str) -> BinaryIO:
         """A reader of the current content (a snapshot). Raises NotFoundError, ConflictError,
@@ -224,7 +244,7 @@ class MemoryProvider:
             node = _new_dir()
             self._nodes[p] = node
             self._touch_parent(p)
-            return _entry(p, node)
+            return self._describe(p, node)
 
     def delete(self, path: str) -> None:
         """Remove a file or a collection with everything below it.
@@ -244,7 +264,8 @@ class MemoryProvider:
         with self._lock:
             node = replace(self._get(p), mtime_ns=mtime_ns, ctime_ns=time.time_ns())
             self._nodes[p] = node
-            return _entry(p, node)
+            self._bump(p, include_self=isinstance(node, _Dir))
+            return self._describe(p, self._nodes[p])
 
     # ------------------------------------------------------------ move / copy
 
@@ -274,7 +295,8 @@ class MemoryProvider:
                 self._nodes[d + p[len(s) :]] = self._nodes.pop(p)
             self._touch_parent(s)
             self._touch_parent(d)
-            return _entry(d, node)
+            self._bump(d, include_self=isinstance(node, _Dir))
+            return self._describe(d, self._nodes[d])
 
     def copy(self, src: str, dst: str, *, overwrite: bool) -> Entry:
         """Copy a file or tree; copies keep mtime and digests and get new file ids.
@@ -295,10 +317,12 @@ class MemoryProvider:
                 if isinstance(old, _File):
                     fresh = replace(old, ctime_ns=now, file_id=_new_id())
                 else:
-                    fresh = replace(old, ctime_ns=now, file_id=_new_id(), serial=next(_serials))
+                    fresh = replace(
+                        old, ctime_ns=now, file_id=_new_id(), serial=next(_serials), version=0
+                    )
                 self._nodes[d + p[len(s) :]] = fresh
             self._touch_parent(d)
-            return _entry(d, self._nodes[d])
+            return self._describe(d, self._nodes[d])
 
 
 class MemoryWriteHandle:

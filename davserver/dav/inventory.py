@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from davserver.dav.resources import FolderResource
+from davserver.dav.streamed import start_streamed
 from davserver.http.encoding import accepts_gzip, gzip_stream
 from providers.base import Provider
 from providers.errors import NotFoundError
@@ -90,7 +91,7 @@ def serve_inventory(
     if accepts_gzip(environ.get("HTTP_ACCEPT_ENCODING")):
         headers += [("Content-Encoding", "gzip"), ("Vary", "Accept-Encoding")]
         body = gzip_stream(body)
-    start_response("200 OK", headers)
+    start_streamed(environ, start_response, "200 OK", headers)
     if environ["REQUEST_METHOD"].upper() == "HEAD":
         return iter([b""])
     return body

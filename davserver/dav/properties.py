@@ -5,7 +5,8 @@ how to read it and (optionally) how to set it. Resources consult ``REGISTRY`` be
 back to WsgiDAV's defaults, so adding a property is one entry here.
 
 Namespaces: ownCloud ``http://owncloud.org/ns`` (oc:checksums, oc:fileid, oc:id,
-oc:permissions, oc:size) as rclone and the Nextcloud/ownCloud clients read them, and
+oc:permissions, oc:size — the recursive size for a collection —, oc:data-fingerprint on a
+user's root) as rclone and the Nextcloud/ownCloud clients read them, and
 Microsoft ``urn:schemas-microsoft-com:`` (Win32* times and attributes Explorer sets).
 """
 
@@ -44,9 +45,12 @@ class LiveProperty:
     collections: bool = True
     in_allprop: bool = True
     store_as_dead: bool = False
+    only: Callable[[StorageResource], bool] | None = None
 
     def applies_to(self, res: StorageResource) -> bool:
         """True if this property exists on ``res``."""
+        if self.only is not None and not self.only(res):
+            return False
         return self.collections if res.is_collection else self.files
 
 
@@ -60,6 +64,21 @@ def _checksums(res: StorageResource) -> Any:
     inner = etree.SubElement(outer, _oc("checksum"))
     inner.text = digests.as_oc_checksums()
     return outer
+
+
+def _size(res: StorageResource) -> str:
+    """Bytes of a file, or of every file below a collection."""
+    return str(res.size)
+
+
+def _is_home(res: StorageResource) -> bool:
+    return res.storage_path == res.home
+
+
+def _data_fingerprint(res: StorageResource) -> str:
+    """Changes only if the server's state was lost (then every file id changed too), which
+    makes the desktop clients keep local files instead of trusting the server's listing."""
+    return str(res.ctx.instance_id)
 
 
 def _permissions(res: StorageResource) -> str:
@@ -119,6 +138,8 @@ REGISTRY: dict[str, LiveProperty] = {
         LiveProperty(_oc("fileid"), lambda r: r.file_id),
         LiveProperty(_oc("id"), lambda r: r.oc_id),
         LiveProperty(_oc("permissions"), _permissions),
+        LiveProperty(_oc("size"), _size),
+        LiveProperty(_oc("data-fingerprint"), _data_fingerprint, only=_is_home, files=False),
         LiveProperty("{DAV:}lastmodified", None, _set_unix_mtime, in_allprop=False),
         LiveProperty(f"{{{MS_NS}}}Win32LastModifiedTime", None, _set_win32_mtime, in_allprop=False),
         LiveProperty(

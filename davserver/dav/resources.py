@@ -14,7 +14,7 @@ in the same atomic step, so the ETag WsgiDAV then sends describes the final stat
 from __future__ import annotations
 
 import mimetypes
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -27,10 +27,11 @@ from wsgidav.dav_error import (
 )
 from wsgidav.dav_provider import DAVCollection, DAVNonCollection
 
-from davserver.dav import properties
+from davserver.dav import lock_null, properties
 from davserver.dav.errors import bad_request, translated
 from davserver.http.digests import DigestHeaderError, expected_digests_from_headers
 from davserver.namespace import SHARES, storage_to_share_path
+from davserver.nextcloud import webdav_alias
 from providers import paths
 from providers.base import Entry, WriteHandle
 from providers.errors import NotFoundError, ProviderError
@@ -151,6 +152,17 @@ class StorageResource:
         share the request came through, so a lock taken at ``/remote.php/dav/...`` also binds
         ``/dav/...`` (every share serves the same tree)."""
         return quote(SHARES[0] + self.get_preferred_path())  # type: ignore[attr-defined]
+
+    @property
+    def size(self) -> int:
+        """Bytes of the file, or of every file below the collection (oc:size)."""
+        return self._entry().size
+
+    def get_href(self) -> str:
+        """WsgiDAV's href, written under ``/remote.php/webdav`` for requests that came in
+        through that alias."""
+        href: str = super().get_href()  # type: ignore[misc]
+        return webdav_alias.href_for(self.environ, href)
 
     def _entry(self) -> Entry:
         if self.entry is None:
@@ -333,7 +345,7 @@ class FileResource(StorageResource, DAVNonCollection):  # type: ignore[misc]
             if available is not None and length > available:
                 raise DAVError(
                     HTTP_INSUFFICIENT_STORAGE,
-                    context_info=f"{length} bytes announced, {available} available",
+                    context_info=f"not enough free space for the {length} bytes announced",
                 )
 
     def end_write(self, *, with_errors: bool) -> None:
@@ -439,6 +451,12 @@ class FolderResource(StorageResource, DAVCollection):  # type: ignore[misc]
     def get_member_list(self) -> list[Any]:
         return [self._resource_for(e) for e in self._list()]
 
+    def iter_members(self) -> Iterator[StorageResource]:
+        """The members, made into resources one at a time; the folder is listed at once (its
+        errors are raised by this call, not by the iteration)."""
+        entries = self._list()
+        return (self._resource_for(e) for e in entries)
+
     def _resource_for(self, e: Entry) -> StorageResource:
         path = storage_to_share_path(self.area, e.path)
         cls = FolderResource if e.is_dir else FileResource
@@ -455,12 +473,16 @@ class FolderResource(StorageResource, DAVCollection):  # type: ignore[misc]
 
     def create_empty_resource(self, name: str) -> FileResource:
         """For PUT: a pending file (nothing on disk until commit). For LOCK on an unmapped
-        URL: a real empty file, created only if nothing is there yet (RFC 4918 7.3)."""
+        URL: a pending file too, created only once the lock is granted (``lock_null``). For
+        anything else: a real empty file, created only if nothing is there yet."""
         with translated():
             child = paths.join(self.storage_path, name)
         path = storage_to_share_path(self.area, child)
         res = FileResource(self.provider, path, self.environ, self.area, child, None)
-        if self.environ.get("REQUEST_METHOD") != "PUT":
+        method = self.environ.get("REQUEST_METHOD")
+        if method == "LOCK":
+            lock_null.defer_creation(self.environ, res)
+        elif method != "PUT":
             with translated():
                 handle = self.ctx.storage.begin_write(child)
                 res.entry = handle.commit(expected_size=0, if_none_match_any=True).entry

@@ -17,6 +17,7 @@ from wsgidav.dav_error import HTTP_BAD_REQUEST, HTTP_SERVICE_UNAVAILABLE, DAVErr
 
 from davserver.dav.errors import translated
 from davserver.dav.resources import request_headers
+from davserver.dav.streamed import start_streamed
 from davserver.http import conditional, encoding, ranges
 from davserver.http.digests import oc_checksum_header, repr_digest_header
 from providers.base import Entry
@@ -31,8 +32,9 @@ READ_BLOCK = 1024 * 1024
 _REASONS = {200: "OK", 206: "Partial Content", 304: "Not Modified", 412: "Precondition Failed"}
 
 
-GZIP_TAG_SUFFIX = "-gz"
-"""A gzip-encoded response is a different representation, so it gets its own strong ETag."""
+GZIP_TAG_SUFFIX = "-gzip"
+"""A gzip-encoded response is a different representation, so it gets its own strong ETag.
+The Nextcloud and ownCloud clients strip exactly ``-gzip`` from ETags they receive."""
 
 
 def _fold_gzip_tags(headers: dict[str, str], etag: str) -> dict[str, str]:
@@ -175,7 +177,9 @@ def _respond(
 
     if method == "GET" and encoding.should_gzip(headers.get("accept-encoding"), content_type, size):
         gz_tag = f'"{entry.etag}{GZIP_TAG_SUFFIX}"'
-        start_response(
+        start_streamed(
+            environ,
+            start_response,
             "200 OK",
             [
                 *[(k, gz_tag if k == "ETag" else v) for k, v in common],

@@ -29,10 +29,10 @@ from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 from urllib.parse import quote
 
+from davserver.collection.origin import PROTOCOL_KEY
 from davserver.limits import WSGIApp
 
-PROTOCOL_KEY = "davsync.protocol"
-"""environ key naming the way a request came in (``form``, ``ftp``, ``mail``); unset: HTTP."""
+__all__ = ["PROTOCOL_KEY", "Credentials", "InProcessClient", "Response"]
 
 
 @dataclass(frozen=True)

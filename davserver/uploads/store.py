@@ -260,6 +260,14 @@ class SessionStore:
         )
         return [_session(r) for r in rows]
 
+    def count_active(self) -> dict[str, int]:
+        """How many sessions each owner has that are not committed (owners with none absent)."""
+        rows = self._query(
+            "SELECT owner, COUNT(*) FROM upload_sessions WHERE state!=? GROUP BY owner",
+            (COMMITTED,),
+        )
+        return {str(owner): int(str(n)) for owner, n in rows}
+
     def create(
         self,
         owner: str,

@@ -8,7 +8,9 @@ ETag formats (strong, unquoted):
   ``lstat`` snapshot): ``s-<inode>-<size>-<mtime_ns>-<ctime_ns>`` in hex, so ``stat`` and
   listings never have to read file content. Re-hashing such a file later (``digests``) keeps
   this form, so the ETag does not change until the file does;
-- a collection: ``d-<inode>-<mtime_ns>`` in hex.
+- a collection: ``d-<inode>-<version>`` in hex, where the version changes whenever anything
+  below the collection changes (``providers.local.tree``); ``d-<inode>-<mtime_ns>`` only for
+  a collection without recorded state.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import os
 from providers.base import Entry
 from providers.local.fsview import is_dir
 from providers.local.metadata import Row
+from providers.local.tree import FolderState
 
 
 def stat_etag(st: os.stat_result) -> str:
@@ -44,15 +47,20 @@ def etag_of(st: os.stat_result, row: Row | None) -> str:
     return stat_etag(st)
 
 
-def make_entry(path: str, st: os.stat_result, row: Row) -> Entry:
-    """The ``Entry`` for ``path``; ``row`` supplies the file id (and digests for the ETag)."""
-    directory = is_dir(st)
+def make_entry(path: str, st: os.stat_result, row: Row, folder: FolderState | None = None) -> Entry:
+    """The ``Entry`` for ``path``; ``row`` supplies the file id (and digests for the ETag),
+    ``folder`` the ETag and recursive size of a collection."""
+    size, etag = st.st_size, etag_of(st, row)
+    if is_dir(st):
+        size = 0
+        if folder is not None and folder.describes(st):
+            size, etag = folder.size, folder.etag
     return Entry(
         path=path,
-        is_dir=directory,
-        size=0 if directory else st.st_size,
+        is_dir=is_dir(st),
+        size=size,
         mtime_ns=st.st_mtime_ns,
         ctime_ns=st.st_ctime_ns,
-        etag=etag_of(st, row),
+        etag=etag,
         file_id=row.file_id,
     )

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import sqlite3
 import stat as stat_module
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -38,7 +39,16 @@ CREATE TABLE IF NOT EXISTS local_files (
     hash_etag INTEGER NOT NULL DEFAULT 0,
     file_id   TEXT NOT NULL UNIQUE
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS local_folders (
+    path          TEXT PRIMARY KEY,
+    inode         INTEGER NOT NULL,
+    version       INTEGER NOT NULL,
+    size          INTEGER NOT NULL,
+    seen_mtime_ns INTEGER NOT NULL
+) WITHOUT ROWID;
 """
+"""``local_folders`` (see ``providers.local.tree``) came later; databases without it get the
+table on open and their folders are measured once on first use (the provider's start-up)."""
 
 _COLUMNS = "path, is_dir, inode, size, mtime_ns, ctime_ns, md5, sha1, sha256, hash_etag, file_id"
 _IN_CHUNK = 500
@@ -59,7 +69,7 @@ def same_version(a: os.stat_result, b: os.stat_result) -> bool:
     )
 
 
-def _db_int(value: int) -> int:
+def db_int(value: int) -> int:
     """Fold unsigned 64-bit values (inode numbers) into SQLite's signed range."""
     return value - (1 << 64) if value >= (1 << 63) else value
 
@@ -97,7 +107,7 @@ class Row:
         return cls(
             path=path,
             is_dir=stat_module.S_ISDIR(st.st_mode),
-            inode=_db_int(st.st_ino),
+            inode=db_int(st.st_ino),
             size=st.st_size,
             mtime_ns=st.st_mtime_ns,
             ctime_ns=st.st_ctime_ns,
@@ -110,7 +120,7 @@ class Row:
         """True if this file row describes exactly the version ``st`` reports."""
         return (
             not self.is_dir
-            and self.inode == _db_int(st.st_ino)
+            and self.inode == db_int(st.st_ino)
             and self.size == st.st_size
             and self.mtime_ns == st.st_mtime_ns
             and self.ctime_ns == st.st_ctime_ns
@@ -122,7 +132,7 @@ class Row:
         return replace(
             self,
             path=self.path if path is None else path,
-            inode=_db_int(st.st_ino),
+            inode=db_int(st.st_ino),
             size=st.st_size,
             mtime_ns=st.st_mtime_ns,
             ctime_ns=st.st_ctime_ns,
@@ -180,6 +190,11 @@ class MetadataStore:
         with self._db.transaction():
             yield
 
+    def connection(self) -> sqlite3.Connection:
+        """This thread's connection (for other tables of the same database, so that their
+        changes join the transaction of ``transaction``)."""
+        return self._db.conn()
+
     def get(self, path: str) -> Row | None:
         """The row of ``path``, if any."""
         cur = self._db.conn().execute(f"SELECT {_COLUMNS} FROM local_files WHERE path = ?", (path,))
@@ -229,8 +244,13 @@ class MetadataStore:
         return cur.rowcount
 
     def delete_tree(self, path: str) -> int:
-        """Delete the rows of ``path`` and everything below it; returns the count."""
+        """Delete the rows (and folder states) of ``path`` and everything below it; returns
+        the number of file rows removed."""
         lo, hi = _below(path)
+        self._db.conn().execute(
+            "DELETE FROM local_folders WHERE path = ? OR (path >= ? AND path < ?)",
+            (path, lo, hi),
+        )
         cur = self._db.conn().execute(
             "DELETE FROM local_files WHERE path = ? OR (path >= ? AND path < ?)",
             (path, lo, hi),
@@ -240,9 +260,14 @@ class MetadataStore:
     def move_tree(self, src: str, dst: str) -> int:
         """Re-key the rows of ``src`` and everything below it to ``dst``; returns the count.
 
-        Rows at ``dst`` must have been deleted first.
+        Rows at ``dst`` must have been deleted first. Folder states move along.
         """
         lo, hi = _below(src)
+        self._db.conn().execute(
+            "UPDATE local_folders SET path = ? || substr(path, ?) "
+            "WHERE path = ? OR (path >= ? AND path < ?)",
+            (dst, len(src) + 1, src, lo, hi),
+        )
         cur = self._db.conn().execute(
             "UPDATE local_files SET path = ? || substr(path, ?) "
             "WHERE path = ? OR (path >= ? AND path < ?)",
@@ -275,4 +300,5 @@ class MetadataStore:
             marks = ",".join("?" * len(chunk))
             cur = conn.execute(f"DELETE FROM local_files WHERE path IN ({marks})", tuple(chunk))
             removed += cur.rowcount
+            conn.execute(f"DELETE FROM local_folders WHERE path IN ({marks})", tuple(chunk))
         return removed

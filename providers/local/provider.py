@@ -42,6 +42,7 @@ from providers.local.metadata import MetadataStore, Row, new_file_id, same_versi
 from providers.local.oserrors import map_db_error, translate_errors
 from providers.local.space import SpaceGuard, WriteBudget
 from providers.local.staging import StagingArea, remove_tree_quietly, same_filesystem
+from providers.local.tree import FolderState, FolderTree, Recount
 from providers.local.writer import LocalWriteHandle
 from providers.paths import PathPolicy, is_within, name_of, parent_of
 
@@ -89,6 +90,8 @@ class LocalProvider:
             self._meta = MetadataStore(self.state_dir / "metadata.sqlite")
             self._locks = PathLocks(self.state_dir / "locks")
             self._staging = StagingArea(staging)
+            self._tree = FolderTree(self._meta, self._view)
+            self._measure_root()
         except OSError as exc:
             raise StorageIOError(f"cannot set up local storage: {exc}") from exc
         except sqlite3.Error as exc:
@@ -96,6 +99,20 @@ class LocalProvider:
         self._space = SpaceGuard(self.root, reserve_bytes)
         self._file_mode = 0o666 & ~current_umask()
         self._policy = path_policy or PathPolicy()
+
+    def _measure_root(self) -> None:
+        """Give the tree folder states if it has none (a new store, or one from before folder
+        states existed): one walk, here at start-up rather than during a request, done
+        before taking the metadata write lock so other processes are not held up by it."""
+        st = os.lstat(self.root)
+        state = self._tree.get("")
+        if state is not None and state.describes(st):
+            return
+        measured = self._tree.measure("", st)  # outside the transaction: may take a while
+        with self._meta.transaction():
+            state = self._tree.get("")
+            if state is None or not state.describes(st):
+                self._tree.store(measured)
 
     @property
     def staging_dir(self) -> Path:
@@ -152,9 +169,6 @@ class LocalProvider:
             log.warning("metadata database full; %d entries get provisional ids", len(items))
             return {path: Row.from_stat(path, st, file_id=new_file_id()) for path, st in items}
 
-    def _entry(self, path: str, st: os.stat_result) -> Entry:
-        return make_entry(path, st, self._row_for(path, st))
-
     def _require_parent_dir(self, path: str) -> None:
         parent = self._view.lookup(parent_of(path))
         if parent is None or not is_dir(parent):
@@ -174,7 +188,37 @@ class LocalProvider:
     def stat(self, path: str) -> Entry:
         """Describe ``path``. Raises NotFoundError, InvalidPathError, StorageIOError."""
         p = self._path(path)
-        return self._entry(p, self._require(p))
+        st = self._require(p)
+        row = self._row_for(p, st)
+        if is_dir(st):
+            return make_entry(p, st, row, self._folder_state(p, st))
+        if not row.matches(st) and self._resync(parent_of(p)) is not None:
+            st = self._require(p)  # noticed a change behind our back: describe it afresh
+            row = self._row_for(p, st)
+        return make_entry(p, st, row)
+
+    def _folder_state(self, path: str, st: os.stat_result) -> FolderState | None:
+        """The state of collection ``path``, recounted first if its directory changed."""
+        state = self._tree.get(path)
+        if (state is None or not state.in_sync(st)) and self._resync(path) is not None:
+            state = self._tree.get(path)
+        return state
+
+    def _resync(self, path: str) -> Recount | None:
+        """Recount collection ``path`` and record what changed behind our back (see
+        ``providers.local.tree``). None if the metadata is too full to record anything (the
+        caller then describes what it saw), or if ``path`` is no longer a collection."""
+        try:
+            with self._meta.transaction():
+                st = self._view.lookup(path)
+                if st is None or not is_dir(st):
+                    return None
+                return self._tree.refresh(path, st)
+        except sqlite3.OperationalError as exc:
+            if not isinstance(map_db_error(exc), InsufficientStorageError):
+                raise
+            log.warning("metadata database full; changes in %r not recorded", path)
+            return None
 
     @translate_errors
     def listdir(self, path: str) -> list[Entry]:
@@ -183,14 +227,21 @@ class LocalProvider:
         Raises NotFoundError, ConflictError (a file), InvalidPathError, StorageIOError.
         """
         p = self._path(path)
-        if not is_dir(self._require(p)):
+        st = self._require(p)
+        if not is_dir(st):
             raise ConflictError(f"{p!r} is not a collection")
-        children = sorted(self._view.children(p), key=lambda item: item[0].rsplit("/", 1)[-1])
+        children = list(self._view.children(p))
         rows = self._meta.get_many([child for child, _ in children])
+        folders = self._tree.get_many([child for child, cst in children if is_dir(cst)])
+        if not self._tree.listing_in_sync(p, st, children, rows, folders):
+            counted = self._resync(p)
+            if counted is not None:
+                children, rows, folders = counted.members, counted.rows, counted.folders
+        children.sort(key=lambda item: item[0].rsplit("/", 1)[-1])
         missing = [(c, st) for c, st in children if c not in rows or rows[c].is_dir != is_dir(st)]
         if missing:
             rows.update(self._ensure_rows(missing))
-        return [make_entry(child, st, rows[child]) for child, st in children]
+        return [make_entry(c, cst, rows[c], folders.get(c)) for c, cst in children]
 
     @translate_errors
     def open_read(self, path: str) -> BinaryIO:
@@ -257,6 +308,8 @@ class LocalProvider:
             old = self._meta.get(path)
             file_id = old.file_id if old is not None and not old.is_dir else new_file_id()
             self._meta.put(Row.from_stat(path, st, file_id=file_id, digests=digests))
+            if old is not None and not old.is_dir and not old.matches(st):
+                self._tree.noticed_file(path, old, st)
 
     @translate_errors
     def free_space(self) -> int | None:
@@ -269,7 +322,7 @@ class LocalProvider:
         the reserve. Raises NotFoundError, InvalidPathError, StorageIOError."""
         p = self._path(path)
         st = self._require(p)
-        used = st.st_size if is_file(st) else sum(s.st_size for _, s in self._view.walk_files(p))
+        used = st.st_size if is_file(st) else self.stat(p).size
         return Usage(used=used, available=self._space.available())
 
     # ------------------------------------------------------------------ writes
@@ -333,7 +386,8 @@ class LocalProvider:
         parent vanished, OSError, sqlite3.Error.
         """
         full = self._view.full(path)
-        with self._meta.transaction():
+        with self._meta.transaction(), self._tree.watching(parent_of(path)):
+            before = self._view.lookup(path)
             old = self._meta.get(path)
             if keep_id and old is not None and not old.is_dir:
                 file_id = old.file_id
@@ -348,6 +402,7 @@ class LocalProvider:
             st = os.fstat(staged.fd)
             row = Row.from_stat(path, st, file_id=file_id, digests=digests, hash_etag=True)
             self._meta.put(row)
+            self._tree.changed(path, st.st_size - (before.st_size if before is not None else 0))
         staged.close()
         fsync_dir(full.parent)
         return make_entry(path, st, row)
@@ -369,7 +424,7 @@ class LocalProvider:
             full = self._view.full(p)
             created = False
             try:
-                with self._meta.transaction():
+                with self._meta.transaction(), self._tree.watching(parent_of(p)):
                     try:
                         os.mkdir(full)
                     except FileExistsError as exc:
@@ -381,13 +436,15 @@ class LocalProvider:
                     row = Row.from_stat(p, st, file_id=new_file_id())
                     self._meta.delete_tree(p)
                     self._meta.put(row)
+                    state = self._tree.record(p, st, 0)
+                    self._tree.changed(p, 0)
             except BaseException:
                 if created:  # the metadata could not record it (full disk): undo
                     with contextlib.suppress(OSError):
                         os.rmdir(full)
                 raise
             fsync_dir(full.parent)
-        return make_entry(p, st, row)
+        return make_entry(p, st, row, state)
 
     @translate_errors
     def delete(self, path: str) -> None:
@@ -408,15 +465,24 @@ class LocalProvider:
         """
         full = self._view.full(path)
         trash = self._staging.new_name("trash") if is_dir(st) else None
-        with self._meta.transaction():
+        with self._meta.transaction(), self._tree.watching(parent_of(path)):
+            removed = self._counted_size(path, st)
             if trash is None:
                 os.unlink(full)
             else:
                 os.rename(full, trash)
             self._meta.delete_tree(path)
+            self._tree.changed(path, -removed)
         fsync_dir(full.parent)
         if trash is not None:
             remove_tree_quietly(trash)
+
+    def _counted_size(self, path: str, st: os.stat_result) -> int:
+        """The bytes ``path`` contributes to the sizes of its ancestors."""
+        if not is_dir(st):
+            return st.st_size
+        state = self._tree.get(path)
+        return state.size if state is not None and state.describes(st) else 0
 
     @translate_errors
     def set_mtime(self, path: str, mtime_ns: int) -> Entry:
@@ -429,13 +495,16 @@ class LocalProvider:
             st = self._require(p)
             full = self._view.full(p)
             row = self._row_for(p, st)
-            with self._meta.transaction():
+            directory = is_dir(st)
+            with self._meta.transaction(), self._tree.watching(*([p] if directory else [])):
                 os.utime(full, ns=(st.st_atime_ns, mtime_ns), follow_symlinks=False)
                 new = os.lstat(full)
                 if row.matches(st):
                     row = row.with_stat(new)
                     self._meta.put(row)
-        return make_entry(p, new, row)
+                self._tree.changed(p, 0, include_self=directory)
+            state = self._tree.get(p) if directory else None
+        return make_entry(p, new, row, state)
 
     # ------------------------------------------------------------ move / copy
 
@@ -477,7 +546,10 @@ class LocalProvider:
             row = self._row_for(s, src_st)
             self._clear_destination(d, overwrite=overwrite, incoming_dir=is_dir(src_st))
             full_s, full_d = self._view.full(s), self._view.full(d)
-            with self._meta.transaction():
+            directory = is_dir(src_st)
+            with self._meta.transaction(), self._tree.watching(parent_of(s), parent_of(d)):
+                moved = self._counted_size(s, src_st)
+                replaced = self._view.lookup(d)  # a file (collections were removed above)
                 self._meta.delete_tree(d)
                 self._meta.move_tree(s, d)
                 os.replace(full_s, full_d)
@@ -485,10 +557,14 @@ class LocalProvider:
                 if row.matches(src_st):  # rename may touch ctime: keep the row current
                     row = row.with_stat(st, d)
                     self._meta.put(row)
+                self._tree.changed(s, -moved)
+                gained = moved - (replaced.st_size if replaced is not None else 0)
+                self._tree.changed(d, gained, include_self=directory)
+                state = self._tree.get(d) if directory else None
             fsync_dir(full_d.parent)
             if full_s.parent != full_d.parent:
                 fsync_dir(full_s.parent)
-        return make_entry(d, st, row)
+        return make_entry(d, st, row, state)
 
     @translate_errors
     def copy(self, src: str, dst: str, *, overwrite: bool) -> Entry:
@@ -533,13 +609,16 @@ class LocalProvider:
                     )
                     for item in items
                 ]
-                with self._meta.transaction():
+                with self._meta.transaction(), self._tree.watching(parent_of(dst)):
                     self._meta.delete_tree(dst)
                     os.rename(target, full_d)
                     self._meta.put_many(new_rows)
+                    top_st = os.lstat(full_d)
+                    state = self._tree.materialize(dst, top_st)
+                    self._tree.changed(dst, state.size)
                 fsync_dir(full_d.parent)
                 top = next(r for r in new_rows if r.path == dst)
-                return make_entry(dst, os.lstat(full_d), top)
+                return make_entry(dst, top_st, top, state)
         finally:
             if os.path.lexists(target):
                 remove_tree_quietly(target)

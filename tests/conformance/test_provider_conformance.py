@@ -839,3 +839,90 @@ def test_free_space_matches_usage_available(provider: Provider) -> None:
         assert available is None
     else:
         assert available is not None and abs(free - available) < 64 * 1024 * 1024
+
+
+# ---------------------------------------------------------- folder propagation
+
+FOLDERS = ["", "h", "h/a", "h/a/b", "h/a/b/c", "h/a/side", "h/other", "h/other/deep"]
+
+
+def build_folders(provider: Provider) -> None:
+    """Folders three deep below a home, a sibling branch, and a file in each leaf."""
+    for folder in FOLDERS[1:]:
+        provider.mkdir(folder)
+    put(provider, "h/a/b/c/leaf.txt", b"leaf", mtime_ns=MTIME)
+    put(provider, "h/a/side/s.txt", b"side", mtime_ns=MTIME)
+    put(provider, "h/other/deep/o.txt", b"other", mtime_ns=MTIME)
+
+
+def all_etags(provider: Provider) -> dict[str, str]:
+    """ETags of every collection and file of the tree (files as reached by listing)."""
+    tags: dict[str, str] = {}
+    for folder in FOLDERS:
+        try:
+            entry = provider.stat(folder)
+        except NotFoundError:
+            continue
+        tags[folder] = entry.etag
+        for member in provider.listdir(folder):
+            tags[member.path] = member.etag
+    return tags
+
+
+CHAIN = {"", "h", "h/a", "h/a/b", "h/a/b/c"}
+
+CHANGES: dict[str, tuple[Callable[[Provider], None], set[str]]] = {
+    "overwrite": (lambda p: put(p, "h/a/b/c/leaf.txt", b"new", mtime_ns=MTIME), CHAIN),
+    "new file": (lambda p: put(p, "h/a/b/c/n.txt", b"n"), CHAIN),
+    "delete": (lambda p: p.delete("h/a/b/c/leaf.txt"), CHAIN),
+    "mkdir": (lambda p: p.mkdir("h/a/b/c/new"), CHAIN),
+    "file mtime": (lambda p: p.set_mtime("h/a/b/c/leaf.txt", MTIME + 5), CHAIN),
+    "folder mtime": (lambda p: p.set_mtime("h/a/b/c", MTIME + 5), CHAIN),
+    "move in": (
+        lambda p: p.move("h/other/deep/o.txt", "h/a/b/c/o.txt", overwrite=False),
+        CHAIN | {"h/other", "h/other/deep"},
+    ),
+    "move out": (
+        lambda p: p.move("h/a/b/c/leaf.txt", "h/other/leaf.txt", overwrite=False),
+        CHAIN | {"h/other"},
+    ),
+    "copy in": (
+        lambda p: p.copy("h/other/deep", "h/a/b/c/copied", overwrite=False),
+        CHAIN,
+    ),
+}
+
+
+@pytest.mark.parametrize("change", sorted(CHANGES))
+def test_a_deep_change_changes_every_ancestor_etag_and_nothing_else(
+    provider: Provider, change: str
+) -> None:
+    build_folders(provider)
+    before = all_etags(provider)
+    apply, expected = CHANGES[change]
+    apply(provider)
+    after = all_etags(provider)
+    changed = {p for p in before if p in after and before[p] != after[p]}
+    changed_folders = changed & set(FOLDERS)
+    assert changed_folders == expected
+    files_changed = changed - set(FOLDERS)
+    assert files_changed <= {"h/a/b/c/leaf.txt"}  # only the file the change itself touched
+
+
+def test_folder_etags_are_stable_without_changes(provider: Provider) -> None:
+    build_folders(provider)
+    assert all_etags(provider) == all_etags(provider)
+
+
+def test_folder_size_is_the_recursive_size(provider: Provider) -> None:
+    build_folders(provider)
+    sizes = {f: provider.stat(f).size for f in FOLDERS}
+    assert sizes["h/a/b/c"] == 4 and sizes["h/a/b"] == 4 and sizes["h/a"] == 8
+    assert sizes["h"] == 13 and sizes[""] == 13
+    listed = {e.path: e.size for e in provider.listdir("h")}
+    assert listed == {"h/a": 8, "h/other": 5}
+    put(provider, "h/a/b/c/leaf.txt", b"longer leaf")
+    provider.move("h/other/deep", "h/a/moved", overwrite=False)
+    assert [provider.stat(f).size for f in ("h/a/b/c", "h/a", "h/other", "h")] == [11, 20, 0, 20]
+    provider.delete("h/a/b")
+    assert (provider.stat("h/a").size, provider.usage("h").used) == (9, 9)

@@ -106,3 +106,23 @@ def test_basic_needs_the_gateway_to_vouch_for_tls(app: App) -> None:
         headers={"Depth": "0"},
     )
     assert answer.status == 401
+
+
+def test_commit_is_journalled_with_the_gateway_protocol(app: App) -> None:
+    client = _client(app)
+    put = client.request(
+        "PUT",
+        "/dav/files/alice/journalled.txt",
+        credentials=ALICE,
+        client_addr="127.0.0.9",
+        protocol="ftp",
+        secure=True,
+        body=b"journalled\n",
+    )
+    assert put.status == 201
+    assert app.context.collection is not None
+    arrivals = app.context.collection.recent_arrivals(user="alice")
+    assert [(a.path, a.protocol, a.client) for a in arrivals] == [
+        ("journalled.txt", "ftp", "127.0.0.9")
+    ]
+    assert arrivals[0].sha256 == hashlib.sha256(b"journalled\n").hexdigest()

@@ -1,5 +1,6 @@
-"""interop/scripts/dav_inventory.py, the PROPFIND inventory example for users, run as a user
-would run it (a separate process) against davserver over HTTP + Digest and HTTPS + Basic."""
+"""``davsync-inventory`` (davtools/inventory.py; interop/scripts/dav_inventory.py runs it too),
+the PROPFIND inventory tool for users, run as a user would run it (a separate process)
+against davserver over HTTP + Digest and HTTPS + Basic."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from tests.interop.conftest import ENDPOINTS, Endpoint
 pytestmark = [pytest.mark.interop]
 
 SCRIPT = Path(__file__).resolve().parents[2] / "interop" / "scripts" / "dav_inventory.py"
+CONSOLE_SCRIPT = Path(sys.executable).parent / "davsync-inventory"
 
 TREE: dict[str, bytes] = {
     "a.txt": b"alpha\n",
@@ -80,6 +82,12 @@ def test_inventory_csv_to_file(endpoint: Endpoint, tmp_path: Path) -> None:
     by_path = {r["path"]: r for r in rows}
     assert by_path["sub/deeper/c d ü.csv"]["sha1"] == hashlib.sha1(b"x,y\n1,2\n").hexdigest()
     assert by_path["empty-dir"]["size"] == ""
+    # ETags without their quotes: no tripled quotes in the file, the same value as JSON's
+    assert '"""' not in out.read_text(encoding="utf-8")
+    listed = _run(endpoint, url, "--format", "json")
+    etags = {r["path"]: r["etag"] for r in json.loads(listed.stdout)}
+    assert etags["a.txt"].startswith('"') and etags["a.txt"].endswith('"')
+    assert by_path["a.txt"]["etag"] == etags["a.txt"].strip('"')
 
 
 @pytest.mark.parametrize("endpoint", ["http-digest"], indirect=True)
@@ -96,3 +104,54 @@ def test_inventory_errors(endpoint: Endpoint) -> None:
         check=False,
     )
     assert env_less.returncode == 2 and "DAV_PASSWORD" in env_less.stderr
+
+
+@pytest.mark.parametrize("endpoint", ["http-digest"], indirect=True)
+def test_inventory_401_explains_why(endpoint: Endpoint) -> None:
+    url = endpoint.files_url()
+    env = {**os.environ, "DAV_PASSWORD": endpoint.password}
+    basic = subprocess.run(  # Basic over plain HTTP: refused by davsync whatever the password
+        [str(CONSOLE_SCRIPT), url, "--user", endpoint.user],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        check=False,
+    )
+    assert basic.returncode == 1
+    assert "HTTP 401" in basic.stderr and "https://" in basic.stderr
+    assert "--digest" in basic.stderr and "offers Digest" in basic.stderr
+    wrong = subprocess.run(
+        [str(CONSOLE_SCRIPT), url, "--user", endpoint.user, "--digest"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "DAV_PASSWORD": "not-" + endpoint.password},
+        check=False,
+    )
+    assert wrong.returncode == 1
+    assert "HTTP 401" in wrong.stderr and "wrong user name or password" in wrong.stderr
+    anonymous = subprocess.run(
+        [str(CONSOLE_SCRIPT), url], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert anonymous.returncode == 1 and "pass --user" in anonymous.stderr
+
+
+@pytest.mark.parametrize("endpoint", ["https-basic"], indirect=True)
+def test_inventory_console_script(endpoint: Endpoint) -> None:
+    """The installed ``davsync-inventory`` command is the same tool."""
+    url = _seed(endpoint, "inventory-console")
+    env = {**os.environ, "DAV_PASSWORD": endpoint.password}
+    cmd = [str(CONSOLE_SCRIPT), url, "--user", endpoint.user, "--format", "ndjson"]
+    assert endpoint.ca is not None
+    proc = subprocess.run(
+        [*cmd, "--ca-file", str(endpoint.ca)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    rows = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert {r["path"] for r in rows} == {*TREE, "sub", "sub/deeper", "empty-dir"}

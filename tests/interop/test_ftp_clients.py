@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import trustme
 
-from interop.tools import Unavailable, find_tool
+from interop.tools import require_tool
 from tests.interop.rclone_support import rclone_binary
 from tests.support.configured import USERS
 from tests.support.ftp import FtpEndpoint, start_ftp_server
@@ -26,15 +26,6 @@ def endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FtpEndpoint]:
     ep = start_ftp_server(tmp_path_factory.mktemp("ftp-interop"), trustme.CA())
     yield ep
     ep.server.stop()
-
-
-def _tool(name: str) -> str:
-    try:
-        return find_tool(name)
-    except Unavailable as exc:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{exc} (CI must install it: .ci/install-tools)")
-        pytest.skip(str(exc))
 
 
 def _tree(root: Path) -> dict[str, str]:
@@ -54,7 +45,7 @@ def _make_source(folder: Path) -> Path:
 
 
 def test_curl_upload_and_download(endpoint: FtpEndpoint, tmp_path: Path) -> None:
-    curl = _tool("curl")
+    curl = require_tool("curl", "curl")
     src = tmp_path / "up.bin"
     src.write_bytes(os.urandom(500_000))
     base = f"ftp://{endpoint.host}:{endpoint.port}"
@@ -77,7 +68,7 @@ def test_curl_upload_and_download(endpoint: FtpEndpoint, tmp_path: Path) -> None
 
 
 def test_curl_resumes_a_cut_upload(endpoint: FtpEndpoint, tmp_path: Path) -> None:
-    curl = _tool("curl")
+    curl = require_tool("curl", "curl")
     data = os.urandom(1_500_000)
     (endpoint.home("alice") / "resume.bin").write_bytes(b"old")
     ftp = endpoint.client()
@@ -107,7 +98,7 @@ def test_curl_resumes_a_cut_upload(endpoint: FtpEndpoint, tmp_path: Path) -> Non
 
 
 def test_curl_without_tls_cannot_log_in(endpoint: FtpEndpoint, tmp_path: Path) -> None:
-    curl = _tool("curl")
+    curl = require_tool("curl", "curl")
     src = tmp_path / "plain.txt"
     src.write_bytes(b"plain")
     proc = subprocess.run(
@@ -160,7 +151,7 @@ def test_rclone_ftp_copy_and_check(endpoint: FtpEndpoint, tmp_path: Path) -> Non
 
 
 def test_lftp_mirror_up_and_down(endpoint: FtpEndpoint, tmp_path: Path) -> None:
-    lftp = _tool("lftp")
+    lftp = require_tool("lftp")
     src = _make_source(tmp_path / "src")
     back = tmp_path / "back"
     script = (

@@ -1,0 +1,188 @@
+"""Carrying out one queued job: run a command, POST a webhook, copy/move a file, send mail.
+
+Each function either returns (success) or raises ``ActionError`` with a message for the
+operator; the worker turns that into a retry or a dead letter. Nothing here runs a shell.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import hmac
+import json
+import os
+import signal
+import smtplib
+import subprocess
+import tempfile
+import threading
+import time
+from email.message import EmailMessage
+from typing import Any
+
+import httpx
+
+from davserver.collection.origin import Origin, origin_scope
+from providers import paths
+from providers.base import Provider
+from providers.errors import AlreadyExistsError, ProviderError
+
+KILL_GRACE_S = 2.0
+CANCEL_POLL_S = 0.2
+OUTPUT_TAIL_BYTES = 2000
+ENV_FIELDS = ("user", "path", "file", "size", "sha256", "sha1", "md5", "protocol")
+TRIGGER_ORIGIN = Origin(actor=None, method="@trigger", client=None)
+
+
+class ActionError(Exception):
+    """The action failed; the message says why (retried, then dead-lettered)."""
+
+
+class ActionCancelled(Exception):
+    """The server is stopping; the action was interrupted and should simply run again."""
+
+
+def command_environment(event: dict[str, Any]) -> dict[str, str]:
+    """The process environment of a command: the server's, less every ``DAVSYNC_*`` variable
+    it had, plus ``DAVSYNC_<FIELD>`` for the event's fields (and folder/trigger if present)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DAVSYNC_")}
+    for key in (*ENV_FIELDS, "trigger", "folder", "folder_file"):
+        if key in event and event[key] is not None:
+            env["DAVSYNC_" + key.upper()] = str(event[key])
+    return env
+
+
+def run_command(
+    spec: dict[str, Any],
+    event: dict[str, Any],
+    timeout: float,
+    cancel: threading.Event | None = None,
+) -> None:
+    """Run ``spec["argv"]`` (plus the local file path when ``pass_file``) in its own process
+    group; kill the whole group at ``timeout``. Non-zero exit or a kill raises ActionError;
+    ``cancel`` being set kills it too and raises ActionCancelled."""
+    argv = [str(a) for a in spec["argv"]]
+    if spec.get("pass_file", True):
+        argv.append(str(event.get("file") or ""))
+    with tempfile.TemporaryFile() as output:
+        try:
+            proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                env=command_environment(event),
+                cwd=spec.get("cwd") or None,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            raise ActionError(f"cannot start {argv[0]!r}: {exc.strerror or exc}") from exc
+        try:
+            code = _wait(proc, timeout, cancel)
+        finally:
+            _kill_group(proc, only_leftovers=True)
+        if code != 0:
+            raise ActionError(f"exit status {code}: {_tail(output)}")
+
+
+def _wait(proc: subprocess.Popen[bytes], timeout: float, cancel: threading.Event | None) -> int:
+    """The exit status of ``proc``; kills its group at ``timeout`` or when cancelled."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        try:
+            return proc.wait(timeout=max(0.0, min(left, CANCEL_POLL_S)))
+        except subprocess.TimeoutExpired:
+            pass
+        if cancel is not None and cancel.is_set():
+            _kill_group(proc)
+            raise ActionCancelled("the server is stopping")
+        if time.monotonic() >= deadline:
+            _kill_group(proc)
+            raise ActionError(f"killed after {timeout:g} s (timeout)")
+
+
+def _kill_group(proc: subprocess.Popen[bytes], *, only_leftovers: bool = False) -> None:
+    """SIGTERM then SIGKILL the process group of ``proc`` (its children included)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL if only_leftovers else signal.SIGTERM)
+    if only_leftovers:
+        return
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=KILL_GRACE_S)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=KILL_GRACE_S)
+
+
+def _tail(output: Any) -> str:
+    output.seek(0, os.SEEK_END)
+    size = output.tell()
+    output.seek(max(0, size - OUTPUT_TAIL_BYTES))
+    return str(output.read().decode("utf-8", "replace").strip() or "(no output)")
+
+
+def signed_body(body: dict[str, Any], secret: str | None) -> tuple[bytes, dict[str, str]]:
+    """The JSON bytes of ``body`` and the headers to send with them (the signature is
+    ``sha256=<hex HMAC-SHA256 of the exact bytes>`` when ``secret`` is set)."""
+    data = json.dumps(body, sort_keys=True, ensure_ascii=False).encode()
+    headers = {"Content-Type": "application/json", "User-Agent": "davsync"}
+    if secret:
+        digest = hmac.new(secret.encode(), data, hashlib.sha256).hexdigest()
+        headers["X-Davsync-Signature"] = "sha256=" + digest
+    return data, headers
+
+
+def post_webhook(spec: dict[str, Any], body: dict[str, Any], timeout: float) -> None:
+    """POST ``body`` as JSON to ``spec["url"]``; a non-2xx answer raises ActionError."""
+    data, headers = signed_body(body, spec.get("secret"))
+    try:
+        response = httpx.post(spec["url"], content=data, headers=headers, timeout=timeout)
+    except httpx.HTTPError as exc:
+        raise ActionError(f"webhook {spec['url']}: {exc}") from exc
+    if not 200 <= response.status_code < 300:
+        raise ActionError(f"webhook {spec['url']} answered {response.status_code}")
+
+
+def place_file(storage: Provider, spec: dict[str, Any], event: dict[str, Any], move: bool) -> None:
+    """Copy (or move) the arrived file into collection ``spec["to"]`` (created if missing),
+    replacing a file of the same name. Raises ActionError."""
+    source = f"{event['user']}/{event['path']}"
+    try:
+        target_dir = paths.normalize(spec["to"])
+        with origin_scope(TRIGGER_ORIGIN):
+            _make_collections(storage, target_dir)
+            target = paths.join(target_dir, paths.name_of(source))
+            if move:
+                storage.move(source, target, overwrite=True)
+            else:
+                storage.copy(source, target, overwrite=True)
+    except ProviderError as exc:
+        raise ActionError(f"cannot {'move' if move else 'copy'} {source!r}: {exc}") from exc
+
+
+def _make_collections(storage: Provider, path: str) -> None:
+    current = ""
+    for segment in path.split("/") if path else []:
+        current = paths.join(current, segment) if current else segment
+        with contextlib.suppress(AlreadyExistsError):
+            storage.mkdir(current)
+
+
+def send_mail(spec: dict[str, Any], subject: str, text: str, timeout: float) -> None:
+    """Send one message through the SMTP relay of ``spec``. Raises ActionError."""
+    message = EmailMessage()
+    message["From"] = spec["sender"]
+    message["To"] = ", ".join(spec["to"])
+    message["Subject"] = subject
+    message.set_content(text)
+    try:
+        with smtplib.SMTP(spec["smtp_host"], int(spec["smtp_port"]), timeout=timeout) as smtp:
+            if spec.get("starttls"):
+                smtp.starttls()
+            if spec.get("username"):
+                smtp.login(spec["username"], spec.get("password") or "")
+            smtp.send_message(message)
+    except (OSError, smtplib.SMTPException) as exc:
+        raise ActionError(f"mail via {spec['smtp_host']}:{spec['smtp_port']}: {exc}") from exc

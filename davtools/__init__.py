@@ -1,0 +1,1 @@
+"""Small stand-alone tools installed with davsync (``davsync-inventory``)."""
