@@ -5,9 +5,12 @@ from __future__ import annotations
 import ftplib
 import hashlib
 import io
+import json
 import os
 import socket
 import ssl
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -269,3 +272,31 @@ def test_a_webdav_lock_blocks_the_ftp_upload(ftp: ftplib.FTP_TLS, endpoint: FtpE
             http.request("UNLOCK", url, headers={"Lock-Token": token})
     ftp.storbinary("STOR locked.txt", io.BytesIO(b"v2"))
     assert (endpoint.home("alice") / "locked.txt").read_bytes() == b"v2"
+
+
+def test_arrival_journal_names_the_ftp_gateway(ftp: ftplib.FTP_TLS, endpoint: FtpEndpoint) -> None:
+    data = b"arrived over FTPS\n"
+    ftp.storbinary("STOR journal.csv", io.BytesIO(data))
+    config = endpoint.server.extra_args[endpoint.server.extra_args.index("--config") + 1]
+    listed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "davserver.cli",
+            "arrivals",
+            "--json",
+            "--root",
+            str(endpoint.root),
+            "--config",
+            config,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    entries = [json.loads(line) for line in listed.splitlines() if line.startswith("{")]
+    mine = [e for e in entries if e["path"] == "journal.csv"]
+    assert len(mine) == 1, listed
+    assert mine[0]["protocol"] == "ftp" and mine[0]["user"] == "alice"
+    assert mine[0]["sha256"] == hashlib.sha256(data).hexdigest()
