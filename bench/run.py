@@ -9,6 +9,7 @@ BENCHES = (
     "bench.server_throughput",
     "bench.upload_memory",
     "bench.sync_vs_rclone",
+    "bench.form_vs_put",
     "bench.attack",
     "bench.ftp_gateway",
 )

@@ -33,6 +33,7 @@ from davserver.dav.prop_store import SQLitePropertyManager
 from davserver.dav.provider import DavsyncDAVProvider, VirtualRootProvider
 from davserver.dav.streamed import RequestScope
 from davserver.dav.streamed import install as install_streamed_log_filter
+from davserver.gateways.form import AUTHENTICATED_USER_KEY, GATEWAY_APP_KEY, AppRef, FormUploads
 from davserver.limits import RequestGuard, WSGIApp
 from davserver.namespace import SHARES
 from davserver.nextcloud.ocs import STATUS_PATHS, NextcloudEndpoints
@@ -144,6 +145,7 @@ def wsgidav_config(
             DavLimits,
             NextcloudEndpoints,
             AccessControl,
+            FormUploads,
             web.operator_pages(),
             RequestQuirks,
             DavsyncExtensions,
@@ -155,7 +157,8 @@ def wsgidav_config(
             "accept_basic": True,
             "accept_digest": settings.auth.digest,
             "default_to_digest": settings.auth.digest,
-            "trusted_auth_header": None,
+            # an environ key (not a header): only in-process gateway requests can carry it
+            "trusted_auth_header": AUTHENTICATED_USER_KEY,
         },
         "davsync": {
             "context": context,
@@ -205,6 +208,7 @@ def build_app(settings: Settings) -> App:
     users = open_user_store(settings)
     web = WebFront(context)
     config = wsgidav_config(settings, context, users, web)
+    gateway_app = config["davsync"][GATEWAY_APP_KEY] = AppRef()
     if not settings.auth.basic_over_http:
         logging.getLogger("wsgidav.wsgidav_app").addFilter(_DropMisleadingWsgidavWarnings())
     install_streamed_log_filter()
@@ -215,4 +219,5 @@ def build_app(settings: Settings) -> App:
     guard = RequestGuard(front, trusted_proxies=settings.server.trusted_proxies)
     # Outermost: arrivals see the final client address and user (read lazily at commit).
     wsgi = OriginScope(web.watch(guard))
+    gateway_app.app = wsgi  # in-process gateway requests run through all of it
     return App(wsgi=wsgi, context=context, users=users, dav=dav)

@@ -38,6 +38,8 @@ CI_PACKAGES: dict[str, str] = {
     "chromedriver": "chromium-driver",
     "nextcloudcmd": "nextcloud-desktop-cmd",
     "owncloudcmd": "owncloud-client-cmd",
+    "swaks": "swaks",
+    "SSL.pm": "libio-socket-ssl-perl",  # pulls in Net::SSLeay, which swaks' STARTTLS needs
     "lftp": "lftp",
 }
 # What the ``test`` extra of pyproject.toml installs into the virtualenv: executable -> package.
