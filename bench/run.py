@@ -11,6 +11,7 @@ BENCHES = (
     "bench.sync_vs_rclone",
     "bench.form_vs_put",
     "bench.attack",
+    "bench.ftp_gateway",
 )
 
 

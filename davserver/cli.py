@@ -60,6 +60,9 @@ def _serve_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--smtp-port", type=int, help="e-mail gateway port (enables it; 0 picks a free one)"
     )
+    p.add_argument(
+        "--ftp-port", type=int, help="enable the FTP/FTPS gateway on this port (0: a free one)"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -128,6 +131,11 @@ def _settings(args: argparse.Namespace) -> Settings:
     if log_format is not None:
         log = settings.log.model_copy(update={"format": log_format})
         settings = settings.model_copy(update={"log": log})
+    ftp_port = getattr(args, "ftp_port", None)
+    if ftp_port is not None:
+        ftp = settings.gateways.ftp.model_copy(update={"enabled": True, "port": ftp_port})
+        gateways = settings.gateways.model_copy(update={"ftp": ftp})
+        settings = settings.model_copy(update={"gateways": gateways})
     smtp_port = getattr(args, "smtp_port", None)
     if smtp_port is not None:
         smtp = settings.gateways.smtp.model_dump() | {"enabled": True, "port": smtp_port}
@@ -261,6 +269,7 @@ def _serve_bound(settings: Settings, server: Any) -> int:
     app = build_app(settings)
     tighten(settings.state_path)  # files the stores just created
     server.wsgi_app = app.wsgi
+    ftp_gateway = _start_ftp(settings, app.wsgi)
     host, port = server.bind_addr[:2]
     shown_host = f"[{host}]" if ":" in host else host
     base = f"{settings.scheme}://{shown_host}:{port}"
@@ -288,6 +297,8 @@ def _serve_bound(settings: Settings, server: Any) -> int:
     finally:
         if mail is not None:
             mail.stop()
+        if ftp_gateway is not None:
+            ftp_gateway.stop()
     return 0
 
 
@@ -302,6 +313,21 @@ def _start_mail_gateway(settings: Settings, wsgi: Any, host: str, port: int) -> 
     smtp_host, smtp_port = gateway.address
     shown = f"[{smtp_host}]" if ":" in smtp_host else smtp_host
     print(f"SMTP: {shown}:{smtp_port}", flush=True)
+    return gateway
+
+
+def _start_ftp(settings: Settings, wsgi: Any) -> Any:
+    """Start the FTP gateway when enabled (``gateways.ftp`` or ``--ftp-port``); prints
+    ``FTP: ftp://HOST:PORT/`` (before the ``URL:`` line)."""
+    ftp = settings.gateways.ftp
+    if not ftp.enabled:
+        return None
+    from davserver.gateways.ftp.server import FtpGateway
+
+    gateway = FtpGateway(settings, wsgi)
+    host, port = gateway.start()
+    shown = f"[{host}]" if ":" in host else host
+    print(f"FTP: ftp://{shown}:{port}/", flush=True)
     return gateway
 
 

@@ -40,6 +40,7 @@ CI_PACKAGES: dict[str, str] = {
     "owncloudcmd": "owncloud-client-cmd",
     "swaks": "swaks",
     "SSL.pm": "libio-socket-ssl-perl",  # pulls in Net::SSLeay, which swaks' STARTTLS needs
+    "lftp": "lftp",
 }
 # What the ``test`` extra of pyproject.toml installs into the virtualenv: executable -> package.
 VENV_PACKAGES: dict[str, str] = {

@@ -43,6 +43,7 @@ class ServerConfig(_Strict):
     ca_bundle: Path | None = None
     auth: Literal["auto", "basic", "digest"] = "auto"
     transport: Literal["auto", "webdav", "form"] = "auto"
+    allow_plain_ftp: bool = False  # ftp:// (no TLS) targets; ftps:// needs nothing
 
 
 class RepositoryConfig(_Strict):
@@ -170,7 +171,9 @@ class Config(_Strict):
             url = repo.url or self.server.url
             if url is None:
                 raise UsageError(f"repository {repo.root}: no URL (set server.url or url)")
-            if self.server.url and not url.lower().startswith(("http://", "https://")):
+            if self.server.url and not url.lower().startswith(
+                ("http://", "https://", "ftps://", "ftp://", "smtp://", "smtps://")
+            ):
                 url = self.server.url.rstrip("/") + "/" + url.lstrip("/")
             out.append((repo.root, check_url(url)))
         return out
@@ -182,7 +185,7 @@ def check_url(url: str) -> str:
     looks like."""
     split = urlsplit(url)
     example = "https://dav.example.org/remote.php/dav/files/<user>/<folder>/"
-    if split.scheme.lower() not in ("http", "https", "smtp", "smtps"):
+    if split.scheme.lower() not in ("http", "https", "ftps", "ftp", "smtp", "smtps"):
         scheme = f"scheme {split.scheme + '://'!r}" if split.scheme else "no scheme"
         raise UsageError(f"target URL {url!r} has {scheme}; use https:// (e.g. {example})")
     if not split.hostname:

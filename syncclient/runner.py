@@ -56,6 +56,7 @@ from syncclient.transports import (
     diagnose,
 )
 from syncclient.transports.form import FormTransport
+from syncclient.transports.ftp import FtpOptions, FtpTransport, is_ftp_url
 from syncclient.transports.mail import SCHEMES as MAIL_SCHEMES
 from syncclient.transports.mail import open_mail_transport
 from syncclient.transports.webdav import WebDAVOptions, WebDAVTransport
@@ -110,11 +111,23 @@ def open_transport(
     cfg: Config, url: str, notify: Callable[[str], None] | None = None
 ) -> WebDAVTransport:
     """The transport for ``url`` with the configured credentials; its scheme picks the family:
-    ``mail`` for smtp(s); for http(s) WebDAV, or form upload (``server.transport``: ``form``,
-    or ``auto`` once a proxy blocks WebDAV verbs; ``notify`` hears that switch)."""
+    ``mail`` for smtp(s), ``ftp`` for ftps (ftp only with ``server.allow_plain_ftp``); for
+    http(s) WebDAV, or form upload (``server.transport``: ``form``, or ``auto`` once a proxy
+    blocks WebDAV verbs; ``notify`` hears that switch)."""
     password = cfg.password.get_secret_value() if cfg.password is not None else None
     if url.split(":", 1)[0].lower() in MAIL_SCHEMES:
         return open_mail_transport(cfg, url, password)  # type: ignore[return-value]
+    if is_ftp_url(url):
+        ftp = FtpOptions(
+            url=url,
+            user=cfg.server.user,
+            password=password,
+            ca_bundle=cfg.server.ca_bundle,
+            allow_plain=cfg.server.allow_plain_ftp,
+            timeout=cfg.transfer.stall_timeout,
+            connections=cfg.transfer.parallel,
+        )
+        return FtpTransport(ftp)  # type: ignore[return-value]  # same Transport protocol
     opts = WebDAVOptions(
         url=url,
         user=cfg.server.user,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class _Strict(BaseModel):
@@ -15,6 +15,9 @@ class FtpGatewaySettings(_Strict):
     ``port`` 0 picks a free port. Logins without TLS (no ``AUTH TLS``) are refused unless
     ``allow_plain_login`` is true, the same stance as Basic over plain HTTP.
     ``passive_ports`` is an inclusive range ``[first, last]`` (None: any free port).
+    ``masquerade_address`` is the address announced in PASV replies (behind NAT).
+    ``login_failure_delay_s`` delays each ``530`` (the server's login throttle still
+    decides when an address is locked out). ``idle_timeout_s`` ends silent sessions.
     """
 
     enabled: bool = False
@@ -22,6 +25,17 @@ class FtpGatewaySettings(_Strict):
     port: int = Field(2121, ge=0, le=65535)
     allow_plain_login: bool = False
     passive_ports: tuple[int, int] | None = None
+    masquerade_address: str | None = None
+    login_failure_delay_s: float = Field(1.0, ge=0, le=30)
+    idle_timeout_s: int = Field(300, ge=5)
+    max_connections: int = Field(64, ge=1)
+
+    @field_validator("passive_ports")
+    @classmethod
+    def _ordered_range(cls, v: tuple[int, int] | None) -> tuple[int, int] | None:
+        if v is not None and not (1 <= v[0] <= v[1] <= 65535):
+            raise ValueError("passive_ports must be [first, last] with 1 <= first <= last")
+        return v
 
 
 class SmtpGatewaySettings(_Strict):

@@ -37,6 +37,7 @@ class DavServer:
     proc: subprocess.Popen[str] | None = None
     url: str = ""
     smtp: str = ""  # HOST:PORT of the e-mail gateway, when the server printed ``SMTP:``
+    ftp_url: str = ""  # ``ftp://HOST:PORT/`` when the FTP gateway runs
     output: list[str] = field(default_factory=list)
     module: str = "davserver.cli"  # a test launcher may wrap the CLI (fault injection)
 
@@ -66,6 +67,8 @@ class DavServer:
             self.output.append(line)
             if line.startswith("SMTP: "):
                 self.smtp = line[6:].strip()
+            if line.startswith("FTP: "):
+                self.ftp_url = line[5:].strip()
             if line.startswith("URL: "):
                 self.url = line[5:].strip()
                 _drain(self.proc, self.output)
