@@ -50,7 +50,8 @@ def probe_writable(folder: Path) -> str | None:
 def probe_database(db_path: Path, timeout_s: float = 5.0) -> str | None:
     """None if the SQLite database at ``db_path`` answers ``SELECT 1``; else a short reason."""
     try:
-        conn = sqlite3.connect(f"{db_path.as_uri()}?mode=rw", uri=True, timeout=timeout_s)
+        uri = f"{db_path.absolute().as_uri()}?mode=rw"  # a relative --root is common
+        conn = sqlite3.connect(uri, uri=True, timeout=timeout_s)
     except sqlite3.Error as exc:
         return type(exc).__name__ + ": " + str(exc).split(":")[0]
     try:

@@ -223,3 +223,17 @@ def test_listing_of_the_uploads_area_shows_chunks_as_files(
     assert '<tr class="file">' in page.text and "2.0 KiB" in page.text and ">00001<" in page.text
     root = alice.get(server.url + "dav/", headers=HTML)
     assert root.status_code == 200 and 'href="/dav/files/"' in root.text
+
+
+def test_a_relative_root_as_make_serve_uses_it(tmp_path: Path) -> None:
+    """``make serve`` runs ``davserver serve --root data``: every surface works with a root
+    relative to the working folder (the health probe once built a file URI from it)."""
+    srv = DavServer(Path("data"), cwd=tmp_path).start()
+    try:
+        assert httpx.get(srv.url + "healthz", timeout=30).status_code == 200
+        auth = httpx.DigestAuth("admin", "admin-secret")
+        put = httpx.put(srv.url + "dav/files/admin/a.txt", content=b"a", auth=auth, timeout=30)
+        assert put.status_code == 201
+        assert (tmp_path / "data" / "files" / "admin" / "a.txt").read_bytes() == b"a"
+    finally:
+        srv.stop()

@@ -40,6 +40,7 @@ class DavServer:
     ftp_url: str = ""  # ``ftp://HOST:PORT/`` when the FTP gateway runs
     output: list[str] = field(default_factory=list)
     module: str = "davserver.cli"  # a test launcher may wrap the CLI (fault injection)
+    cwd: Path | None = None  # working folder of the process (a relative ``root`` is below it)
 
     def start(self) -> DavServer:
         """Start on a free port and wait for the ``URL:`` line."""
@@ -56,7 +57,7 @@ class DavServer:
             *self.extra_args,
         ]
         self.proc = subprocess.Popen(
-            cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+            cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=self.cwd
         )
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
         assert self.proc.stdout is not None
