@@ -69,7 +69,8 @@ class Collection:
         """Where ``storage_path`` lives on this machine (None if the storage is not local)."""
         if self._root is None:
             return None
-        return Path(self._root) / storage_path if storage_path else Path(self._root)
+        root = Path(self._root).absolute()  # commands get a path that works from any folder
+        return root / storage_path if storage_path else root
 
     def arrived(
         self,
