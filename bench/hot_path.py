@@ -235,7 +235,7 @@ def listing(body: bytes) -> dict[str, tuple[int, str]]:
     for resp in etree.fromstring(body).iter("{DAV:}response"):
         href = (resp.findtext("{DAV:}href") or "").rstrip("/")
         length = resp.findtext(".//{DAV:}getcontentlength")
-        if length is not None:
+        if length and resp.find(".//{DAV:}resourcetype/{DAV:}collection") is None:
             sums = resp.findtext(f".//{{{OC_NS}}}checksums/{{{OC_NS}}}checksum") or ""
             out[href.rsplit("/", 1)[-1]] = (int(length), sums)
     return out
