@@ -8,8 +8,11 @@ which is hidden from listings and refused as a path.
 
 A version becomes visible only through ``os.replace`` of a complete, fsynced staging file,
 done under the path's lock and inside the metadata transaction that records it; the parent
-directory is fsynced afterwards. File ids live in the metadata: a commit onto an existing
-file keeps its id, a move carries ids along, a copy (or a file first seen) gets a new one.
+directory is fsynced afterwards, before the commit returns. Commits that arrive together are
+landed as one batch (``providers.local.group_commit``): one transaction, one fsync per
+directory, each commit with its own outcome. File ids live in the metadata: a commit onto an
+existing file keeps its id, a move carries ids along, a copy (or a file first seen) gets a new
+one.
 See ``providers.local.entries`` for the ETag formats.
 """
 
