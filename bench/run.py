@@ -5,7 +5,12 @@ from __future__ import annotations
 import subprocess
 import sys
 
-BENCHES = ("bench.server_throughput", "bench.upload_memory", "bench.sync_vs_rclone")
+BENCHES = (
+    "bench.hot_path",
+    "bench.server_throughput",
+    "bench.upload_memory",
+    "bench.sync_vs_rclone",
+)
 
 
 def main() -> int:
