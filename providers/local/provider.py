@@ -219,7 +219,17 @@ class LocalProvider:
     def _folder_state(self, path: str, st: os.stat_result) -> FolderState | None:
         """The state of collection ``path``, recounted first if its directory changed."""
         state = self._tree.get(path)
-        if (state is None or not state.in_sync(st)) and self._resync(path) is not None:
+        if state is not None and state.in_sync(st):
+            return state
+        # A commit may sit between its rename and its metadata commit (a batch landing in this
+        # folder): once the write lock is free the state usually describes the directory
+        # again, and the recount (a scan of the whole folder) is not needed.
+        with self._meta.transaction():
+            now = self._view.lookup(path)
+            state = self._tree.get(path)
+        if now is not None and state is not None and state.in_sync(now):
+            return state
+        if self._resync(path) is not None:
             state = self._tree.get(path)
         return state
 
