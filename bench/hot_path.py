@@ -15,7 +15,8 @@ Every result is checked before any number is printed (``bench.checks``): every r
 status, the SHA-256 of the large file as read back, every listed name and size, and for
 davserver every listed SHA-1. Any failure prints what failed, no table, and exits 1.
 Afterwards it prints the table (MiB/s, files/s, seconds), the ratios of davserver to each
-peer, davserver's peak RSS (``VmHWM``), and what the servers do differently.
+peer, each server's peak RSS (``VmHWM`` of its main process, before the PROPFIND and at the
+end), and what the servers do differently.
 
 Run: ``.venv/bin/python -m bench.hot_path [--big-mib 1024] [--repeat 3]`` (part of ``make
 bench``; nginx with its dav-ext module from ``make tools``, rclone from the test extras; a
@@ -287,6 +288,7 @@ def run_work(
         many = [f"f{i:05d}.dat" for i in range(args.small_many)]
         results["small_n"] = small_puts(url + "bench/many/", many, args.clients, payload, verdict)
 
+        results["rss_before_propfind_mib"] = peak_rss_mib(server.pid)
         found: dict[str, tuple[int, str]] = {}
         for _ in range(args.repeat):
             started = time.perf_counter()
@@ -337,6 +339,7 @@ ROWS = [
     ("small_1", "4 KiB PUTs/s, 1 client", True),
     ("small_n", "4 KiB PUTs/s, {clients} clients", True),
     ("propfind", "PROPFIND Depth:1 of {many} files, s", False),
+    ("rss_before_propfind_mib", "server peak RSS before the PROPFIND, MiB", False),
     ("rss_mib", "server peak RSS, MiB", False),
 ]
 
