@@ -5,7 +5,7 @@ PY      = $(VENV)/bin/python
 PORT   ?= 8080
 ROOT   ?= data
 
-.PHONY: serve test lint fmt bench tools clean venv test-venv soak fuzz
+.PHONY: serve test lint fmt bench tools clean venv test-venv soak fuzz test-random
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,16 @@ tools:
 ## test: every test, with the real third-party clients installed first
 test: test-venv tools
 	$(VENV)/bin/pytest -q
+
+## test-random: every test in random order (pytest-randomly); prints the seed, and
+## make test-random SEED=<n> [TESTS="tests/unit tests/hostile"] repeats that order
+ifndef SEED
+SEED := $(shell od -An -N4 -tu4 /dev/urandom | tr -d ' ')
+endif
+TESTS ?=
+test-random: test-venv tools
+	@echo "test-random: --randomly-seed=$(SEED) (repeat: make test-random SEED=$(SEED))"
+	$(VENV)/bin/pytest -q -p randomly --randomly-seed=$(SEED) $(TESTS)
 
 lint: test-venv
 	$(VENV)/bin/ruff check .

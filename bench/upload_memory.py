@@ -33,6 +33,8 @@ from pathlib import Path
 
 import httpx
 
+from bench.checks import Verdict, run_checked
+
 USER, PASSWORD = "bench", "bench-password"
 MIB = 1024 * 1024
 
@@ -141,6 +143,13 @@ def run(total: int, chunk: int) -> None:
             sampler.join()
             assert r.status_code == 201, r.text
             hwm = status_kib(proc.pid, "VmHWM")
+            verdict = Verdict()
+            verdict.equal(
+                "stored SHA-1 of the assembled file",
+                f"SHA1:{sha1.hexdigest()}",
+                c.head(target).headers.get("OC-Checksum"),
+            )
+            verdict.check()  # no numbers for a file that was not stored as sent
         mib = total / MIB
         print(f"file: {mib:.0f} MiB in {total // chunk} chunks of {chunk // MIB} MiB")
         print(f"upload of the chunks: {upload_s:.1f} s ({mib / upload_s:.0f} MiB/s)")
@@ -166,13 +175,14 @@ def run(total: int, chunk: int) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--mb", type=int, default=1024, help="file size in MiB (default 1024)")
     parser.add_argument("--chunk-mb", type=int, default=16, help="chunk size in MiB (default 16)")
     args = parser.parse_args()
     run(args.mb * MIB, args.chunk_mb * MIB)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_checked(main))

@@ -19,7 +19,7 @@ from wsgidav.wsgidav_app import WsgiDAVApp
 from davserver.access import AccessPolicy
 from davserver.auth.domain_controller import DavsyncDomainController
 from davserver.auth.gate import ThrottleGate
-from davserver.auth.nonces import DigestNonceGuard
+from davserver.auth.nonces import DigestNonceGuard, NonceRegistry
 from davserver.auth.throttle import LoginThrottle
 from davserver.auth.users import UserStore
 from davserver.collection.origin import OriginScope
@@ -33,6 +33,7 @@ from davserver.dav.prop_store import SQLitePropertyManager
 from davserver.dav.provider import DavsyncDAVProvider, VirtualRootProvider
 from davserver.dav.streamed import RequestScope
 from davserver.dav.streamed import install as install_streamed_log_filter
+from davserver.gateways.form import AUTHENTICATED_USER_KEY, GATEWAY_APP_KEY, AppRef, FormUploads
 from davserver.limits import RequestGuard, WSGIApp
 from davserver.namespace import SHARES
 from davserver.nextcloud.ocs import STATUS_PATHS, NextcloudEndpoints
@@ -72,6 +73,14 @@ def _route_wsgidav_logs(verbose: int) -> None:
     logger.propagate = True  # the package turns it off at import
 
 
+class _DropStreamedListingErrors(logging.Filter):
+    """WsgiDAV logs an error for every response without Content-Length; a large PROPFIND is
+    streamed on purpose (``davserver.dav.propfind``) and announces ``Connection: close``."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Content-Length header in 207-response" not in record.getMessage()
+
+
 @dataclass(frozen=True)
 class App:
     """The WSGI application and what it was built from."""
@@ -79,6 +88,7 @@ class App:
     wsgi: WSGIApp
     context: ServerContext
     users: UserStore
+    dav: WsgiDAVApp  # the WsgiDAV application inside the front layers (tests reach its providers)
 
 
 def open_user_store(settings: Settings) -> UserStore:
@@ -135,6 +145,7 @@ def wsgidav_config(
             DavLimits,
             NextcloudEndpoints,
             AccessControl,
+            FormUploads,
             web.operator_pages(),
             RequestQuirks,
             DavsyncExtensions,
@@ -146,7 +157,8 @@ def wsgidav_config(
             "accept_basic": True,
             "accept_digest": settings.auth.digest,
             "default_to_digest": settings.auth.digest,
-            "trusted_auth_header": None,
+            # an environ key (not a header): only in-process gateway requests can carry it
+            "trusted_auth_header": AUTHENTICATED_USER_KEY,
         },
         "davsync": {
             "context": context,
@@ -155,7 +167,11 @@ def wsgidav_config(
                 max_failures=throttle.max_failures,
                 window_s=throttle.window_s,
                 lockout_s=throttle.lockout_s,
+                db_path=settings.db_path,
+                address_max_failures=throttle.address_max_failures,
+                account_max_failures=throttle.account_max_failures,
             ),
+            "nonces": NonceRegistry(db_path=settings.db_path),
             "realm": settings.auth.realm,
             "allow_anonymous_paths": list(STATUS_PATHS),
             "basic_over_http": settings.auth.basic_over_http,
@@ -192,13 +208,16 @@ def build_app(settings: Settings) -> App:
     users = open_user_store(settings)
     web = WebFront(context)
     config = wsgidav_config(settings, context, users, web)
+    gateway_app = config["davsync"][GATEWAY_APP_KEY] = AppRef()
     if not settings.auth.basic_over_http:
         logging.getLogger("wsgidav.wsgidav_app").addFilter(_DropMisleadingWsgidavWarnings())
     install_streamed_log_filter()
     _route_wsgidav_logs(settings.verbose)
+    logging.getLogger("wsgidav.wsgidav_app").addFilter(_DropStreamedListingErrors())
     dav = WsgiDAVApp(config)
     front = web.public(RequestScope(dav))
     guard = RequestGuard(front, trusted_proxies=settings.server.trusted_proxies)
     # Outermost: arrivals see the final client address and user (read lazily at commit).
     wsgi = OriginScope(web.watch(guard))
-    return App(wsgi=wsgi, context=context, users=users)
+    gateway_app.app = wsgi  # in-process gateway requests run through all of it
+    return App(wsgi=wsgi, context=context, users=users, dav=dav)

@@ -10,13 +10,22 @@ that on a ``cheroot.wsgi.Server``:
 - ``HeaderDeadlines``: the request line and headers must arrive within ``header_timeout_s``
   of the first byte; a watchdog thread shuts the socket of a request that is late, which
   frees its worker at once.
-- New connections wait in cheroot's selector, like idle keep-alive ones, until their first
-  bytes arrive (cheroot hands them to a worker at once, which then sits in ``recv``); idle
-  connections are expired there after ``timeout_s`` without holding a worker.
+- ``davserver.head_reader.HeadReader``: connections wait in cheroot's selector until their
+  whole request head has arrived, read without blocking by the selector thread (cheroot
+  hands a connection to a worker at its first byte, which then sits in ``recv``); idle
+  connections are expired there after ``timeout_s`` without holding a worker, and at most
+  ``max_connections_per_address`` are open per client address.
 - ``DeferredHandshakeAdapter``: cheroot performs the TLS handshake in its accept loop, with
   the full ``timeout_s``, so one connection that never sends a ClientHello stops every other
-  client for that long. This adapter only wraps the socket; the handshake happens in the
-  worker, as part of reading the first request, under the header deadline.
+  client for that long. This adapter only wraps the socket; the handshake is driven by the
+  head reader (or, without it, in the worker), under the header deadline.
+- ``GuardedRequest``: a response sent before the request body was read to its end (any
+  refusal decided from the head) closes the connection with ``Connection: close`` instead
+  of draining the body first, as cheroot does (a trickled body held the worker; a 10 TB one
+  exhausted memory); ``davserver.linger.Lingerer`` discards what still arrives for a moment
+  so that the client reads the answer rather than a reset. ``Expect: 100-continue`` is
+  answered when the application first reads the body, not at once; status lines with
+  WsgiDAV's ``NNN Status`` placeholder get their real reason phrase.
 - ``GuardedHeaderReader``: at most ``max_headers`` header fields (400 beyond); a repeated
   single-valued field that decides framing, routing or identity (``SINGLETONS``) is refused
   with 400 (request smuggling); obsolete line folding and malformed names are refused; header
@@ -38,11 +47,16 @@ import socket
 import ssl
 import threading
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from cheroot import errors
 from cheroot.server import HeaderReader, HTTPConnection, HTTPRequest
 from cheroot.ssl.builtin import BuiltinSSLAdapter
+
+from davserver.head_reader import HeadReader, PrefetchReader
+from davserver.http.reasons import status_line
+from davserver.linger import Lingerer
 
 _log = logging.getLogger(__name__)
 
@@ -129,6 +143,13 @@ class GuardedHeaderReader(HeaderReader):
                 continue
             key = name.title()
             value = value.strip()
+            if (
+                key == b"Expect"
+                and value.lower() == b"100-continue"
+                and isinstance(hdict, _RequestHeaders)
+            ):
+                hdict.expect_continue = True  # answered when the body is read
+                continue
             if key == b"Content-Length" and not (value.isdigit() and len(value) <= 20):
                 raise ValueError("Malformed Content-Length Header.")
             if key in hdict:
@@ -223,8 +244,52 @@ class DeferredHandshakeAdapter(BuiltinSSLAdapter):
         return env
 
 
+class _RequestHeaders(dict[bytes, bytes]):
+    """``HTTPRequest.inheaders``, plus whether the client sent ``Expect: 100-continue``
+    (which ``GuardedHeaderReader`` takes out, so cheroot does not answer it at once)."""
+
+    expect_continue = False
+
+
+class _ContinueOnFirstRead:
+    """The connection's reader during one request: the first body read sends the deferred
+    ``100 Continue`` (unless the final response has started: then the client need not send
+    the body at all)."""
+
+    def __init__(self, request: GuardedRequest, rfile: Any) -> None:
+        self._request = request
+        self._rfile = rfile
+        self._pending = True
+
+    def _continue(self) -> None:
+        if self._pending:
+            self._pending = False
+            if not self._request.sent_headers:
+                self._request.send_continue()
+
+    def read(self, size: int = -1) -> bytes:
+        self._continue()
+        data: bytes = self._rfile.read(size)
+        return data
+
+    def readline(self, size: int = -1) -> bytes:
+        self._continue()
+        data: bytes = self._rfile.readline(size)
+        return data
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._rfile, name)
+
+
 class GuardedRequest(HTTPRequest):
-    """An HTTPRequest whose TLS handshake, start line and headers are read under a deadline."""
+    """An HTTPRequest whose head is read under a deadline, that answers ``Expect:
+    100-continue`` only when the application reads the body, and that never drains a body
+    it did not read: a response sent before the whole body was read closes the connection
+    (with ``Connection: close``), through ``Lingerer`` when a linger is configured."""
+
+    def __init__(self, server: Any, conn: Any, *args: Any, **kwargs: Any) -> None:
+        super().__init__(server, conn, *args, **kwargs)
+        self.inheaders = _RequestHeaders()
 
     def parse_request(self) -> None:
         deadlines: HeaderDeadlines | None = getattr(self.server, "davsync_deadlines", None)
@@ -245,9 +310,51 @@ class GuardedRequest(HTTPRequest):
             conn.davsync_handshake_pending = False
             conn.ssl_env = adapter.handshake(conn.socket)
 
+    # --- body -----------------------------------------------------------------------------
+
+    def respond(self) -> None:
+        headers = self.inheaders
+        if not (isinstance(headers, _RequestHeaders) and headers.expect_continue):
+            super().respond()
+            return
+        conn_rfile = self.conn.rfile
+        self.conn.rfile = _ContinueOnFirstRead(self, conn_rfile)
+        try:
+            super().respond()
+        finally:
+            self.conn.rfile = conn_rfile
+
+    def send_continue(self) -> None:
+        """Write ``100 Continue`` (the client waits for it before it sends the body)."""
+        proto = self.server.protocol.encode("ascii")
+        with contextlib.suppress(OSError):
+            self.conn.wfile.write(proto + b" 100 Continue" + CRLF + CRLF)
+
+    def body_unread(self) -> bool:
+        """True if the request announced a body that has not been read to its end."""
+        rfile = getattr(self, "rfile", None)
+        if self.chunked_read:
+            return not bool(getattr(rfile, "closed", True))
+        return int(getattr(rfile, "remaining", 0) or 0) > 0
+
+    def send_headers(self) -> None:
+        if self.body_unread():
+            # Answer now and close; never read (cheroot would drain it first: a trickled
+            # body held the worker, a 10 TB one exhausted memory).
+            self.close_connection = True
+            self.conn.davsync_linger = True
+        elif any(
+            k.lower() == b"connection" and v.strip().lower() == b"close" for k, v in self.outheaders
+        ):
+            self.close_connection = True
+        self.status = status_line(self.status)  # type: ignore[arg-type,assignment]
+        super().send_headers()
+
 
 class GuardedConnection(HTTPConnection):
-    """An HTTPConnection that parses requests with ``GuardedRequest``."""
+    """An HTTPConnection that parses requests with ``GuardedRequest``, reads through a
+    ``PrefetchReader`` (so ``HeadReader`` can read heads ahead of the worker) and lingers
+    when it closes with a body unread."""
 
     RequestHandlerClass = GuardedRequest
 
@@ -256,32 +363,43 @@ class GuardedConnection(HTTPConnection):
             super().__init__(server, sock)
         else:
             super().__init__(server, sock, makefile)
+        self.rfile = PrefetchReader(sock, self.rbufsize)
         self.davsync_new = True
+        self.davsync_linger = False
         self.davsync_handshake_pending = isinstance(sock, ssl.SSLSocket) and isinstance(
             server.ssl_adapter, DeferredHandshakeAdapter
         )
 
-
-def _park_new_connections(server: Any) -> None:
-    """Make ``server`` queue a new connection in its selector instead of in the worker
-    queue, so that it reaches a worker only once it has sent something."""
-    hand_to_worker = server.process_conn
-
-    def process_conn(conn: Any) -> None:
-        connections = getattr(server, "_connections", None)
-        if getattr(conn, "davsync_new", False) and connections is not None:
-            conn.davsync_new = False
-            connections.put(conn)
+    def close(self) -> None:
+        head_reader: HeadReader | None = getattr(self.server, "davsync_head_reader", None)
+        if head_reader is not None:
+            head_reader.release(self)
+        lingerer: Lingerer | None = getattr(self.server, "davsync_lingerer", None)
+        if not (self.davsync_linger and lingerer is not None):
+            super().close()
             return
-        hand_to_worker(conn)
-
-    server.process_conn = process_conn
+        self.davsync_linger = False
+        with contextlib.suppress(Exception):
+            self.rfile.close()
+        lingerer.hand_over(self.socket)
 
 
 def harden(
-    server: Any, *, max_headers: int, header_timeout_s: float, listen_backlog: int = 128
+    server: Any,
+    *,
+    max_headers: int,
+    header_timeout_s: float,
+    listen_backlog: int = 128,
+    max_connections_per_address: int = 0,
+    linger_s: float = 2.0,
+    trusted_proxies: Sequence[str] = (),
 ) -> HeaderDeadlines:
-    """Install the guards of the module docstring on a (not yet started) cheroot server."""
+    """Install the guards of the module docstring on a (not yet started) cheroot server.
+
+    ``max_connections_per_address``: open connections per client address (0: no cap; never
+    for ``trusted_proxies``);
+    ``linger_s``: how long a connection closed with its body unread discards input first.
+    """
     server.request_queue_size = max(int(server.request_queue_size or 0), listen_backlog)
     deadlines = HeaderDeadlines(header_timeout_s)
     request_cls = type(
@@ -290,7 +408,16 @@ def harden(
         {"header_reader": GuardedHeaderReader(max_headers)},
     )
     server.davsync_deadlines = deadlines
-    _park_new_connections(server)
+    HeadReader(
+        server,
+        deadlines,
+        max_head_bytes=int(server.max_request_header_size or 0) or 64 * 1024,
+        max_per_address=max_connections_per_address,
+        exempt=trusted_proxies,
+    ).install()
+    if linger_s > 0:
+        server.davsync_lingerer = Lingerer(linger_s=linger_s)
+        server.davsync_lingerer.start()
     server.ConnectionClass = type(
         "ServerGuardedConnection", (GuardedConnection,), {"RequestHandlerClass": request_cls}
     )

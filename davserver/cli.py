@@ -2,7 +2,8 @@
 
 Every subcommand accepts ``--root DIR`` and ``--config FILE``. ``serve`` prints the URL it
 listens on, on a line of its own (``URL: http://127.0.0.1:8080/``), so scripts can read it
-when ``--port 0`` picks a free port.
+when ``--port 0`` picks a free port. With the e-mail gateway enabled (``--smtp-port`` or
+``gateways.smtp.enabled``) it prints ``SMTP: HOST:PORT`` just before that line.
 
 ``serve`` checks the port, the TLS files and the folders before it creates anything; a
 problem is one line on stderr naming the file or port, and exit status 2. Exit status 1 means
@@ -55,6 +56,9 @@ def _serve_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tls-key", type=Path, help="PEM private key")
     p.add_argument(
         "--log-format", choices=("text", "json"), help="log line format (settings: log.format)"
+    )
+    p.add_argument(
+        "--smtp-port", type=int, help="e-mail gateway port (enables it; 0 picks a free one)"
     )
 
 
@@ -124,6 +128,16 @@ def _settings(args: argparse.Namespace) -> Settings:
     if log_format is not None:
         log = settings.log.model_copy(update={"format": log_format})
         settings = settings.model_copy(update={"log": log})
+    smtp_port = getattr(args, "smtp_port", None)
+    if smtp_port is not None:
+        smtp = settings.gateways.smtp.model_dump() | {"enabled": True, "port": smtp_port}
+        try:
+            gateways = settings.gateways.model_validate(
+                settings.gateways.model_dump() | {"smtp": smtp}
+            )
+        except ValueError as exc:
+            raise SettingsError(f"--smtp-port: {exc}") from exc
+        settings = settings.model_copy(update={"gateways": gateways})
     return settings
 
 
@@ -259,6 +273,7 @@ def _serve_bound(settings: Settings, server: Any) -> int:
         print(f"The first admin password is in {secret_file} (delete it once changed).")
     print(f"Authentication: {auth_summary(settings)}.")
     print(f"In a browser: {base}/ (your home after login); operators: {base}/status")
+    mail = _start_mail_gateway(settings, app.wsgi, host, port)
     print(f"URL: {base}/", flush=True)
 
     def _stop(signum: int, frame: Any) -> None:
@@ -267,9 +282,27 @@ def _serve_bound(settings: Settings, server: Any) -> int:
     signal.signal(signal.SIGTERM, _stop)
     if hasattr(signal, "SIGUSR1"):  # operators: `kill -USR1 <pid>` prints every thread's stack
         faulthandler.register(signal.SIGUSR1, all_threads=True)
-    with contextlib.suppress(KeyboardInterrupt):
-        server.serve()
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            server.serve()
+    finally:
+        if mail is not None:
+            mail.stop()
     return 0
+
+
+def _start_mail_gateway(settings: Settings, wsgi: Any, host: str, port: int) -> Any:
+    """Start the e-mail gateway if enabled (printing ``SMTP: HOST:PORT``); None if not."""
+    if not settings.gateways.smtp.enabled:
+        return None
+    from davserver.gateways.mail.server import MailGateway
+
+    gateway = MailGateway(settings, wsgi, http_host=host, http_port=port)
+    gateway.start()
+    smtp_host, smtp_port = gateway.address
+    shown = f"[{smtp_host}]" if ":" in smtp_host else smtp_host
+    print(f"SMTP: {shown}:{smtp_port}", flush=True)
+    return gateway
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:

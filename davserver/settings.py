@@ -54,11 +54,14 @@ class TLSSettings(_Strict):
 
 
 class ThrottleSettings(_Strict):
-    """Failed-login throttling per account and per client address."""
+    """Failed-login throttling per (account, address), per address, and a per-account
+    backstop that only affects addresses that failed (``davserver.auth.throttle``)."""
 
     max_failures: int = Field(10, ge=1)
     window_s: float = Field(300.0, gt=0)
     lockout_s: float = Field(60.0, gt=0)
+    address_max_failures: int | None = Field(None, ge=1)  # default: 3 * max_failures
+    account_max_failures: int | None = Field(None, ge=1)  # default: 10 * max_failures
 
 
 class AuthSettings(_Strict):
@@ -109,7 +112,14 @@ class UploadSettings(_Strict):
 class ServerSettings(_Strict):
     """cheroot tuning and the HTTP front: header limits, slow-client deadlines, and the
     reverse proxies (``trusted_proxies``: addresses or networks) whose ``X-Forwarded-*``
-    headers are believed."""
+    headers are believed.
+
+    ``max_connections_per_address``: open connections per client address (0: no cap; never
+    for ``trusted_proxies``); more are closed at accept, before a byte is read.
+    ``linger_s``: a connection answered before its body was read is closed, after discarding
+    input for at most this long outside the worker pool (so the client reads the answer
+    instead of a reset; 0: close at once).
+    """
 
     threads: int = Field(16, ge=1, le=512)
     timeout_s: int = Field(60, ge=1)
@@ -117,6 +127,8 @@ class ServerSettings(_Strict):
     max_request_headers: int = Field(100, ge=10)
     header_timeout_s: float = Field(10.0, gt=0)
     listen_backlog: int = Field(128, ge=5, le=65535)
+    max_connections_per_address: int = Field(256, ge=0)
+    linger_s: float = Field(2.0, ge=0, le=60)
     trusted_proxies: list[str] = []
 
     @field_validator("trusted_proxies")

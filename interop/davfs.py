@@ -35,7 +35,7 @@ UMOUNT_TIMEOUT_S = 300.0
 def preflight() -> str:
     """The path of ``mount.davfs``; raises Unavailable (with the reason) if davfs2 cannot
     mount here: not installed, not root, or no usable FUSE device."""
-    binary = find_tool("mount.davfs", package="davfs2", sbin=True)
+    binary = find_tool("mount.davfs")
     require_root("mounting with davfs2")
     try:
         fd = os.open("/dev/fuse", os.O_RDWR)

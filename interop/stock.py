@@ -18,7 +18,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from interop.tools import Unavailable, find_tool, free_port, venv_tool, wait_for_port
+from interop.tools import find_file, find_tool, free_port, venv_tool, wait_for_port
 
 HOST = "127.0.0.1"
 STARTUP_TIMEOUT_S = 30.0
@@ -142,12 +142,8 @@ def start_nginx_dav(work: Path, user: str, password: str) -> StockServer:
     Runs in the foreground as a single process (``master_process off``), so it writes the
     share as the user running the tests. Raises Unavailable if nginx or the module is missing.
     """
-    binary = find_tool("nginx", sbin=True)
-    if not NGINX_DAV_EXT.exists():
-        raise Unavailable(
-            "nginx's dav-ext module (PROPFIND) is not installed "
-            "(Debian package libnginx-mod-http-dav-ext; make tools installs it as root)"
-        )
+    binary = find_tool("nginx")
+    find_file(NGINX_DAV_EXT, "libnginx-mod-http-dav-ext")
     port = free_port(HOST)
     root = work / "www" / "dav"
     root.mkdir(parents=True, exist_ok=True)

@@ -62,6 +62,12 @@ def _common(p: argparse.ArgumentParser, positional: bool = True) -> None:
     g.add_argument("--password-file", type=Path, help="file whose first line is the password")
     g.add_argument("--ca-bundle", type=Path, help="PEM CA bundle instead of the OS trust store")
     g.add_argument("--auth", choices=["auto", "basic", "digest"])
+    g.add_argument(
+        "--transport",
+        choices=["auto", "webdav", "form"],
+        help="for http(s) URLs: webdav, form (HTML-form POSTs), or auto (WebDAV, falling back "
+        "to form when a proxy blocks WebDAV verbs; the default)",
+    )
     g.add_argument("--state-dir", type=Path, help="where journals and manifests live")
     g = p.add_argument_group("selection and order")
     g.add_argument(
@@ -86,6 +92,7 @@ def _common(p: argparse.ArgumentParser, positional: bool = True) -> None:
     g.add_argument("--chunk-size", help="chunk size for resumable uploads (default 10MiB)")
     g.add_argument("--chunk-threshold", help="files this big or bigger use chunks (16MiB)")
     g.add_argument("--bwlimit", help="bandwidth limit in bytes/s, e.g. 512k (0 = none)")
+    g.add_argument("--mail-part-size", help="piece size of the mail transport (default 16MiB)")
     g.add_argument("--retries", type=int, help="attempts per request (default 8)")
     g.add_argument("--stall-timeout", type=float, help="seconds without progress (default 60)")
     g.add_argument(
@@ -204,12 +211,14 @@ def _overrides(a: argparse.Namespace) -> dict[tuple[str, ...], Any]:
         ("server", "password_file"): get("password_file"),
         ("server", "ca_bundle"): get("ca_bundle"),
         ("server", "auth"): get("auth"),
+        ("server", "transport"): get("transport"),
         ("state_dir",): get("state_dir"),
         ("windows_names",): get("windows_names"),
         ("transfer", "parallel"): get("parallel"),
         ("transfer", "chunk_size"): get("chunk_size"),
         ("transfer", "chunk_threshold"): get("chunk_threshold"),
         ("transfer", "bwlimit"): get("bwlimit"),
+        ("mail", "part_size"): get("mail_part_size"),
         ("transfer", "retries"): get("retries"),
         ("transfer", "stall_timeout"): get("stall_timeout"),
         ("budget", "max_bytes"): get("max_bytes"),

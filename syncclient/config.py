@@ -42,6 +42,7 @@ class ServerConfig(_Strict):
     password_env: str | None = None
     ca_bundle: Path | None = None
     auth: Literal["auto", "basic", "digest"] = "auto"
+    transport: Literal["auto", "webdav", "form"] = "auto"
 
 
 class RepositoryConfig(_Strict):
@@ -83,6 +84,16 @@ class TransferConfig(_Strict):
     retries: int = Field(8, ge=1, le=100)
     stall_timeout: float = Field(60.0, gt=0)
     download_verify: bool = True
+
+
+class MailConfig(_Strict):
+    """The ``mail`` transport (``smtp://``/``smtps://`` URLs; see syncclient.transports.mail):
+    recipient (if not in the URL), sender address, piece size, receipts folder URL."""
+
+    to: str | None = None
+    sender: str | None = None
+    part_size: str | int = "16MiB"
+    receipts_url: str | None = None
 
 
 class BudgetConfig(_Strict):
@@ -132,6 +143,7 @@ class Config(_Strict):
     rule: list[RuleConfig] = []
     default_rule: RuleConfig = RuleConfig(name="default")
     transfer: TransferConfig = TransferConfig()
+    mail: MailConfig = MailConfig()
     budget: BudgetConfig = BudgetConfig()
     schedule: ScheduleConfig = ScheduleConfig()
     output: OutputConfig = OutputConfig()
@@ -165,11 +177,12 @@ class Config(_Strict):
 
 
 def check_url(url: str) -> str:
-    """``url`` with a trailing ``/`` if it is an ``http://`` or ``https://`` URL with a host;
-    else UsageError saying what is wrong and what a target URL looks like."""
+    """``url`` with a trailing ``/`` if it is an ``http(s)://`` URL (or ``smtp(s)://`` for the
+    mail transport) with a host; else UsageError saying what is wrong and what a target URL
+    looks like."""
     split = urlsplit(url)
     example = "https://dav.example.org/remote.php/dav/files/<user>/<folder>/"
-    if split.scheme.lower() not in ("http", "https"):
+    if split.scheme.lower() not in ("http", "https", "smtp", "smtps"):
         scheme = f"scheme {split.scheme + '://'!r}" if split.scheme else "no scheme"
         raise UsageError(f"target URL {url!r} has {scheme}; use https:// (e.g. {example})")
     if not split.hostname:
@@ -230,6 +243,7 @@ _ENV_MAP: dict[str, tuple[str, ...]] = {
     "PASSWORD_FILE": ("server", "password_file"),
     "CA_BUNDLE": ("server", "ca_bundle"),
     "AUTH": ("server", "auth"),
+    "TRANSPORT": ("server", "transport"),
     "STATE_DIR": ("state_dir",),
     "WINDOWS_NAMES": ("windows_names",),
     "PARALLEL": ("transfer", "parallel"),
@@ -297,6 +311,7 @@ def _check_units(cfg: Config) -> None:
     parse_size(cfg.transfer.chunk_size)
     parse_size(cfg.transfer.chunk_threshold)
     parse_size(cfg.transfer.bwlimit)
+    parse_size(cfg.mail.part_size)
     if cfg.budget.max_bytes is not None:
         parse_size(cfg.budget.max_bytes)
     if cfg.budget.max_duration is not None:

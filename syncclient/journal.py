@@ -1,5 +1,6 @@
-"""The client's SQLite journal: hash cache, verified uploads, open upload sessions and their
-acknowledged chunks, and run summaries.
+"""The client's SQLite journal: hash cache, verified uploads, files sent but not verified
+(a transport that cannot read back what the server stored, such as mail without receipts),
+open upload sessions and their acknowledged chunks, and run summaries.
 
 Every write is its own committed transaction (WAL, ``synchronous=FULL``), so a client killed
 at any point (kill -9, power loss) finds on its next run every session it opened and every
@@ -33,6 +34,8 @@ CREATE TABLE IF NOT EXISTS sessions(
   chunk_size INTEGER, created_at REAL);
 CREATE TABLE IF NOT EXISTS chunks(
   session_url TEXT, n INTEGER, size INTEGER, PRIMARY KEY(session_url, n));
+CREATE TABLE IF NOT EXISTS sent_unverified(
+  path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, sha256 TEXT, url TEXT, sent_at REAL);
 CREATE TABLE IF NOT EXISTS runs(
   id INTEGER PRIMARY KEY AUTOINCREMENT, finished REAL, bytes INTEGER, seconds REAL,
   summary TEXT);
@@ -167,6 +170,26 @@ class Journal:
                 "INSERT OR REPLACE INTO sent VALUES (?,?,?,?,?,?,?,?,0)",
                 (path, size, mtime_ns, digests.sha256, digests.sha1, etag, url, when),
             )
+            db.execute("DELETE FROM sent_unverified WHERE path=?", (path,))
+
+    def record_sent(
+        self, path: str, size: int, mtime_ns: int, sha256: str, url: str, when: float
+    ) -> None:
+        """Record that ``path`` was handed to the server but its hash could not be read
+        back: "sent", never "verified" (no post-action, not in ``verified_hashes``)."""
+        with self._tx() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO sent_unverified VALUES (?,?,?,?,?,?)",
+                (path, size, mtime_ns, sha256, url, when),
+            )
+
+    def delivered(self, path: str) -> tuple[int, str, bool] | None:
+        """(size, sha256, verified) of the last delivery of ``path``, verified or only sent."""
+        for table, verified in (("sent", True), ("sent_unverified", False)):
+            rows = self._rows(f"SELECT size, sha256 FROM {table} WHERE path=?", (path,))
+            if rows:
+                return int(rows[0][0]), str(rows[0][1]), verified
+        return None
 
     def verified_hashes(self) -> list[tuple[str, int, str, str | None]]:
         """Every verified upload as (path, size, sha256, sha1), sorted by path."""

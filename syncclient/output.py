@@ -74,6 +74,7 @@ class Stats:
     files_verified: int = 0
     files_failed: int = 0
     files_verify_failed: int = 0
+    files_sent_unverified: int = 0
     files_changed: int = 0
     files_not_started: int = 0
     bytes_wire: int = 0
@@ -139,7 +140,8 @@ class Stats:
 
     def line(self) -> str:
         """One line of stats: files, bytes (in flight included), rate, ETA."""
-        done = self.files_verified + self.files_failed + self.files_verify_failed
+        done = self.files_verified + self.files_sent_unverified + self.files_failed
+        done += self.files_verify_failed
         return (
             f"files {done}/{self.files_queued}  "
             f"{human_bytes(self.done())}/{human_bytes(self.bytes_queued)}  "
@@ -276,7 +278,8 @@ class ProgressBars:
 
     def update(self, stats: Stats) -> None:
         """Redraw from ``stats``."""
-        done = stats.files_verified + stats.files_failed + stats.files_verify_failed
+        done = stats.files_verified + stats.files_sent_unverified + stats.files_failed
+        done += stats.files_verify_failed
         self.progress.update(
             self.total,
             total=stats.bytes_queued or None,
@@ -310,6 +313,7 @@ def _stats_fields(s: Stats) -> dict[str, Any]:
     return {
         "files_queued": s.files_queued,
         "files_verified": s.files_verified,
+        "files_sent_unverified": s.files_sent_unverified,
         "files_failed": s.files_failed + s.files_verify_failed,
         "bytes_queued": s.bytes_queued,
         "bytes_verified": s.bytes_verified,
@@ -328,6 +332,7 @@ def _human(name: str, f: dict[str, Any], verbosity: int) -> str | None:
         "error": "error: {message}",
         "note": "note: {message}",
         "changed": "changed while sending, will be re-sent later: {path}",
+        "sent": "SENT, NOT VERIFIED  {path}: the server's hash cannot be read back",
         "budget": "stopping: {reason}",
         "post-failed": "post-action failed for {path}: {error}",
         "name-warning": "name warning (sent anyway): {path}: {problem}",

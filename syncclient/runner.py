@@ -55,6 +55,9 @@ from syncclient.transports import (
     WrongURLError,
     diagnose,
 )
+from syncclient.transports.form import FormTransport
+from syncclient.transports.mail import SCHEMES as MAIL_SCHEMES
+from syncclient.transports.mail import open_mail_transport
 from syncclient.transports.webdav import WebDAVOptions, WebDAVTransport
 from syncclient.units import parse_duration, parse_size
 from syncclient.winnames import WindowsNames
@@ -103,20 +106,27 @@ class Prepared:
     rules: RuleSet
 
 
-def open_transport(cfg: Config, url: str) -> WebDAVTransport:
-    """The WebDAV transport for ``url`` with the configured credentials."""
+def open_transport(
+    cfg: Config, url: str, notify: Callable[[str], None] | None = None
+) -> WebDAVTransport:
+    """The transport for ``url`` with the configured credentials; its scheme picks the family:
+    ``mail`` for smtp(s); for http(s) WebDAV, or form upload (``server.transport``: ``form``,
+    or ``auto`` once a proxy blocks WebDAV verbs; ``notify`` hears that switch)."""
     password = cfg.password.get_secret_value() if cfg.password is not None else None
-    return WebDAVTransport(
-        WebDAVOptions(
-            url=url,
-            user=cfg.server.user,
-            password=password,
-            ca_bundle=cfg.server.ca_bundle,
-            auth=cfg.server.auth,
-            stall_timeout=cfg.transfer.stall_timeout,
-            connections=cfg.transfer.parallel,
-        )
+    if url.split(":", 1)[0].lower() in MAIL_SCHEMES:
+        return open_mail_transport(cfg, url, password)  # type: ignore[return-value]
+    opts = WebDAVOptions(
+        url=url,
+        user=cfg.server.user,
+        password=password,
+        ca_bundle=cfg.server.ca_bundle,
+        auth=cfg.server.auth,
+        stall_timeout=cfg.transfer.stall_timeout,
+        connections=cfg.transfer.parallel,
     )
+    if cfg.server.transport == "webdav":
+        return WebDAVTransport(opts)
+    return FormTransport(opts, auto=cfg.server.transport == "auto", notify=notify)
 
 
 def ignore_rules(cfg: Config, root: Path, rules: RuleSet, excludes: list[str]) -> IgnoreRules:
@@ -273,7 +283,7 @@ def run_once(cfg: Config, req: RunRequest, reporter: Reporter) -> tuple[ExitCode
             "exit_reason": reason,
         }
     journal = Journal(state / "journal.sqlite")
-    transport = open_transport(cfg, req.url)
+    transport = open_transport(cfg, req.url, lambda note: reporter.event("note", message=note))
     try:
         try:
             call = start_calls(cfg, reporter, req.deadline_s)
@@ -444,6 +454,8 @@ def _exit_code(
         return ExitCode.WAITING, "files are waiting (still changing or locked)"
     if not plan.uploads:
         return ExitCode.OK, "nothing to transfer: everything is up to date"
+    if Outcome.SENT in outcomes:
+        return ExitCode.OK, "all files sent; those marked sent are not verified (no receipt)"
     return ExitCode.OK, "all files verified"
 
 

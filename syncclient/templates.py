@@ -30,6 +30,7 @@ password_file = {password_file}
 # PEM bundle to trust instead of the operating system's trust store:
 # ca_bundle = "ca.pem"
 # auth = "auto"            # auto: Basic over HTTPS, Digest over plain HTTP
+# transport = "auto"       # auto: WebDAV, or HTML-form POSTs when a proxy blocks WebDAV verbs
 
 # One block per local folder to send.
 [[repository]]

@@ -6,6 +6,10 @@ dozen requests per second. Entries are keyed by an HMAC of (user, password) unde
 lives only in this process's memory, so the cache never holds a password or a reusable hash.
 An entry expires after ``ttl_s``: a password changed or an account disabled from another
 process takes effect for cached clients within that time.
+
+``verify`` runs the check once for concurrent requests with the same credentials: the others
+wait for its outcome (forty uploads of one client starting at once cost one argon2 run, not
+forty that occupy every worker and core for seconds).
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ class CredentialCache:
         self._clock = clock
         self._entries: OrderedDict[bytes, float] = OrderedDict()
         self._lock = threading.Lock()
+        self._inflight: dict[bytes, threading.Lock] = {}
 
     def _digest(self, user: str, password: str) -> bytes:
         msg = user.encode("utf-8") + b"\x00" + password.encode("utf-8", "surrogatepass")
@@ -60,3 +65,24 @@ class CredentialCache:
             self._entries.move_to_end(key)
             while len(self._entries) > self._max:
                 self._entries.popitem(last=False)
+
+    def verify(self, user: str, password: str, check: Callable[[], bool]) -> bool:
+        """True if cached, else ``check()`` (remembered when True); concurrent calls with the
+        same credentials run ``check`` once and share a success."""
+        if self.hit(user, password):
+            return True
+        key = self._digest(user, password)
+        with self._lock:
+            gate = self._inflight.setdefault(key, threading.Lock())
+        try:
+            with gate:
+                if self.hit(user, password):
+                    return True
+                ok = check()
+                if ok:
+                    self.remember(user, password)
+                return ok
+        finally:
+            with self._lock:
+                if self._inflight.get(key) is gate and not gate.locked():
+                    del self._inflight[key]

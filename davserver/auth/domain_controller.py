@@ -185,12 +185,9 @@ class DavsyncDomainController(BaseDomainController):  # type: ignore[misc]  # un
             return False
         if self._refuse(realm, user_name, environ):
             return False
-        if self._verified.hit(user_name, password):
-            return True
-        ok = self.settings.user_store.verify(user_name, password)
-        if ok:
-            self._verified.remember(user_name, password)
-        return ok
+        return self._verified.verify(
+            user_name, password, lambda: self.settings.user_store.verify(user_name, password)
+        )
 
     def supports_http_digest_auth(self) -> bool:
         """Digest is supported (for accounts that have a stored ``HA1``)."""

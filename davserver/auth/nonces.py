@@ -9,22 +9,31 @@ its ``Authorization`` header removed, so the authenticator answers with a fresh 
 clients answer without asking the user again.
 
 Placed directly before WsgiDAV's ``HTTPAuthenticator`` in the middleware stack. Nonces live in
-this process's memory: after a restart, clients are simply challenged once more.
+the server's state database (``config["davsync"]["nonces"]``, a :class:`NonceRegistry`), shared
+by every server process on the same state: a nonce issued by one process is accepted by another
+(clients behind a balancer keep their nonce), and a replay is refused by all of them. Without
+that key, the guard keeps a private registry.
 """
 
 from __future__ import annotations
 
+import logging
 import re
+import sqlite3
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from wsgidav.mw.base_mw import BaseMiddleware
 
+from davserver.auth.state_db import open_state_db
+
 StartResponse = Callable[..., Any]
+
+_log = logging.getLogger(__name__)
 
 _NONCE_RE = re.compile(r'\bnonce="([^"]+)"')
 _NC_RE = re.compile(r"\bnc=\"?([0-9a-fA-F]{1,8})\"?")
@@ -33,57 +42,155 @@ _QOP_RE = re.compile(r"\bqop=\"?([\w-]+)\"?")
 DEFAULT_TTL_S = 3600.0
 MAX_NONCES = 20_000
 MAX_COUNTS_PER_NONCE = 4096
+_PRUNE_EVERY = 64
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS digest_nonces (
+    nonce      TEXT PRIMARY KEY,
+    issued_at  REAL NOT NULL,
+    used_plain INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS digest_nonces_issued ON digest_nonces (issued_at);
+CREATE TABLE IF NOT EXISTS digest_nonce_counts (
+    nonce TEXT NOT NULL REFERENCES digest_nonces (nonce) ON DELETE CASCADE,
+    nc    INTEGER NOT NULL,
+    PRIMARY KEY (nonce, nc)
+) WITHOUT ROWID;
+"""
 
 
-@dataclass
-class _Issued:
-    issued_at: float
-    used_counts: set[int] = field(default_factory=set)
-    used_without_count: bool = False
+class _LocalNonces:
+    """Nonces and counts recorded in this process only: the fallback while the state database
+    cannot be written (a full disk), so Digest keeps working, with replay protection per
+    process until the database is writable again."""
+
+    def __init__(self, max_nonces: int) -> None:
+        self._max = max_nonces
+        self._lock = threading.Lock()
+        self._nonces: OrderedDict[str, tuple[float, set[int | None]]] = OrderedDict()
+
+    def issue(self, nonce: str, issued_at: float) -> None:
+        with self._lock:
+            self._nonces[nonce] = (issued_at, set())
+            while len(self._nonces) > self._max:
+                self._nonces.popitem(last=False)
+
+    def accept(
+        self, nonce: str, count: int | None, issued_at: float | None, now: float, ttl: float
+    ) -> bool:
+        """``issued_at``: when the database says the nonce was issued (None: unknown there)."""
+        with self._lock:
+            entry = self._nonces.get(nonce)
+            if entry is None:
+                if issued_at is None:
+                    return False
+                entry = self._nonces[nonce] = (issued_at, set())
+            if now - entry[0] > ttl:
+                return False
+            used = entry[1]
+            if count in used or len(used) >= MAX_COUNTS_PER_NONCE:
+                return False
+            used.add(count)
+            return True
 
 
 class NonceRegistry:
-    """Thread-safe record of issued nonces and the nonce counts used with each."""
+    """Issued nonces and the nonce counts used with each, in SQLite (process-safe).
+
+    Every server process opened on the same ``db_path`` (the server's state database) shares
+    the registry: a nonce issued by one process is accepted by another, and a count used with
+    one process is refused by every other. ``db_path=None`` keeps a private registry.
+    Times are wall-clock seconds (``clock``), comparable between processes. While the database
+    cannot be written (a full disk), nonces and counts are recorded in this process only.
+    """
 
     def __init__(
         self,
         ttl_s: float = DEFAULT_TTL_S,
         max_nonces: int = MAX_NONCES,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = time.time,
+        *,
+        db_path: Path | None = None,
     ) -> None:
         self._ttl = ttl_s
         self._max = max_nonces
         self._clock = clock
-        self._issued: OrderedDict[str, _Issued] = OrderedDict()
-        self._lock = threading.Lock()
+        self._db = open_state_db(self, db_path, _SCHEMA)
+        self._local = _LocalNonces(max_nonces)
+        self._issued = 0
 
     def issue(self, nonce: str) -> None:
         """Record a nonce sent in a challenge."""
-        with self._lock:
-            self._issued[nonce] = _Issued(self._clock())
-            while len(self._issued) > self._max:
-                self._issued.popitem(last=False)
+        now = self._clock()
+        try:
+            with self._db.transaction() as conn:
+                conn.execute(
+                    "INSERT OR REPLACE INTO digest_nonces (nonce, issued_at) VALUES (?, ?)",
+                    (nonce, now),
+                )
+                self._issued += 1
+                if self._issued % _PRUNE_EVERY == 1:
+                    self._prune(conn, now)
+        except sqlite3.Error as exc:
+            _log.warning("Digest nonce kept in this process only: %s", exc)
+            self._local.issue(nonce, now)
+
+    def _prune(self, conn: sqlite3.Connection, now: float) -> None:
+        """Drop expired nonces, and the oldest beyond ``max_nonces``."""
+        conn.execute("DELETE FROM digest_nonces WHERE issued_at < ?", (now - self._ttl,))
+        (count,) = conn.execute("SELECT COUNT(*) FROM digest_nonces").fetchone()
+        if count > self._max:
+            conn.execute(
+                "DELETE FROM digest_nonces WHERE nonce IN"
+                " (SELECT nonce FROM digest_nonces ORDER BY issued_at LIMIT ?)",
+                (count - self._max,),
+            )
 
     def accept(self, nonce: str, count: int | None) -> bool:
         """True (and the count is marked used) if ``nonce`` was issued, has not expired and
         ``count`` was not used with it before. Without a count (no ``qop``), a nonce is good
         for one request only."""
-        with self._lock:
-            entry = self._issued.get(nonce)
-            if entry is None:
+        now = self._clock()
+        issued_at: float | None = None
+        try:
+            with self._db.transaction() as conn:
+                row = conn.execute(
+                    "SELECT issued_at, used_plain FROM digest_nonces WHERE nonce = ?", (nonce,)
+                ).fetchone()
+                if row is None:
+                    return self._local.accept(nonce, count, None, now, self._ttl)
+                issued_at = float(row[0])
+                return self._accept_row(conn, nonce, count, issued_at, bool(row[1]), now)
+        except sqlite3.Error as exc:
+            _log.warning("Digest nonce count checked in this process only: %s", exc)
+            return self._local.accept(nonce, count, issued_at, now, self._ttl)
+
+    def _accept_row(
+        self,
+        conn: sqlite3.Connection,
+        nonce: str,
+        count: int | None,
+        issued_at: float,
+        used_plain: bool,
+        now: float,
+    ) -> bool:
+        if now - issued_at > self._ttl:
+            conn.execute("DELETE FROM digest_nonces WHERE nonce = ?", (nonce,))
+            return False
+        if count is None:
+            if used_plain:
                 return False
-            if self._clock() - entry.issued_at > self._ttl:
-                del self._issued[nonce]
-                return False
-            if count is None:
-                if entry.used_without_count:
-                    return False
-                entry.used_without_count = True
-                return True
-            if count in entry.used_counts or len(entry.used_counts) >= MAX_COUNTS_PER_NONCE:
-                return False
-            entry.used_counts.add(count)
+            conn.execute("UPDATE digest_nonces SET used_plain = 1 WHERE nonce = ?", (nonce,))
             return True
+        (used,) = conn.execute(
+            "SELECT COUNT(*) FROM digest_nonce_counts WHERE nonce = ?", (nonce,)
+        ).fetchone()
+        if used >= MAX_COUNTS_PER_NONCE:
+            return False
+        cursor = conn.execute(
+            "INSERT OR IGNORE INTO digest_nonce_counts (nonce, nc) VALUES (?, ?)", (nonce, count)
+        )
+        return cursor.rowcount == 1
 
 
 def digest_nonce_and_count(header: str) -> tuple[str, int | None] | None:
@@ -105,7 +212,8 @@ class DigestNonceGuard(BaseMiddleware):  # type: ignore[misc]
 
     def __init__(self, wsgidav_app: Any, next_app: Any, config: dict[str, Any]) -> None:
         super().__init__(wsgidav_app, next_app, config)
-        self.registry = NonceRegistry()
+        registry = (config.get("davsync") or {}).get("nonces")
+        self.registry = registry if isinstance(registry, NonceRegistry) else NonceRegistry()
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         header = str(environ.get("HTTP_AUTHORIZATION") or "")

@@ -1,40 +1,65 @@
-"""In-memory throttling of failed logins, per account and per client address.
+"""Throttling of failed logins that an attacker cannot aim at somebody else.
 
-Policy: a key (an account name, or a client address) is locked for ``lockout_s`` seconds when
-it reaches ``max_failures`` failures within the last ``window_s`` seconds. The failures stay
-counted for the rest of the window, so after a lockout ends every further failure inside the
-window locks the key again at once: a guesser gets ``max_failures`` tries, then one try per
-``lockout_s``.
+Failures are counted in three scopes, each over the last ``window_s`` seconds:
 
-A success clears the account's failures, but not the address's, so a valid account cannot be
-used to reset the address counter while guessing passwords of other accounts.
+- **(account, address)**: ``max_failures`` failures lock *this account from this address*.
+  A guesser gets ``max_failures`` tries for one account, then one try per ``lockout_s``.
+- **address**: ``address_max_failures`` failures (default ``3 * max_failures``) lock the
+  address for every account (a guesser trying many accounts from one address).
+- **account** (the backstop against guessing one account from many addresses):
+  ``account_max_failures`` failures (default ``10 * max_failures``) from all addresses
+  together lock the account only *for the addresses that have failed for it themselves*
+  within the window. Each new address thus gets one try, then waits.
 
-Note the trade-off of per-account locking: anybody can keep a known account locked by failing
-logins for it (for ``lockout_s`` per failure). IPv6 addresses are counted per /64 network, as a
-single host usually has a whole /64.
+A client that presents the right password from an address without failures is therefore never
+refused, whatever happens elsewhere: failures from other addresses count only against their own
+addresses, and the backstop spares addresses that have not failed. Behind one NAT, typos of one
+account lock that account (from that address) long before they reach the address limit.
 
-Memory is bounded: at most ``max_keys`` accounts and ``max_keys`` addresses are tracked; keys
-without recent failures are dropped first, then the least recently failed ones.
+A key that reached its limit is locked until ``lockout_s`` after its last failure; the failures
+stay counted for the rest of the window, so each further failure locks it again at once.
 
-The state lives in one process; several server processes each throttle on their own.
+A success clears the failures of its (account, address) pair, but not those of the address
+(a valid account must not reset the counter of an address guessing other accounts) nor the
+account's backstop count. IPv6 addresses are counted per /64 network, IPv4-mapped IPv6 as IPv4.
+
+The state is kept in SQLite (``db_path``: the server's state database), so every server
+process on the same state shares it; times are wall-clock seconds for the same reason. Storage
+is bounded: each key keeps only as many failures as its limit, failures older than the window
+and the lockout are purged, and at most ``max_records`` failures are kept in all (the oldest
+are dropped first). While the database cannot be written (a full disk), outcomes are not
+recorded (logged instead); logins go on working.
 """
 
 from __future__ import annotations
 
 import ipaddress
-import threading
+import logging
+import sqlite3
 import time
-from collections import OrderedDict, deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from pathlib import Path
+
+from davserver.auth.state_db import open_state_db
 
 __all__ = ["LoginThrottle"]
 
+_log = logging.getLogger(__name__)
 
-@dataclass(slots=True)
-class _Entry:
-    failures: deque[float] = field(default_factory=deque)
-    locked_until: float = float("-inf")
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS login_failures (
+    scope TEXT NOT NULL,
+    key   TEXT NOT NULL,
+    at    REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS login_failures_key ON login_failures (scope, key, at);
+CREATE INDEX IF NOT EXISTS login_failures_at ON login_failures (at);
+"""
+
+_PAIR, _ADDR, _ACCOUNT = "pair", "addr", "account"
+_UNKNOWN_ADDR = "-"
+_PURGE_EVERY = 64
 
 
 def _addr_key(addr: str) -> str:
@@ -50,65 +75,34 @@ def _addr_key(addr: str) -> str:
     return str(ip)
 
 
-class _Table:
-    """Failure records of one kind of key; the caller holds the lock."""
+def _pair_key(user: str, addr: str | None) -> str:
+    return f"{user}\x00{_addr_key(addr) if addr is not None else _UNKNOWN_ADDR}"
 
-    def __init__(self, throttle: LoginThrottle) -> None:
-        self._t = throttle
-        self._entries: OrderedDict[str, _Entry] = OrderedDict()
 
-    def __len__(self) -> int:
-        return len(self._entries)
-
-    def wait(self, key: str, now: float) -> float | None:
-        entry = self._entries.get(key)
-        if entry is None or entry.locked_until <= now:
-            return None
-        return entry.locked_until - now
-
-    def fail(self, key: str, now: float) -> None:
-        t = self._t
-        entry = self._entries.get(key)
-        if entry is None:
-            entry = self._entries[key] = _Entry()
-        else:
-            self._entries.move_to_end(key)
-        failures = entry.failures
-        while failures and failures[0] <= now - t.window_s:
-            failures.popleft()
-        failures.append(now)
-        while len(failures) > t.max_failures:
-            failures.popleft()
-        if len(failures) >= t.max_failures:
-            entry.locked_until = now + t.lockout_s
-        self._evict(now)
-
-    def clear(self, key: str) -> None:
-        self._entries.pop(key, None)
-
-    def _evict(self, now: float) -> None:
-        # Entries are ordered by their last failure, oldest first; an entry whose last failure
-        # is older than both the window and the lockout no longer matters.
-        horizon = now - max(self._t.window_s, self._t.lockout_s)
-        while self._entries:
-            key, entry = next(iter(self._entries.items()))
-            if entry.failures[-1] <= horizon or len(self._entries) > self._t.max_keys:
-                del self._entries[key]
-            else:
-                break
+@dataclass(frozen=True, slots=True)
+class _Count:
+    failures: int
+    last: float
 
 
 class LoginThrottle:
     """Counts failed logins and says when a client must wait (see the module docstring).
 
-    Thread-safe. ``None`` for a user or address means "not known" and is ignored.
+    Thread- and process-safe. ``None`` for a user or an address means "not known": a failure
+    without a user counts only for the address; without an address, the pair is counted under
+    an "unknown address" key and the address scope is skipped.
 
     Args:
-        max_failures: failures within ``window_s`` that lock a key (>= 1).
+        max_failures: failures of one (account, address) within ``window_s`` that lock it.
         window_s: how long a failure is remembered, in seconds (> 0).
-        lockout_s: how long a key stays locked, in seconds (> 0).
-        clock: monotonic time source in seconds (replaceable for tests).
-        max_keys: most accounts, and most addresses, tracked at a time (>= 1).
+        lockout_s: how long a key stays locked after its last failure, in seconds (> 0).
+        clock: wall-clock time source in seconds (replaceable for tests).
+        db_path: the SQLite file shared by every server process (None: private to this
+            instance).
+        address_max_failures: failures of one address, for any accounts, that lock it.
+        account_max_failures: failures of one account, from all addresses, after which
+            every address that failed for it is locked for it.
+        max_records: most failures stored in all.
 
     Raises:
         ValueError: a parameter is out of range.
@@ -119,64 +113,145 @@ class LoginThrottle:
         max_failures: int = 10,
         window_s: float = 300,
         lockout_s: float = 60,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = time.time,
         *,
-        max_keys: int = 10_000,
+        db_path: Path | None = None,
+        address_max_failures: int | None = None,
+        account_max_failures: int | None = None,
+        max_records: int = 200_000,
     ) -> None:
         if max_failures < 1:
             raise ValueError("max_failures must be >= 1")
         if window_s <= 0 or lockout_s <= 0:
             raise ValueError("window_s and lockout_s must be > 0")
-        if max_keys < 1:
-            raise ValueError("max_keys must be >= 1")
+        if max_records < 1:
+            raise ValueError("max_records must be >= 1")
         self.max_failures = max_failures
+        self.address_max_failures = address_max_failures or 3 * max_failures
+        self.account_max_failures = account_max_failures or 10 * max_failures
+        if self.address_max_failures < 1 or self.account_max_failures < 1:
+            raise ValueError("failure limits must be >= 1")
         self.window_s = float(window_s)
         self.lockout_s = float(lockout_s)
-        self.max_keys = max_keys
+        self.max_records = max_records
         self._clock = clock
-        self._lock = threading.Lock()
-        self._users = _Table(self)
-        self._addrs = _Table(self)
+        self._db = open_state_db(self, db_path, _SCHEMA)
+        self._inserts = 0
+
+    def _limit(self, scope: str) -> int:
+        return {
+            _PAIR: self.max_failures,
+            _ADDR: self.address_max_failures,
+            _ACCOUNT: self.account_max_failures,
+        }[scope]
+
+    def _count(self, scope: str, key: str, now: float) -> _Count:
+        row = (
+            self._db.conn()
+            .execute(
+                "SELECT COUNT(*), MAX(at) FROM login_failures"
+                " WHERE scope = ? AND key = ? AND at > ?",
+                (scope, key, now - self.window_s),
+            )
+            .fetchone()
+        )
+        return _Count(int(row[0]), float(row[1]) if row[1] is not None else float("-inf"))
+
+    def _wait(self, count: _Count, limit: int, now: float) -> float | None:
+        if count.failures < limit:
+            return None
+        wait = count.last + self.lockout_s - now
+        return wait if wait > 0 else None
 
     def check(self, user: str | None, addr: str | None) -> float | None:
-        """Seconds to wait (a ``Retry-After`` value, > 0) if the account or address is locked.
-
-        Returns ``None`` if neither is locked. When both are, the longer wait is returned.
-        """
-        with self._lock:
-            now = self._clock()
-            waits = [
-                w
-                for w in (
-                    self._users.wait(user, now) if user is not None else None,
-                    self._addrs.wait(_addr_key(addr), now) if addr is not None else None,
-                )
-                if w is not None
-            ]
-        return max(waits) if waits else None
+        """Seconds to wait (a ``Retry-After`` value, > 0) before ``user`` may try to log in
+        from ``addr``; ``None`` if nothing is locked. When several scopes are locked, the
+        longest wait is returned."""
+        now = self._clock()
+        waits: list[float | None] = []
+        if addr is not None:
+            waits.append(
+                self._wait(self._count(_ADDR, _addr_key(addr), now), self._limit(_ADDR), now)
+            )
+        if user is not None:
+            pair = self._count(_PAIR, _pair_key(user, addr), now)
+            waits.append(self._wait(pair, self.max_failures, now))
+            if pair.failures > 0:  # the backstop only affects addresses that failed
+                account = self._count(_ACCOUNT, user, now)
+                waits.append(self._wait(account, self.account_max_failures, now))
+        found = [w for w in waits if w is not None]
+        return max(found) if found else None
 
     def record_failure(self, user: str | None, addr: str | None) -> None:
-        """Count a failed login for the account ``user`` and the client ``addr``."""
-        with self._lock:
+        """Count a failed login for ``user`` from ``addr`` in every scope that applies."""
+        keys: list[tuple[str, str]] = []
+        if addr is not None:
+            keys.append((_ADDR, _addr_key(addr)))
+        if user is not None:
+            keys.append((_PAIR, _pair_key(user, addr)))
+            keys.append((_ACCOUNT, user))
+        if not keys:
+            return
+        try:
+            self._insert_failures(keys)
+        except sqlite3.Error as exc:  # a full disk must not turn a 401 into a 500
+            _log.warning("Failed login of %r from %s not recorded: %s", user, addr, exc)
+
+    def _insert_failures(self, keys: list[tuple[str, str]]) -> None:
+        with self._db.transaction() as conn:
             now = self._clock()
-            if user is not None:
-                self._users.fail(user, now)
-            if addr is not None:
-                self._addrs.fail(_addr_key(addr), now)
+            for scope, key in keys:
+                conn.execute(
+                    "INSERT INTO login_failures (scope, key, at) VALUES (?, ?, ?)",
+                    (scope, key, now),
+                )
+                conn.execute(  # keep only as many failures as the limit needs
+                    "DELETE FROM login_failures WHERE scope = ? AND key = ? AND rowid NOT IN"
+                    " (SELECT rowid FROM login_failures WHERE scope = ? AND key = ?"
+                    "  ORDER BY at DESC LIMIT ?)",
+                    (scope, key, scope, key, self._limit(scope)),
+                )
+            self._inserts += 1
+            if self._inserts % _PURGE_EVERY == 1:
+                self._purge(conn, now)
+
+    def _purge(self, conn: sqlite3.Connection, now: float) -> None:
+        execute = conn.execute
+        horizon = now - max(self.window_s, self.lockout_s)
+        execute("DELETE FROM login_failures WHERE at <= ?", (horizon,))
+        (total,) = execute("SELECT COUNT(*) FROM login_failures").fetchone()
+        if total > self.max_records:
+            execute(
+                "DELETE FROM login_failures WHERE rowid IN"
+                " (SELECT rowid FROM login_failures ORDER BY at LIMIT ?)",
+                (total - self.max_records,),
+            )
 
     def record_success(self, user: str | None, addr: str | None) -> None:
-        """Forget the failures of the account ``user``.
-
-        The failures of ``addr`` are deliberately kept (see the module docstring); the
-        parameter exists for symmetry with :meth:`record_failure`.
-        """
-        del addr
+        """Forget the failures of ``user`` from ``addr`` (see the module docstring for what
+        is deliberately kept)."""
         if user is None:
             return
-        with self._lock:
-            self._users.clear(user)
+        try:
+            with self._db.transaction() as conn:
+                conn.execute(
+                    "DELETE FROM login_failures WHERE scope = ? AND key = ?",
+                    (_PAIR, _pair_key(user, addr)),
+                )
+        except sqlite3.Error as exc:
+            _log.warning("Successful login of %r not recorded: %s", user, exc)
 
     def tracked(self) -> tuple[int, int]:
-        """Number of (accounts, addresses) currently tracked."""
-        with self._lock:
-            return len(self._users), len(self._addrs)
+        """Number of (accounts with failures from some address, addresses with failures)
+        within the window."""
+        now = self._clock()
+        conn = self._db.conn()
+        since = now - self.window_s
+        pairs = conn.execute(
+            "SELECT key FROM login_failures WHERE scope = ? AND at > ?", (_PAIR, since)
+        ).fetchall()
+        (addrs,) = conn.execute(
+            "SELECT COUNT(DISTINCT key) FROM login_failures WHERE scope = ? AND at > ?",
+            (_ADDR, since),
+        ).fetchone()
+        return len({key.split("\x00", 1)[0] for (key,) in pairs}), int(addrs)

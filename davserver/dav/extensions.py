@@ -7,7 +7,11 @@
 - tus uploads (``davserver.dav.tus``): ``POST`` with ``Tus-Resumable`` on a files collection,
   ``PATCH``/``HEAD``/``DELETE`` of ``/uploads/<user>/<id>``, and the tus headers of ``OPTIONS``;
   requests are routed by their headers in ``__call__``, nowhere else;
-- ``OPTIONS`` outside the shares (``/``, ``/remote.php``), which Explorer probes first;
+- LOCK of an unmapped URL: the empty file is created only once the lock is granted
+  (``davserver.dav.lock_null``);
+- ``OPTIONS`` outside the shares (``/``, ``/remote.php``), which Explorer probes first: it
+  advertises what the shares below do (class 1 and 2, LOCK/UNLOCK, ``MS-Author-Via: DAV``), so
+  a client that judges the server by its root does not take it for read-only;
 - response headers that resources queue during a request (``X-OC-Mtime: accepted``,
   ``OC-FileId``, ``OC-ETag``, ``OC-Checksum``), which WsgiDAV's handlers cannot add, and the
   ``OC-FileId``/``ETag`` of what a MKCOL, COPY or MOVE created (``davserver.nextcloud.headers``).
@@ -25,7 +29,7 @@ from wsgidav.dav_error import (
 )
 from wsgidav.mw.base_mw import BaseMiddleware
 
-from davserver.dav import tus
+from davserver.dav import lock_null, tus
 from davserver.dav.errors import translated
 from davserver.dav.inventory import serve_inventory, wants_inventory
 from davserver.dav.provider import DavsyncDAVProvider
@@ -40,7 +44,10 @@ DAV_FEATURES = "nextcloud-checksum-update, davsync-inventory, davsync-uploads"
 """Extensions advertised in the ``DAV`` header next to the classes: X-Recalculate-Hash PATCH,
 the ``?inventory`` endpoint and resumable upload sessions (clients detect davsync by these)."""
 DAV_CLASSES = "1, 2"  # DAV_FEATURES are appended to every OPTIONS answer
-ALLOW_ROOT = "OPTIONS, GET, HEAD, PROPFIND"
+ALLOW_ROOT = "OPTIONS, GET, HEAD, PROPFIND, LOCK, UNLOCK"
+"""``Allow`` of the virtual collections above the shares. LOCK/UNLOCK are listed because the
+shares support them (Explorer's WebClient probes ``/`` and treats a server without LOCK as
+read-only); a LOCK of a virtual collection itself is still refused."""
 
 
 def _with_queued_headers(environ: dict[str, Any], start_response: StartResponse) -> StartResponse:
@@ -85,6 +92,10 @@ class DavsyncExtensions(BaseMiddleware):  # type: ignore[misc]
                 return self._patch(environ, start_response, provider)
             elif method == "OPTIONS":
                 tus.advertise(environ, provider)
+            elif method == "LOCK":
+                return lock_null.handle_lock(
+                    environ, start_response, self.next_app, provider.lock_manager
+                )
         elif method == "OPTIONS":
             return self._options_outside(start_response)
         return self.next_app(environ, start_response)  # type: ignore[no-any-return]

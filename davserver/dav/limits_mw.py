@@ -148,16 +148,26 @@ class GuardedInput:
             )
         return data
 
+    def _bounded(self, size: int | None) -> int | None:
+        """``size``, but no more than one byte past the limit (so a read never waits for
+        bytes that would be refused anyway)."""
+        if self._limit is None:
+            return None if size is None or size < 0 else size
+        room = max(0, self._limit - self.count) + 1
+        return room if size is None or size < 0 else min(size, room)
+
     def read(self, size: int | None = -1) -> bytes:
+        size = self._bounded(size)
         try:
-            data = self._raw.read() if size is None or size < 0 else self._raw.read(size)
+            data = self._raw.read() if size is None else self._raw.read(size)
         except ValueError as exc:  # cheroot: malformed chunked transfer coding
             raise bad_request("malformed chunked request body") from exc
         return self._account(data)
 
     def readline(self, size: int | None = -1) -> bytes:
+        size = self._bounded(size)
         try:
-            data = self._raw.readline() if size is None or size < 0 else self._raw.readline(size)
+            data = self._raw.readline() if size is None else self._raw.readline(size)
         except ValueError as exc:
             raise bad_request("malformed chunked request body") from exc
         return self._account(data)

@@ -18,7 +18,8 @@ Contracts:
   most ``max_name_bytes`` UTF-8 bytes (default 1 KiB), and a resource at most
   ``max_properties_per_resource`` properties (default 256). Exceeding one raises
   ``DAVError(507 Insufficient Storage)``, the status RFC 4918 (9.2.1) assigns to a property
-  the server cannot record; PROPPATCH reports it in the property's propstat. The checks also
+  the server cannot record; PROPPATCH reports it in the property's propstat. A disk too full
+  for the database to grow gives the same 507 (and nothing is written). The checks also
   run for ``dry_run=True`` (PROPPATCH's validation pass); the count check there considers
   only the one property, so the real pass may still refuse later ones of the same request.
 - Every change is one ``BEGIN IMMEDIATE`` transaction, atomic across processes.
@@ -35,7 +36,8 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +48,18 @@ from providers.sqlite import ThreadLocalDB
 __all__ = ["SQLitePropertyManager"]
 
 _logger = logging.getLogger(__name__)
+
+
+@contextmanager
+def _full_disk_is_507() -> Iterator[None]:
+    """Re-raise SQLite's "database or disk is full" from the block as DAVError(507)."""
+    try:
+        yield
+    except sqlite3.OperationalError as exc:
+        if "full" not in str(exc).lower():
+            raise
+        raise DAVError(HTTP_INSUFFICIENT_STORAGE, context_info=f"property database: {exc}") from exc
+
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS dav_props (
@@ -194,7 +208,7 @@ class SQLitePropertyManager:
         if dry_run:
             self._check_count(self._database().conn(), key, name)
             return
-        with self._database().transaction() as conn:
+        with _full_disk_is_507(), self._database().transaction() as conn:
             self._check_count(conn, key, name)
             conn.execute(
                 "INSERT INTO dav_props (url, name, value) VALUES (?, ?, ?)"

@@ -10,7 +10,9 @@ from wsgidav.dav_error import HTTP_FORBIDDEN, DAVError
 from wsgidav.dav_provider import DAVProvider
 
 from davserver.context import ServerContext
+from davserver.dav import lock_null
 from davserver.dav.errors import translated
+from davserver.dav.propfind import stream_propfind
 from davserver.dav.resources import FileResource, FolderResource, VirtualFolder
 from davserver.dav.upload_resources import upload_resource
 from davserver.namespace import SHARES, resolve_in_share
@@ -36,6 +38,15 @@ class DavsyncDAVProvider(DAVProvider):  # type: ignore[misc]
             if ref_url == prefix or ref_url.startswith(prefix + "/"):
                 return "/" + unquote(ref_url[len(prefix) :]).lstrip("/")
         return str(super().ref_url_to_path(ref_url))
+
+    def custom_request_handler(
+        self, environ: dict[str, Any], start_response: Any, default_handler: Any
+    ) -> Any:
+        """WsgiDAV's per-method hook: PROPFIND is answered streamed (``dav.propfind``)."""
+        if environ["REQUEST_METHOD"] == "PROPFIND":
+            server = default_handler.__self__  # the RequestServer of this request
+            return stream_propfind(server, self, environ, start_response)
+        return super().custom_request_handler(environ, start_response, default_handler)
 
     def get_resource_inst(self, path: str, environ: dict[str, Any]) -> Any:
         """The resource at share path ``path``, or None if there is none.
@@ -68,7 +79,7 @@ class DavsyncDAVProvider(DAVProvider):  # type: ignore[misc]
                 entry = self.ctx.storage.stat(loc.storage_path)
         except DAVError as exc:
             if isinstance(exc.__cause__, NotFoundError):
-                return None
+                return lock_null.pending(environ, loc.storage_path)
             raise
         cls = FolderResource if entry.is_dir else FileResource
         return cls(self, "/files/" + loc.storage_path, environ, "files", loc.storage_path, entry)

@@ -14,7 +14,7 @@ in the same atomic step, so the ETag WsgiDAV then sends describes the final stat
 from __future__ import annotations
 
 import mimetypes
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -27,7 +27,7 @@ from wsgidav.dav_error import (
 )
 from wsgidav.dav_provider import DAVCollection, DAVNonCollection
 
-from davserver.dav import properties
+from davserver.dav import lock_null, properties
 from davserver.dav.errors import bad_request, translated
 from davserver.http.digests import DigestHeaderError, expected_digests_from_headers
 from davserver.namespace import SHARES, storage_to_share_path
@@ -345,7 +345,7 @@ class FileResource(StorageResource, DAVNonCollection):  # type: ignore[misc]
             if available is not None and length > available:
                 raise DAVError(
                     HTTP_INSUFFICIENT_STORAGE,
-                    context_info=f"{length} bytes announced, {available} available",
+                    context_info=f"not enough free space for the {length} bytes announced",
                 )
 
     def end_write(self, *, with_errors: bool) -> None:
@@ -451,6 +451,12 @@ class FolderResource(StorageResource, DAVCollection):  # type: ignore[misc]
     def get_member_list(self) -> list[Any]:
         return [self._resource_for(e) for e in self._list()]
 
+    def iter_members(self) -> Iterator[StorageResource]:
+        """The members, made into resources one at a time; the folder is listed at once (its
+        errors are raised by this call, not by the iteration)."""
+        entries = self._list()
+        return (self._resource_for(e) for e in entries)
+
     def _resource_for(self, e: Entry) -> StorageResource:
         path = storage_to_share_path(self.area, e.path)
         cls = FolderResource if e.is_dir else FileResource
@@ -467,12 +473,16 @@ class FolderResource(StorageResource, DAVCollection):  # type: ignore[misc]
 
     def create_empty_resource(self, name: str) -> FileResource:
         """For PUT: a pending file (nothing on disk until commit). For LOCK on an unmapped
-        URL: a real empty file, created only if nothing is there yet (RFC 4918 7.3)."""
+        URL: a pending file too, created only once the lock is granted (``lock_null``). For
+        anything else: a real empty file, created only if nothing is there yet."""
         with translated():
             child = paths.join(self.storage_path, name)
         path = storage_to_share_path(self.area, child)
         res = FileResource(self.provider, path, self.environ, self.area, child, None)
-        if self.environ.get("REQUEST_METHOD") != "PUT":
+        method = self.environ.get("REQUEST_METHOD")
+        if method == "LOCK":
+            lock_null.defer_creation(self.environ, res)
+        elif method != "PUT":
             with translated():
                 handle = self.ctx.storage.begin_write(child)
                 res.entry = handle.commit(expected_size=0, if_none_match_any=True).entry

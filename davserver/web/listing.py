@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import quote
 
 from davserver.dav.resources import FolderResource
+from davserver.gateways.form_pages import upload_form_html
 from davserver.web.templates import render
 from davserver.web.wsgi import HTML, StartResponse, WSGIApp, auth_user, request_path, respond
 from providers.base import Provider
@@ -97,6 +98,14 @@ def member_rows(res: Any, base: str) -> list[Row]:
     return rows
 
 
+def _upload_form(res: FolderResource, base: str) -> str:
+    """The HTML upload form for a folder the user may write to (form upload enabled), or
+    ``""``. Already escaped (``form_pages.upload_form_html``)."""
+    if res.area != "files" or not res.writable or not res.ctx.settings.gateways.form.enabled:
+        return ""
+    return upload_form_html(url_of(base))
+
+
 def _wants_html(environ: dict[str, Any]) -> bool:
     return "text/html" in str(environ.get("HTTP_ACCEPT", ""))
 
@@ -127,11 +136,13 @@ class Listing:
         if res is None or not res.is_collection:
             return self.app(environ, start_response)
         base = path.rstrip("/") + "/"
+        upload_form = ""
         if isinstance(res, FolderResource):
             try:
                 rows = storage_rows(res.ctx.storage, res.storage_path, base)
             except NotFoundError:
                 return self.app(environ, start_response)
+            upload_form = _upload_form(res, base)
         else:
             rows = member_rows(res, base)
         page = render(
@@ -144,5 +155,6 @@ class Listing:
             total=sum(r.size or 0 for r in rows),
             files=sum(1 for r in rows if not r.is_dir),
             folders=sum(1 for r in rows if r.is_dir),
+            upload_form=upload_form,
         )
         return respond(environ, start_response, "200 OK", page, HTML)

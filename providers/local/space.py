@@ -42,6 +42,4 @@ class WriteBudget:
             return
         self._unchecked = 0
         if self._guard.available() < nbytes:
-            raise InsufficientStorageError(
-                f"fewer than {self._guard.reserve_bytes} bytes would remain free"
-            )
+            raise InsufficientStorageError("not enough free space")

@@ -6,6 +6,10 @@ Guarantees:
 - nothing half-sent counts as sent: a file is ``verified`` only when the server's hash
   (commit response, else PROPFIND ``oc:checksums``, else a download hashed locally) equals
   the local one; a mismatch is re-sent up to ``verify_retries`` times, then reported;
+- a transport that cannot read the server's hash back (``verifies`` False: mail without
+  receipts) makes a file ``sent``, recorded apart from verified files and never followed by
+  a post-action; a transport that cannot list the server (``lists_files`` False) does not
+  send again what the journal shows delivered with the same content;
 - a file that changes while it is sent is never recorded (its stat is compared before and
   after, its bytes are hashed while they stream, and the server checks ``OC-Checksum``);
 - uploads start in plan order (the budget is checked at each start); ``parallel`` run at once;
@@ -52,6 +56,7 @@ class Outcome(StrEnum):
     """How one file's transfer ended."""
 
     VERIFIED = "verified"
+    SENT = "sent"  # handed over, but the transport cannot read the server's hash back
     FAILED = "failed"
     VERIFY_FAILED = "verify-failed"
     CHANGED = "changed"
@@ -203,6 +208,9 @@ class Executor:
             rep.event(
                 "verified", path=r.path, size=r.size, method=r.method, verified_by=r.verified_by
             )
+        elif r.outcome is Outcome.SENT:
+            st.add(files_sent_unverified=1)
+            rep.event("sent", path=r.path, size=r.size, method=r.method, verified="no")
         elif r.outcome is Outcome.VERIFY_FAILED:
             st.add(files_verify_failed=1)
             rep.event("verify-failed", path=r.path, error=r.error)
@@ -220,6 +228,9 @@ class Executor:
             return FileResult(f.path, Outcome.FAILED, f.size, "not hashed")
         if not self._unchanged(f):
             return FileResult(f.path, Outcome.CHANGED, f.size, "changed since the scan")
+        earlier = self._delivered_before(f)
+        if earlier is not None:
+            return earlier
         self._ensure_parent(f.path)
         last = ""
         for attempt in range(1 + self.ctx.settings.verify_retries):
@@ -227,6 +238,8 @@ class Executor:
                 result, method = self._upload_once(f)
             except FileChangedError as exc:
                 return FileResult(f.path, Outcome.CHANGED, f.size, str(exc))
+            if not result.hashes and not getattr(self.ctx.transport, "verifies", True):
+                return self._record_sent(f, method)
             ok, by, etag = self._verify(f, result)
             if ok:
                 self._record(f, action, replace(result, etag=etag), method, by)
@@ -239,6 +252,25 @@ class Executor:
                 "verify-mismatch", path=f.path, attempt=attempt + 1, verified_by=by
             )
         return FileResult(f.path, Outcome.VERIFY_FAILED, f.size, last)
+
+    def _delivered_before(self, f: LocalFile) -> FileResult | None:
+        """For a transport that cannot list the server (mail): the same content delivered
+        by an earlier run is not sent again (its outcome stays what it was)."""
+        if getattr(self.ctx.transport, "lists_files", True) or f.digests is None:
+            return None
+        earlier = self.ctx.journal.delivered(f.path)
+        if earlier is None or earlier[:2] != (f.size, f.digests.sha256):
+            return None
+        outcome = Outcome.VERIFIED if earlier[2] else Outcome.SENT
+        return FileResult(f.path, outcome, f.size, verified_by="journal")
+
+    def _record_sent(self, f: LocalFile, method: str) -> FileResult:
+        assert f.digests is not None
+        ctx = self.ctx
+        ctx.journal.record_sent(
+            f.path, f.size, f.mtime_ns, f.digests.sha256, ctx.url + f.path, ctx.clock()
+        )
+        return FileResult(f.path, Outcome.SENT, f.size, method=method, verified_by="none")
 
     def _unchanged(self, f: LocalFile) -> bool:
         try:

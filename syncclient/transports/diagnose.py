@@ -134,7 +134,14 @@ def server_explanation(content_type: str, body: bytes) -> str:
     if not body:
         return ""
     kind = content_type.split(";", 1)[0].strip().lower()
-    if kind not in ("text/plain", "text/html", "application/xml", "text/xml", ""):
+    if kind not in (
+        "text/plain",
+        "text/html",
+        "application/xml",
+        "text/xml",
+        "application/json",
+        "",
+    ):
         return ""
     text = body[:4096].decode("utf-8", errors="replace")
     if kind != "text/plain":

@@ -5,6 +5,7 @@ breaks, and the server keeps serving."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -98,50 +99,82 @@ def test_announced_size_over_free_space_is_refused_up_front(full_disk_server: Da
     assert staging_leftovers(srv.root) == []
 
 
+PROPPATCH_FULL = (  # well under the 64 KiB value bound, so only the full disk can refuse it
+    b'<D:propertyupdate xmlns:D="DAV:" xmlns:Z="urn:z"><D:set><D:prop>'
+    + b"<Z:p>"
+    + b"v" * 30_000
+    + b"</Z:p></D:prop></D:set></D:propertyupdate>"
+)
+PROPFIND_Z = b'<D:propfind xmlns:D="DAV:" xmlns:Z="urn:z"><D:prop><Z:p/></D:prop></D:propfind>'
+
+
+def _fill(path: Path) -> None:
+    """Write zeros to ``path`` until the file system is full (ENOSPC)."""
+    with open(path, "wb") as f:
+        try:
+            while True:
+                f.write(b"\0" * 65536)
+        except OSError:
+            pass
+
+
+def _propstat_statuses(multistatus: str) -> list[int]:
+    """The status codes of every propstat of a 207 body."""
+    return [int(code) for code in re.findall(r"<D:status>HTTP/1\.1 (\d{3})", multistatus)]
+
+
 def test_completely_full_disk_never_gives_500(full_disk_server: DavServer) -> None:
-    """With the disk filled behind the server's back, every write method fails cleanly (507
-    or another 4xx), reads keep working, and everything works again once space is freed."""
+    """With the disk filled behind the server's back, every write method answers exactly 507
+    (PROPPATCH: 507 for the property, in its 207 multistatus), and afterwards nothing it
+    refused is there: no file, no partial file, no collection, no copy, no property, no
+    metadata row (HEAD/PROPFIND 404); the old version is intact, reads keep working, and
+    everything works again once space is freed."""
     srv = full_disk_server
     home = srv.root / "files" / "alice"
+    keep = srv.files_url("alice", "keep.txt")
     with client() as c:
-        assert c.put(srv.files_url("alice", "keep.txt"), content=b"keep").status_code == 201
+        assert c.put(keep, content=b"keep").status_code == 201
+        keep_sha = stored_sha256(c, keep)
+        assert keep_sha == sha256(b"keep")
         filler = srv.root / "filler"
-        with open(filler, "wb") as f:
-            try:
-                while True:
-                    f.write(b"\0" * 65536)
-            except OSError:
-                pass
+        _fill(filler)
         try:
             results = {
                 "PUT": c.put(srv.files_url("alice", "new.bin"), content=b"x" * 200_000),
                 "MKCOL": c.request("MKCOL", srv.files_url("alice", "dir")),
                 "COPY": c.request(
-                    "COPY",
-                    srv.files_url("alice", "keep.txt"),
-                    headers={"Destination": srv.files_url("alice", "copy.txt")},
+                    "COPY", keep, headers={"Destination": srv.files_url("alice", "copy.txt")}
                 ),
-                "PROPPATCH": c.request(
-                    "PROPPATCH",
-                    srv.files_url("alice", "keep.txt"),
-                    content=b'<D:propertyupdate xmlns:D="DAV:" xmlns:Z="urn:z"><D:set><D:prop>'
-                    + b"<Z:p>"
-                    + b"v" * 100_000
-                    + b"</Z:p></D:prop></D:set></D:propertyupdate>",
-                ),
+                "PROPPATCH": c.request("PROPPATCH", keep, content=PROPPATCH_FULL),
             }
-            for name, r in results.items():
-                assert r.status_code < 500 or r.status_code == 507, (name, r.status_code)
-            if results["MKCOL"].status_code != 201:  # refused: nothing half-created
-                assert not (home / "dir").exists()
-            assert c.get(srv.files_url("alice", "keep.txt")).content == b"keep"
-            assert (
-                c.request("PROPFIND", srv.files_url("alice"), headers={"Depth": "1"}).status_code
-                == 207
-            )
+            statuses = {name: r.status_code for name, r in results.items()}
+            assert statuses == {"PUT": 507, "MKCOL": 507, "COPY": 507, "PROPPATCH": 207}, {
+                name: (r.status_code, r.text[:300]) for name, r in results.items()
+            }
+            proppatch = results["PROPPATCH"].text
+            assert _propstat_statuses(proppatch) == [507], proppatch
+            assert "Traceback" not in proppatch and "Source exception" not in proppatch, proppatch
+            # nothing refused was stored, on disk or in the metadata the server answers from
+            assert sorted(p.name for p in home.iterdir()) == ["keep.txt"]
+            for name in ("new.bin", "dir/", "copy.txt"):
+                r = c.request("PROPFIND", srv.files_url("alice", name), headers={"Depth": "0"})
+                assert r.status_code == 404, (name, r.status_code, r.text[:300])
+            r = c.request("PROPFIND", keep, headers={"Depth": "0"}, content=PROPFIND_Z)
+            assert r.status_code == 207 and _propstat_statuses(r.text) == [404], r.text
+            # the old version is intact and still served
+            assert c.get(keep).content == b"keep"
+            assert stored_sha256(c, keep) == keep_sha
+            listing = c.request("PROPFIND", srv.files_url("alice"), headers={"Depth": "1"})
+            assert listing.status_code == 207
+            assert "keep.txt" in listing.text and "new.bin" not in listing.text
         finally:
             filler.unlink()
+        assert staging_leftovers(srv.root) == []
+        # once space is free again, the same writes succeed
         assert c.put(srv.files_url("alice", "after.bin"), content=b"y" * 200_000).status_code == 201
-        assert (home / "after.bin").read_bytes() == b"y" * 200_000
-    assert not (home / "new.bin").exists() or (home / "new.bin").read_bytes() == b"x" * 200_000
+        assert c.request("MKCOL", srv.files_url("alice", "dir")).status_code == 201
+        r = c.request("PROPPATCH", keep, content=PROPPATCH_FULL)
+        assert r.status_code == 207 and _propstat_statuses(r.text) == [200], r.text
+    assert (home / "after.bin").read_bytes() == b"y" * 200_000
+    assert (home / "keep.txt").read_bytes() == b"keep"
     assert staging_leftovers(srv.root) == []

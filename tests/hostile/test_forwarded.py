@@ -14,7 +14,9 @@ from tests.support.server import DavServer
 
 pytestmark = pytest.mark.integration
 
-THROTTLE = "auth: {throttle: {max_failures: 3, window_s: 60, lockout_s: 60}}\n"
+THROTTLE = (
+    "auth: {throttle: {max_failures: 3, address_max_failures: 3, window_s: 60, lockout_s: 60}}\n"
+)
 UNTRUSTED = THROTTLE + "server: {trusted_proxies: []}\n"
 TRUSTED = THROTTLE + "server: {trusted_proxies: [127.0.0.1/32, '::1']}\n"
 

@@ -1,12 +1,15 @@
 """The nginx front documented in docs/SECURITY.md, run exactly as written (ports and
 certificate paths replaced) in front of a real server: TLS terminated at nginx, Basic
 accepted because nginx says HTTPS, WebDAV methods and Destination URLs work through it, and
-the login throttle sees each client's own address. Skipped when nginx is not installed."""
+the login throttle sees each client's own address.
+
+A documented block nginx refuses (or that never listens) fails the tests with nginx's own
+error output. A missing nginx skips them on a developer machine and fails them under CI=true
+(``interop.tools.require_tool``)."""
 
 from __future__ import annotations
 
 import re
-import shutil
 import socket
 import subprocess
 import time
@@ -17,6 +20,7 @@ import httpx
 import pytest
 import trustme
 
+from interop.tools import require_tool
 from tests.support.configured import USERS, start_server
 from tests.support.server import DavServer
 
@@ -27,7 +31,7 @@ CONFIG = """\
 server: {trusted_proxies: [127.0.0.1]}
 auth:
   basic_over_http: false
-  throttle: {max_failures: 3, window_s: 60, lockout_s: 60}
+  throttle: {max_failures: 3, address_max_failures: 3, window_s: 60, lockout_s: 60}
 """
 
 
@@ -52,11 +56,7 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def front(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
-    nginx = shutil.which("nginx") or (
-        "/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None
-    )
-    if nginx is None:
-        pytest.skip("nginx is not installed")
+    nginx = require_tool("nginx")
     tmp = tmp_path_factory.mktemp("nginx")
     srv: DavServer = start_server(tmp, CONFIG)
     ca = trustme.CA()
@@ -98,15 +98,7 @@ http {{
         text=True,
     )
     try:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                pytest.skip(f"nginx did not start: {proc.stderr.read() if proc.stderr else ''}")
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.1)
+        _wait_listening(proc, port, tmp / "error.log")
         yield f"https://127.0.0.1:{port}/", tmp / "ca.pem"
     finally:
         proc.terminate()
@@ -115,6 +107,29 @@ http {{
         except subprocess.TimeoutExpired:
             proc.kill()
         srv.stop()
+
+
+def _wait_listening(proc: subprocess.Popen[str], port: int, error_log: Path) -> None:
+    """Return once nginx accepts connections on ``port``; fail the test with nginx's error
+    output if it exits first or is not listening within 20 s (the documented block is broken)."""
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            break
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    stderr = ""
+    if proc.poll() is not None and proc.stderr is not None:
+        stderr = proc.stderr.read()
+    log = error_log.read_text(encoding="utf-8", errors="replace") if error_log.exists() else ""
+    pytest.fail(
+        "nginx did not start with the block published in docs/SECURITY.md "
+        f"(exit status {proc.poll()}):\n{stderr}{log}",
+        pytrace=False,
+    )
 
 
 def _client(

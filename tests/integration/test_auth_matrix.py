@@ -95,6 +95,23 @@ def test_options_on_root_for_explorer(server: DavServer, alice: httpx.Client) ->
     assert r.status_code == 207
 
 
+@pytest.mark.parametrize(
+    "path",
+    ["", "remote.php", "remote.php/dav", "remote.php/dav/files", "dav", "dav/files", "dav/files/"],
+)
+def test_options_above_the_shares_advertise_what_the_shares_do(
+    server: DavServer, alice: httpx.Client, path: str
+) -> None:
+    share = alice.options(server.files_url("alice"))
+    r = alice.options(server.url + path)
+    assert r.status_code == 200
+    classes = {c.strip() for c in r.headers["DAV"].split(",")}
+    assert classes == {c.strip() for c in share.headers["DAV"].split(",")}
+    allow = {m.strip() for m in r.headers["Allow"].split(",")}
+    assert {"OPTIONS", "PROPFIND", "LOCK", "UNLOCK"} <= allow
+    assert r.headers["MS-Author-Via"] == "DAV"
+
+
 def test_head_error_has_no_body_and_keeps_connection_usable(
     server: DavServer, bob: httpx.Client, alice: httpx.Client
 ) -> None:

@@ -187,7 +187,11 @@ def test_basic_throttled_with_429(site_factory: Callable[..., Site], serve: Any)
         assert r.status_code == 429
         retry_after = int(r.headers["Retry-After"])
         assert 1 <= retry_after <= 60
-        # The address is locked too, for every account.
+        # Only alice from this address: the address is below its own (higher) limit.
+        assert c.get("/hello.txt", auth=("basicbob", "bobs password")).status_code == 200
+        for i in range(site.throttle.address_max_failures - 3):  # other accounts guessed
+            assert c.get("/hello.txt", auth=(f"nobody{i}", "wrong")).status_code == 401
+        # Now the address is locked, for every account.
         assert c.get("/hello.txt", auth=("basicbob", "bobs password")).status_code == 429
         # Requests without credentials still get the challenge.
         assert c.get("/hello.txt").status_code == 401
@@ -249,20 +253,22 @@ def test_basic_accepted_over_https_when_refused_on_http(
         assert c.get("/hello.txt", auth=("alice", "correct horse")).status_code == 401
 
 
-def test_account_lock_applies_across_addresses(site_factory: Callable[..., Site]) -> None:
+def test_failures_elsewhere_never_lock_out_a_clean_address(
+    site_factory: Callable[..., Site],
+) -> None:
     site = site_factory(basic_over_http=True, max_failures=3)
-    for i in range(3):
-        with wsgi_client(site, "http", f"192.0.2.{20 + i}") as c:
+    guessers = [f"192.0.2.{20 + i}" for i in range(site.throttle.account_max_failures)]
+    for addr in guessers:  # one guess per address: the account backstop is reached
+        with wsgi_client(site, "http", addr) as c:
             assert c.get("/hello.txt", auth=("alice", "wrong")).status_code == 401
-    with wsgi_client(site, "http", "198.51.100.1") as c:
+    with wsgi_client(site, "http", "198.51.100.1") as c:  # no failures from here
+        assert c.get("/hello.txt", auth=("alice", "correct horse")).status_code == 200
+    with wsgi_client(site, "http", guessers[0]) as c:  # failed before: waits
         r = c.get("/hello.txt", auth=("alice", "correct horse"))
         assert r.status_code == 429
         assert "Retry-After" in r.headers
-        # Other accounts are unaffected from a fresh address.
+        # Other accounts are unaffected from that address.
         assert c.get("/hello.txt", auth=("basicbob", "bobs password")).status_code == 200
-
-
-# --- Wiring checks -----------------------------------------------------------------------------
 
 
 def test_gate_after_authenticator_is_rejected(tmp_path: Path) -> None:

@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from interop.tools import Unavailable, find_tool
+from interop.tools import require_tool
 from tests.support.configured import USERS, start_server
 from tests.support.server import DavServer
 
@@ -45,23 +45,14 @@ CHROMIUM_FLAGS = (
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 
-def _tool(name: str, package: str) -> str:
-    try:
-        return find_tool(name, package=package)
-    except Unavailable as exc:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{exc} (CI must install it: make tools)")
-        pytest.skip(str(exc))
-
-
 @pytest.fixture()
 def browser(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """A headless Chromium session (Basic credentials are added per test through CDP)."""
-    webdriver = pytest.importorskip("selenium.webdriver")
+    from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
-    chromium = _tool("chromium", "chromium")
-    chromedriver = _tool("chromedriver", "chromium-driver")
+    chromium = require_tool("chromium", "chromium")
+    chromedriver = require_tool("chromedriver", "chromium-driver")
     monkeypatch.setenv("SE_OFFLINE", "true")  # Selenium Manager: never reach the network
     options = webdriver.ChromeOptions()
     options.binary_location = chromium

@@ -56,7 +56,7 @@ def test_507_and_413_before_any_byte_is_stored(limited: DavServer) -> None:
         r = c.request("MKCOL", big, headers={"OC-Total-Length": "2000000"})
         assert r.status_code == 413
         r = c.request("MKCOL", big, headers={"OC-Total-Length": "1000"})
-        assert r.status_code == 507 and "available" in r.text
+        assert r.status_code == 507 and "free space" in r.text
         session = uploads_url(limited, "alice", "no-space/")
         assert c.request("MKCOL", session).status_code == 201
         chunk = session + "000000000000000-000000000000999"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import shutil
 
 import httpx
 import pytest
@@ -222,11 +223,21 @@ def test_if_match_put(alice: httpx.Client, folder: str) -> None:
     assert alice.get(folder + "i.txt").content == b"2"
 
 
-def test_quota_properties_on_home(alice: httpx.Client, server) -> None:  # type: ignore[no-untyped-def]
+def test_quota_properties_on_home(alice: httpx.Client, server, folder: str) -> None:  # type: ignore[no-untyped-def]
+    """quota-used-bytes is the size of the files below the collection (RFC 4331), and
+    quota-available-bytes the free disk space (less the reserve)."""
     body = (
         '<?xml version="1.0"?><D:propfind xmlns:D="DAV:"><D:prop>'
         "<D:quota-available-bytes/><D:quota-used-bytes/></D:prop></D:propfind>"
     )
+    assert alice.put(folder + "a.bin", content=b"a" * 1000).status_code == 201
+    assert alice.request("MKCOL", folder + "sub/").status_code == 201
+    assert alice.put(folder + "sub/b.bin", content=b"b" * 2345).status_code == 201
+    tree = propfind(alice, folder, body)
+    assert int(tree.findtext(f".//{{{D}}}quota-used-bytes")) == 3345
     tree = propfind(alice, server.files_url("alice"), body)
-    assert int(tree.findtext(f".//{{{D}}}quota-available-bytes")) > 0
-    assert int(tree.findtext(f".//{{{D}}}quota-used-bytes")) >= 0
+    home = server.root / "files" / "alice"
+    on_disk = sum(p.stat().st_size for p in home.rglob("*") if p.is_file())
+    assert int(tree.findtext(f".//{{{D}}}quota-used-bytes")) == on_disk
+    available = int(tree.findtext(f".//{{{D}}}quota-available-bytes"))
+    assert 0 < available <= shutil.disk_usage(home).free

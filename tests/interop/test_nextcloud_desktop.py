@@ -23,7 +23,7 @@ import pytest
 import trustme
 
 from interop.nextcloud_desktop import DesktopSync, LoggedRequest, find_client, parse_request_log
-from interop.tools import Unavailable, wait_until
+from interop.tools import require, wait_until
 from tests.conftest import PASSWORDS, _prepare_root
 from tests.support.server import DavServer
 
@@ -112,10 +112,7 @@ def write(path: Path, data: bytes) -> None:
 def test_two_way_sync_scenario(
     kind: str, logged_tls_server: DavServer, ca_file: Path, tmp_path: Path
 ) -> None:
-    try:
-        binary = find_client(kind)
-    except Unavailable as exc:
-        pytest.skip(str(exc))
+    binary = require(lambda: find_client(kind))
     user = USERS[kind]
     local = tmp_path / "local"
     sync = DesktopSync(

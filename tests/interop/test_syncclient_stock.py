@@ -36,7 +36,7 @@ from lxml import etree
 
 from interop import stock
 from interop.stock import StockServer, start_nginx_dav
-from interop.tools import Unavailable
+from interop.tools import require
 from tests.syncclient.conftest import ClientResult, run_client, write_tree
 
 pytestmark = [pytest.mark.interop]
@@ -342,11 +342,8 @@ def nginx_strict(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Sto
     work = tmp_path_factory.mktemp("nginx-strict")
     conf = stock.NGINX_CONF.replace("create_full_put_path on;", "create_full_put_path off;")
     assert conf != stock.NGINX_CONF
-    try:
-        with mock.patch.object(stock, "NGINX_CONF", conf):
-            srv = start_nginx_dav(work, "alice", "alice-pw-1")
-    except Unavailable as exc:
-        pytest.skip(str(exc))
+    with mock.patch.object(stock, "NGINX_CONF", conf):
+        srv = require(lambda: start_nginx_dav(work, "alice", "alice-pw-1"))
     yield srv, work
     srv.stop()
 

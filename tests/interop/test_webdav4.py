@@ -7,13 +7,12 @@ import hashlib
 from collections.abc import Iterator
 
 import pytest
+import webdav4.client as webdav4_client  # the test extra installs webdav4[fsspec]: no skip
+import webdav4.fsspec as webdav4_fsspec
 
 from tests.interop.conftest import ENDPOINTS, Endpoint
 
 pytestmark = [pytest.mark.interop]
-
-webdav4_client = pytest.importorskip("webdav4.client", reason="webdav4 is a test extra")
-webdav4_fsspec = pytest.importorskip("webdav4.fsspec", reason="webdav4[fsspec] is a test extra")
 
 
 @pytest.fixture()

@@ -36,6 +36,7 @@ class DavServer:
     env: dict[str, str] = field(default_factory=dict)
     proc: subprocess.Popen[str] | None = None
     url: str = ""
+    smtp: str = ""  # HOST:PORT of the e-mail gateway, when the server printed ``SMTP:``
     output: list[str] = field(default_factory=list)
     module: str = "davserver.cli"  # a test launcher may wrap the CLI (fault injection)
 
@@ -63,6 +64,8 @@ class DavServer:
             if not line:
                 break
             self.output.append(line)
+            if line.startswith("SMTP: "):
+                self.smtp = line[6:].strip()
             if line.startswith("URL: "):
                 self.url = line[5:].strip()
                 _drain(self.proc, self.output)

@@ -106,6 +106,10 @@ def test_plan_lists_reasons_and_writes_nothing(
     time.sleep(2.5)  # changes count as settled 2 s after the last scan that saw the old state
     write_tree(src, {"size.txt": b"123456", "hash.txt": b"bbbb", "new.txt": b"n", "x.part": b""})
     (src / "fresh.txt").write_bytes(b"still being written")
+    # still being written: a writer keeps moving its mtime; one a minute ahead keeps it unsettled
+    # however long the plan below takes to start on a loaded machine
+    ahead = time.time() + 60
+    os.utime(src / "fresh.txt", (ahead, ahead))
     before = remote_inventory(alice_http, target)
     r = sync(src, target, "--stable-seconds", "2", command="plan")
     assert r.code == 0, r.stderr

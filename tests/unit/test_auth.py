@@ -254,24 +254,44 @@ def make_throttle(**kwargs: Any) -> tuple[LoginThrottle, FakeClock]:
     return LoginThrottle(clock=clock, **params), clock
 
 
-def test_throttle_locks_account_after_n_failures_from_any_address() -> None:
+def test_throttle_locks_the_pair_not_the_account_elsewhere() -> None:
     throttle, _ = make_throttle()
-    for i in range(2):
-        throttle.record_failure("alice", f"10.0.0.{i}")
-        assert throttle.check("alice", "10.0.0.99") is None
-    throttle.record_failure("alice", "10.0.0.2")
-    assert throttle.check("alice", "10.0.0.99") == pytest.approx(60)
-    assert throttle.check("bob", "10.0.0.99") is None
-    assert throttle.check(None, "10.0.0.99") is None
+    for _ in range(2):
+        throttle.record_failure("alice", "10.0.0.1")
+        assert throttle.check("alice", "10.0.0.1") is None
+    throttle.record_failure("alice", "10.0.0.1")
+    assert throttle.check("alice", "10.0.0.1") == pytest.approx(60)
+    assert throttle.check("alice", "10.0.0.99") is None  # the right password elsewhere
+    assert throttle.check("bob", "10.0.0.1") is None  # the address is below its own limit
 
 
-def test_throttle_locks_address_after_n_failures_for_any_account() -> None:
-    throttle, _ = make_throttle()
+def test_throttle_locks_address_after_its_limit_for_any_account() -> None:
+    throttle, _ = make_throttle(address_max_failures=4)
     for name in ["a", "b", "c"]:
         throttle.record_failure(name, "192.0.2.7")
+    assert throttle.check("someone-else", "192.0.2.7") is None
+    throttle.record_failure("d", "192.0.2.7")
     assert throttle.check("someone-else", "192.0.2.7") == pytest.approx(60)
     assert throttle.check(None, "192.0.2.7") == pytest.approx(60)
     assert throttle.check("someone-else", "192.0.2.8") is None
+    assert throttle.check("a", "192.0.2.8") is None
+
+
+def test_throttle_account_backstop_spares_addresses_without_failures() -> None:
+    throttle, _ = make_throttle(account_max_failures=5)
+    for i in range(5):  # one guess each from five addresses: no pair or address limit
+        throttle.record_failure("alice", f"10.0.1.{i}")
+    assert throttle.check("alice", "10.0.1.0") == pytest.approx(60)  # failed before: waits
+    assert throttle.check("alice", "10.0.1.4") == pytest.approx(60)
+    assert throttle.check("alice", "10.0.2.1") is None  # never failed: never refused
+    assert throttle.check("bob", "10.0.1.0") is None
+    throttle.record_failure("alice", "10.0.2.1")  # a first failure: now it waits as well
+    assert throttle.check("alice", "10.0.2.1") == pytest.approx(60)
+
+
+def test_throttle_default_limits_scale_with_max_failures() -> None:
+    throttle = LoginThrottle(max_failures=7)
+    assert (throttle.address_max_failures, throttle.account_max_failures) == (21, 70)
 
 
 def test_throttle_lockout_expires_and_relocks_within_window() -> None:
@@ -279,12 +299,12 @@ def test_throttle_lockout_expires_and_relocks_within_window() -> None:
     for _ in range(3):
         throttle.record_failure("alice", "192.0.2.1")
     clock.now += 30
-    assert throttle.check("alice", None) == pytest.approx(30)
+    assert throttle.check("alice", "192.0.2.1") == pytest.approx(30)
     clock.now += 30
-    assert throttle.check("alice", None) is None
+    assert throttle.check("alice", "192.0.2.1") is None
     # Still inside the window: one more failure locks again at once.
     throttle.record_failure("alice", "192.0.2.1")
-    assert throttle.check("alice", None) == pytest.approx(60)
+    assert throttle.check("alice", "192.0.2.1") == pytest.approx(60)
     # After the window has passed, the count starts from zero.
     clock.now += 301
     throttle.record_failure("alice", "192.0.2.1")
@@ -300,49 +320,54 @@ def test_throttle_failures_outside_window_do_not_count() -> None:
     assert throttle.check("alice", None) is None
 
 
-def test_throttle_success_clears_account_but_not_address() -> None:
+def test_throttle_success_clears_pair_but_not_address() -> None:
     throttle, _ = make_throttle()
     throttle.record_failure("alice", "192.0.2.1")
     throttle.record_failure("alice", "192.0.2.1")
     throttle.record_success("alice", "192.0.2.1")
     throttle.record_failure("alice", "192.0.2.1")
-    assert throttle.check("alice", None) is None  # account count restarted
-    assert throttle.check(None, "192.0.2.1") == pytest.approx(60)  # address kept all three
+    assert throttle.check("alice", "192.0.2.1") is None  # pair count restarted
+    for name in ["x", "y", "z", "w", "v", "u"]:
+        throttle.record_failure(name, "192.0.2.1")
+    throttle.record_success("x", "192.0.2.1")
+    assert throttle.check(None, "192.0.2.1") == pytest.approx(60)  # address kept all nine
 
 
 def test_throttle_longest_wait_wins() -> None:
-    throttle, clock = make_throttle()
+    throttle, clock = make_throttle(address_max_failures=3)
     for _ in range(3):
-        throttle.record_failure("alice", None)
+        throttle.record_failure("alice", "192.0.2.9")
     clock.now += 40
     for name in ["x", "y", "z"]:
-        throttle.record_failure(name, "192.0.2.1")
-    assert throttle.check("alice", "192.0.2.1") == pytest.approx(60)
-    assert throttle.check("alice", None) == pytest.approx(20)
+        throttle.record_failure(name, "192.0.2.9")
+    assert throttle.check("alice", "192.0.2.9") == pytest.approx(60)
+    clock.now += 30
+    assert throttle.check("alice", "192.0.2.9") == pytest.approx(30)
 
 
 def test_throttle_groups_ipv6_by_64_and_maps_ipv4() -> None:
-    throttle, _ = make_throttle()
+    throttle, _ = make_throttle(address_max_failures=3)
     throttle.record_failure(None, "2001:db8:1:2::1")
     throttle.record_failure(None, "2001:db8:1:2:ffff::9")
     throttle.record_failure(None, "2001:db8:1:2::abcd")
     assert throttle.check(None, "2001:db8:1:2::77") is not None
     assert throttle.check(None, "2001:db8:1:3::1") is None
     for _ in range(3):
-        throttle.record_failure(None, "::ffff:192.0.2.5")
+        throttle.record_failure("carol", "::ffff:192.0.2.5")
     assert throttle.check(None, "192.0.2.5") is not None
+    assert throttle.check("carol", "192.0.2.5") is not None
 
 
-def test_throttle_memory_is_bounded() -> None:
-    throttle, _ = make_throttle(max_keys=100)
+def test_throttle_storage_is_bounded() -> None:
+    throttle, _ = make_throttle(max_records=300)
     for i in range(1000):
         throttle.record_failure(f"user{i}", f"10.0.{i // 256}.{i % 256}")
     users, addrs = throttle.tracked()
-    assert users <= 100 and addrs <= 100
-    # The most recent keys are kept.
+    assert users <= 300 and addrs <= 300
+    # The most recent failures are kept.
     for _ in range(2):
-        throttle.record_failure("user999", None)
-    assert throttle.check("user999", None) is not None
+        throttle.record_failure("user999", "10.0.3.231")
+    assert throttle.check("user999", "10.0.3.231") is not None
 
 
 def test_throttle_drops_stale_keys() -> None:
@@ -354,11 +379,21 @@ def test_throttle_drops_stale_keys() -> None:
     assert throttle.tracked() == (1, 1)
 
 
+def test_throttle_is_shared_by_instances_on_one_file(tmp_path: Path) -> None:
+    one = LoginThrottle(max_failures=3, db_path=tmp_path / "state.sqlite3")
+    two = LoginThrottle(max_failures=3, db_path=tmp_path / "state.sqlite3")
+    for _ in range(3):
+        one.record_failure("alice", "192.0.2.1")
+    assert two.check("alice", "192.0.2.1") is not None
+    two.record_success("alice", "192.0.2.1")
+    assert one.check("alice", "192.0.2.1") is None
+
+
 def test_throttle_is_thread_safe() -> None:
-    throttle = LoginThrottle(max_failures=10_000, window_s=300, lockout_s=60)
+    throttle = LoginThrottle(max_failures=1000, window_s=300, lockout_s=60)
 
     def work() -> None:
-        for _ in range(500):
+        for _ in range(100):
             throttle.record_failure("alice", "192.0.2.1")
             throttle.check("alice", "192.0.2.1")
 
@@ -367,10 +402,10 @@ def test_throttle_is_thread_safe() -> None:
         t.start()
     for t in threads:
         t.join()
-    assert throttle.check("alice", None) is None  # 4000 < 10000
-    for _ in range(6000):
-        throttle.record_failure("alice", None)
-    assert throttle.check("alice", None) is not None
+    assert throttle.check("alice", "192.0.2.1") is None  # 800 < 1000
+    for _ in range(200):
+        throttle.record_failure("alice", "192.0.2.1")
+    assert throttle.check("alice", "192.0.2.1") is not None
 
 
 def test_throttle_rejects_bad_parameters() -> None:
@@ -379,7 +414,7 @@ def test_throttle_rejects_bad_parameters() -> None:
     with pytest.raises(ValueError):
         LoginThrottle(window_s=0)
     with pytest.raises(ValueError):
-        LoginThrottle(max_keys=0)
+        LoginThrottle(max_records=0)
 
 
 # --- Authorization header parsing --------------------------------------------------------------
@@ -486,7 +521,7 @@ def test_dc_refuses_while_throttled(store: UserStore) -> None:
     store.add("alice", "pw", digest_realm="davsync")
     throttle = LoginThrottle(max_failures=1)
     dc = DavsyncDomainController(None, dc_config(store, throttle))
-    throttle.record_failure("alice", None)
+    throttle.record_failure("alice", environ()["REMOTE_ADDR"])
     env = environ()
     assert dc.basic_auth_user("davsync", "alice", "pw", env) is False
     assert env[ENV_THROTTLED] is True

@@ -373,8 +373,17 @@ def test_manager_depth_infinity_covers_children(storage: SQLiteLockStorage) -> N
 
 def test_manager_depth_zero_does_not_cover_children(storage: SQLiteLockStorage) -> None:
     manager = LockManager(storage)
-    acquire(manager, "/dir", depth="0")
+    lock = acquire(manager, "/dir", depth="0")
+    # the child is free: no lock covers it, and another principal may write it
+    assert manager.get_indirect_url_lock_list("/dir/file") == []
     manager.check_write_permission(url="/dir/file", depth="0", token_list=[], principal="bob")
+    # while the collection itself stays locked against that principal
+    assert [entry["token"] for entry in manager.get_indirect_url_lock_list("/dir")] == [
+        lock["token"]
+    ]
+    with pytest.raises(DAVError) as info:
+        manager.check_write_permission(url="/dir", depth="0", token_list=[], principal="bob")
+    assert info.value.value == HTTP_LOCKED
 
 
 def test_manager_locked_child_blocks_recursive_operations(storage: SQLiteLockStorage) -> None:

@@ -99,7 +99,7 @@ def test_json_line_round_trips() -> None:
 
 def test_metrics_parse_and_count(tmp_path: Path) -> None:
     settings = load_settings(None, {"root": tmp_path / "root"}, environ={})
-    context = build_context(settings)
+    context = dataclasses.replace(build_context(settings), collection=None)  # journal off
     assert context.uploads is not None
     context.uploads.create_chunked("alice", "s", destination=None, total=None)
     registry, metrics = new_registry(context)

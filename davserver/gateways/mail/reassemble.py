@@ -1,0 +1,155 @@
+"""Pieces of files split over several messages, staged on disk until all have arrived.
+
+Layout: ``<root>/<user>/<key digest>/`` holds ``meta.json`` (the file's key, ``total`` and
+what every piece must agree on) and ``piece-<n>`` files, each written to a temporary name,
+fsynced and renamed, so a piece is either wholly there or absent after a crash; a restarted
+server finds the pieces that arrived before. A piece sent twice replaces the first copy.
+Sets older than the expiry (since their last piece) are dropped by ``expire``.
+
+``add`` returns the progress; when complete, ``assemble`` streams the pieces in order into
+one file (the caller stores it and then calls ``discard``). A lock per set serialises
+messages carrying pieces of the same file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from davserver.gateways.mail.parse import MessageRefused, refused
+
+_COPY_CHUNK = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Pieces held for one file: ``have`` of ``total`` (``total`` None: not yet known)."""
+
+    folder: Path
+    have: int
+    total: int | None
+    sha256: str | None = None
+
+    @property
+    def complete(self) -> bool:
+        """True when every piece 1..total is staged."""
+        return self.total is not None and self.have == self.total
+
+
+class PieceStore:
+    """Staged pieces below ``root``; at most ``max_pieces`` per file."""
+
+    def __init__(self, root: Path, *, max_pieces: int, expiry_s: float) -> None:
+        self.root = root
+        self.max_pieces = max_pieces
+        self.expiry_s = expiry_s
+        self._guard = threading.Lock()
+        self._locks: dict[Path, threading.Lock] = {}
+
+    def folder(self, user: str, key: str) -> Path:
+        """The staging folder of ``key`` (any string) for ``user``."""
+        digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:40]
+        return self.root / hashlib.sha256(user.encode()).hexdigest()[:16] / digest
+
+    @contextmanager
+    def locked(self, folder: Path) -> Iterator[None]:
+        """Hold the lock of one file's pieces."""
+        with self._guard:
+            lock = self._locks.setdefault(folder, threading.Lock())
+        with lock:
+            yield
+
+    def add(
+        self,
+        folder: Path,
+        number: int,
+        total: int | None,
+        data: bytes,
+        meta: dict[str, Any],
+        sha256: str | None = None,
+    ) -> Progress:
+        """Stage piece ``number``; ``meta`` must equal what earlier pieces declared, and so
+        must ``total`` and the whole file's ``sha256`` where more than one piece declares them.
+
+        Call with ``locked(folder)`` held. Raises ``MessageRefused`` for a piece that does not
+        fit (number out of range, too many pieces, different file).
+        """
+        if number < 1 or number > self.max_pieces or (total is not None and number > total):
+            raise refused(f"piece {number} out of range")
+        if total is not None and total > self.max_pieces:
+            raise MessageRefused(552, f"5.3.4 More than {self.max_pieces} pieces for one file")
+        folder.mkdir(parents=True, exist_ok=True)
+        stored = self._read_meta(folder)
+        if stored is not None and stored["meta"] != meta:
+            raise refused("piece does not belong to the file staged under this id")
+        known = total if total is not None else (stored or {}).get("total")
+        if stored is not None and total is not None and stored.get("total") not in (None, total):
+            raise refused("piece declares a different number of pieces than earlier ones")
+        digest = sha256 or (stored or {}).get("sha256")
+        if stored is not None and sha256 and stored.get("sha256") not in (None, sha256):
+            raise refused("piece declares a different SHA-256 of the file than earlier ones")
+        self._write_atomic(folder / f"piece-{number:06d}", data)
+        record = {"meta": meta, "total": known, "sha256": digest, "updated": time.time()}
+        self._write_atomic(folder / "meta.json", json.dumps(record).encode())
+        have = len(list(folder.glob("piece-*[0-9]")))
+        return Progress(folder, have, known, digest)
+
+    def assemble(self, progress: Progress, target: Path) -> tuple[int, str]:
+        """Concatenate the pieces into ``target``; returns (size, sha256 hex)."""
+        assert progress.total is not None
+        digest = hashlib.sha256()
+        size = 0
+        with target.open("wb") as out:
+            for n in range(1, progress.total + 1):
+                with (progress.folder / f"piece-{n:06d}").open("rb") as piece:
+                    while block := piece.read(_COPY_CHUNK):
+                        digest.update(block)
+                        size += len(block)
+                        out.write(block)
+        return size, digest.hexdigest()
+
+    def discard(self, folder: Path) -> None:
+        """Remove one file's pieces (absent is fine)."""
+        shutil.rmtree(folder, ignore_errors=True)
+        with self._guard:
+            self._locks.pop(folder, None)
+
+    def expire(self, now: float | None = None) -> int:
+        """Drop piece sets not updated within the expiry; returns how many."""
+        now = time.time() if now is None else now
+        dropped = 0
+        if not self.root.is_dir():
+            return 0
+        for folder in self.root.glob("*/*"):
+            meta = self._read_meta(folder)
+            updated = float(meta["updated"]) if meta else folder.stat().st_mtime
+            if now - updated > self.expiry_s:
+                self.discard(folder)
+                dropped += 1
+        return dropped
+
+    @staticmethod
+    def _read_meta(folder: Path) -> dict[str, Any] | None:
+        try:
+            data = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return data if isinstance(data, dict) else None
+
+    @staticmethod
+    def _write_atomic(path: Path, data: bytes) -> None:
+        tmp = path.with_name(path.name + ".tmp")
+        with tmp.open("wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
