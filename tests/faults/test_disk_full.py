@@ -109,8 +109,9 @@ PROPFIND_Z = b'<D:propfind xmlns:D="DAV:" xmlns:Z="urn:z"><D:prop><Z:p/></D:prop
 
 
 def _fill(path: Path) -> None:
-    """Write zeros to ``path`` until the file system is full (ENOSPC)."""
-    with open(path, "wb") as f:
+    """Write zeros to ``path`` until the file system is full (ENOSPC). Unbuffered: a block
+    cut short by the full disk must not stay in a buffer that ``close`` would try again."""
+    with open(path, "wb", buffering=0) as f:
         try:
             while True:
                 f.write(b"\0" * 65536)
