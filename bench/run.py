@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 BENCHES = (
+    "bench.hot_path",
     "bench.server_throughput",
     "bench.upload_memory",
     "bench.sync_vs_rclone",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -51,34 +51,56 @@ PARALLEL_MIN_BYTES = 64 * 1024
 releases the GIL), so one stream is hashed at the speed of the slowest algorithm instead of
 the sum of all three."""
 
-_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="hash")
+_POOL = ThreadPoolExecutor(max_workers=6, thread_name_prefix="hash")
 
 
 class MultiHasher:
-    """Feeds every kept algorithm from one pass over the data. Not thread-safe."""
+    """Feeds every kept algorithm from one pass over the data. Not thread-safe.
 
-    def __init__(self) -> None:
+    ``pipelined``: ``update`` with an immutable ``bytes`` block of at least
+    PARALLEL_MIN_BYTES returns as soon as the three digests have *started* on it, so the
+    caller can write that block and read the next one while they run; the next ``update``
+    (or ``digests``) first waits for them. Other blocks are consumed before returning, since
+    their buffer may be reused.
+    """
+
+    def __init__(self, *, pipelined: bool = False) -> None:
         self._md5 = hashlib.md5(usedforsecurity=False)
         self._sha1 = hashlib.sha1(usedforsecurity=False)
         self._sha256 = hashlib.sha256()
+        self._pipelined = pipelined
+        self._running: list[Future[None]] = []
         self.size = 0
 
     def update(self, data: bytes | bytearray | memoryview) -> None:
-        """Add ``data`` to every digest (returns when all three have consumed it)."""
+        """Add ``data`` to every digest (see ``pipelined`` for when this returns)."""
+        self._settle()
         if len(data) >= PARALLEL_MIN_BYTES:
-            md5 = _POOL.submit(self._md5.update, data)
-            sha1 = _POOL.submit(self._sha1.update, data)
-            self._sha256.update(data)
-            md5.result()
-            sha1.result()
+            if self._pipelined and isinstance(data, bytes):
+                self._running = [
+                    _POOL.submit(h.update, data) for h in (self._md5, self._sha1, self._sha256)
+                ]
+            else:
+                md5 = _POOL.submit(self._md5.update, data)
+                sha1 = _POOL.submit(self._sha1.update, data)
+                self._sha256.update(data)
+                md5.result()
+                sha1.result()
         else:
             self._md5.update(data)
             self._sha1.update(data)
             self._sha256.update(data)
         self.size += len(data)
 
+    def _settle(self) -> None:
+        """Wait until the digests have consumed every block handed to them."""
+        running, self._running = self._running, []
+        for future in running:
+            future.result()
+
     def digests(self) -> Digests:
         """The digests of everything fed so far (the hasher stays usable)."""
+        self._settle()
         return Digests(
             md5=self._md5.hexdigest(),
             sha1=self._sha1.hexdigest(),

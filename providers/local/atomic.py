@@ -11,10 +11,17 @@ from __future__ import annotations
 import contextlib
 import os
 import weakref
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 STAGING_FILE_MODE = 0o600
+FLUSH_AHEAD_BYTES = 32 * 1024 * 1024
+"""After this many bytes a staged file starts writing them out in the background
+(``fdatasync`` in a worker thread), so the fsync before the commit has only the tail left
+instead of the whole file, and the disk works while the body is still arriving."""
+
+_FLUSHER = ThreadPoolExecutor(max_workers=4, thread_name_prefix="flush-ahead")
 
 
 def write_all(fd: int, data: bytes | bytearray | memoryview) -> None:
@@ -54,11 +61,28 @@ class _FileState:
     path: Path
     closed: bool = False
     landed: bool = False
+    flush: Future[None] | None = None
+
+    def start_flush(self) -> None:
+        """Start writing the file's dirty pages out, unless that is still under way."""
+        if self.flush is None or self.flush.done():
+            self.settle_flush()
+            self.flush = _FLUSHER.submit(os.fdatasync, self.fd)
+
+    def settle_flush(self) -> None:
+        """Wait for a background flush (cancel it if it has not started). Raises the OSError
+        it hit: the kernel reports a write-back error only once, so it must not be lost."""
+        flush, self.flush = self.flush, None
+        if flush is not None and not flush.cancel():
+            flush.result()
 
     def close(self) -> None:
         if not self.closed:
-            self.closed = True
-            os.close(self.fd)
+            try:
+                self.settle_flush()  # never close the descriptor under a running flush
+            finally:
+                self.closed = True
+                os.close(self.fd)
 
     def discard(self) -> None:
         """Close the descriptor and unlink the staged name unless it was renamed away."""
@@ -79,6 +103,7 @@ class StagedFile:
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW
         fd = os.open(path, flags, STAGING_FILE_MODE)
         self._state = _FileState(fd, path)
+        self._unflushed = 0
         self._finalizer = weakref.finalize(self, _discard_quietly, self._state)
 
     @property
@@ -92,12 +117,18 @@ class StagedFile:
         return self._state.fd
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
-        """Append ``data``. Raises OSError."""
+        """Append ``data``; past FLUSH_AHEAD_BYTES since the last one, start a background
+        flush. Raises OSError."""
         write_all(self._state.fd, data)
+        self._unflushed += len(data)
+        if self._unflushed >= FLUSH_AHEAD_BYTES:
+            self._unflushed = 0
+            self._state.start_flush()
 
     def finish(self, mtime_ns: int, mode: int) -> os.stat_result:
         """Set permissions and mtime, then fsync; returns the resulting stat. Raises OSError."""
         fd = self._state.fd
+        self._state.settle_flush()
         os.fchmod(fd, mode)
         os.utime(fd, ns=(mtime_ns, mtime_ns))
         os.fsync(fd)

@@ -8,8 +8,11 @@ which is hidden from listings and refused as a path.
 
 A version becomes visible only through ``os.replace`` of a complete, fsynced staging file,
 done under the path's lock and inside the metadata transaction that records it; the parent
-directory is fsynced afterwards. File ids live in the metadata: a commit onto an existing
-file keeps its id, a move carries ids along, a copy (or a file first seen) gets a new one.
+directory is fsynced afterwards, before the commit returns. Commits that arrive together are
+landed as one batch (``providers.local.group_commit``): one transaction, one fsync per
+directory, each commit with its own outcome. File ids live in the metadata: a commit onto an
+existing file keeps its id, a move carries ids along, a copy (or a file first seen) gets a new
+one.
 See ``providers.local.entries`` for the ETag formats.
 """
 
@@ -19,6 +22,8 @@ import contextlib
 import logging
 import os
 import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
@@ -37,6 +42,7 @@ from providers.local.atomic import StagedFile, current_umask, fsync_dir
 from providers.local.copying import copy_content, copy_tree
 from providers.local.entries import etag_of, make_entry
 from providers.local.fsview import STAGING_FALLBACK_NAME, FsView, is_dir, is_file
+from providers.local.group_commit import CommitQueue, Ticket
 from providers.local.locks import PathLocks
 from providers.local.metadata import MetadataStore, Row, new_file_id, same_version
 from providers.local.oserrors import map_db_error, translate_errors
@@ -47,6 +53,18 @@ from providers.local.writer import LocalWriteHandle
 from providers.paths import PathPolicy, is_within, name_of, parent_of
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class _Landing:
+    """A finished, fsynced staged write waiting to be landed on ``path``."""
+
+    path: str
+    staged: StagedFile
+    digests: Digests
+    if_match: str | None
+    if_none_match_any: bool
+
 
 _READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
 _HASH_ATTEMPTS = 3
@@ -97,6 +115,7 @@ class LocalProvider:
         except sqlite3.Error as exc:
             raise map_db_error(exc) from exc
         self._space = SpaceGuard(self.root, reserve_bytes)
+        self._commits: CommitQueue[_Landing, tuple[Entry, bool]] = CommitQueue(self._land_batch)
         self._file_mode = 0o666 & ~current_umask()
         self._policy = path_policy or PathPolicy()
 
@@ -200,7 +219,17 @@ class LocalProvider:
     def _folder_state(self, path: str, st: os.stat_result) -> FolderState | None:
         """The state of collection ``path``, recounted first if its directory changed."""
         state = self._tree.get(path)
-        if (state is None or not state.in_sync(st)) and self._resync(path) is not None:
+        if state is not None and state.in_sync(st):
+            return state
+        # A commit may sit between its rename and its metadata commit (a batch landing in this
+        # folder): once the write lock is free the state usually describes the directory
+        # again, and the recount (a scan of the whole folder) is not needed.
+        with self._meta.transaction():
+            now = self._view.lookup(path)
+            state = self._tree.get(path)
+        if now is not None and state is not None and state.in_sync(now):
+            return state
+        if self._resync(path) is not None:
             state = self._tree.get(path)
         return state
 
@@ -357,54 +386,94 @@ class LocalProvider:
         if_match: str | None,
         if_none_match_any: bool,
     ) -> tuple[Entry, bool]:
-        """Commit a staged write (called by the handle, which discards ``staged`` on error).
+        """Commit a staged write (called by the handle, which discards ``staged`` on error):
+        fsync it here, then land it with whatever else is being committed right now
+        (``providers.local.group_commit``); returns once it is durable.
 
         Raises PreconditionFailedError, ConflictError, OSError, sqlite3.Error.
         """
         staged.finish(mtime_ns, self._file_mode)
-        with self._locks.hold(path, self._policy.lock_key(path)):
-            self._require_parent_dir(path)
-            current = self._view.lookup(path)
-            if current is not None and is_dir(current):
-                raise ConflictError(f"{path!r} is a collection")
+        return self._commits.submit(_Landing(path, staged, digests, if_match, if_none_match_any))
+
+    def _land_batch(self, batch: Sequence[Ticket[_Landing, tuple[Entry, bool]]]) -> None:
+        """Land a batch of staged writes: their path locks, one metadata transaction (each
+        write in its own savepoint, so one failed precondition fails only its own write),
+        then one fsync per touched directory; outcomes are handed out only after that."""
+        keys = [k for t in batch for k in (t.job.path, self._policy.lock_key(t.job.path))]
+        folders = [parent_of(t.job.path) for t in batch]
+        landed: list[tuple[Ticket[_Landing, tuple[Entry, bool]], tuple[Entry, bool]]] = []
+        with self._locks.hold(*keys):
+            conn = self._meta.connection()
+            with self._meta.transaction(), self._tree.watching(*folders):
+                for ticket in batch:
+                    conn.execute("SAVEPOINT landing")
+                    try:
+                        outcome = self._land_checked(ticket.job)
+                    except (ProviderError, OSError) as exc:
+                        conn.execute("ROLLBACK TO landing")
+                        conn.execute("RELEASE landing")
+                        ticket.fail(exc)
+                        continue
+                    conn.execute("RELEASE landing")
+                    landed.append((ticket, outcome))
+            for folder in dict.fromkeys(parent_of(t.job.path) for t, _ in landed):
+                fsync_dir(self._view.full(folder))
+        for ticket, outcome in landed:
+            ticket.succeed(outcome)
+
+    def _land_checked(self, job: _Landing) -> tuple[Entry, bool]:
+        """Check one write's preconditions against what is there now and land it; caller
+        holds its path lock and the metadata transaction."""
+        path = job.path
+        self._require_parent_dir(path)
+        current = self._view.lookup(path)
+        if current is not None and is_dir(current):
+            raise ConflictError(f"{path!r} is a collection")
+        if current is None:
+            self._check_new_name(path)
+        if job.if_none_match_any and current is not None:
+            raise PreconditionFailedError(f"{path!r} exists")
+        if job.if_match is not None:
             if current is None:
-                self._check_new_name(path)
-            if if_none_match_any and current is not None:
-                raise PreconditionFailedError(f"{path!r} exists")
-            if if_match is not None:
-                if current is None:
-                    raise PreconditionFailedError(f"{path!r} does not exist")
-                if etag_of(current, self._meta.get(path)) != if_match:
-                    raise PreconditionFailedError(f"{path!r} has a different ETag")
-            entry = self._land(path, staged, digests, keep_id=current is not None)
+                raise PreconditionFailedError(f"{path!r} does not exist")
+            if etag_of(current, self._meta.get(path)) != job.if_match:
+                raise PreconditionFailedError(f"{path!r} has a different ETag")
+        entry = self._replace(path, job.staged, job.digests, keep_id=current is not None)
         return entry, current is None
 
     def _land(self, path: str, staged: StagedFile, digests: Digests, *, keep_id: bool) -> Entry:
-        """Rename ``staged`` onto ``path`` and record it; caller holds the path's lock.
+        """Rename ``staged`` onto ``path``, record it and fsync the directory; caller holds
+        the path's lock.
 
         ``keep_id``: reuse the id of the file being replaced. Raises ConflictError if the
         parent vanished, OSError, sqlite3.Error.
         """
-        full = self._view.full(path)
         with self._meta.transaction(), self._tree.watching(parent_of(path)):
-            before = self._view.lookup(path)
-            old = self._meta.get(path)
-            if keep_id and old is not None and not old.is_dir:
-                file_id = old.file_id
-            else:
-                file_id = new_file_id()
-                self._meta.delete_tree(path)  # stale rows of something deleted behind our back
-            try:
-                os.replace(staged.path, full)
-            except (FileNotFoundError, NotADirectoryError) as exc:
-                raise ConflictError(f"the parent of {path!r} vanished") from exc
-            staged.landed()
-            st = os.fstat(staged.fd)
-            row = Row.from_stat(path, st, file_id=file_id, digests=digests, hash_etag=True)
-            self._meta.put(row)
-            self._tree.changed(path, st.st_size - (before.st_size if before is not None else 0))
+            entry = self._replace(path, staged, digests, keep_id=keep_id)
+        fsync_dir(self._view.full(parent_of(path)))
+        return entry
+
+    def _replace(self, path: str, staged: StagedFile, digests: Digests, *, keep_id: bool) -> Entry:
+        """Rename ``staged`` onto ``path`` and record it, inside the caller's metadata
+        transaction and path lock; the caller fsyncs the directory afterwards."""
+        full = self._view.full(path)
+        before = self._view.lookup(path)
+        old = self._meta.get(path)
+        if keep_id and old is not None and not old.is_dir:
+            file_id = old.file_id
+        else:
+            file_id = new_file_id()
+            self._meta.delete_tree(path)  # stale rows of something deleted behind our back
+        try:
+            os.replace(staged.path, full)
+        except (FileNotFoundError, NotADirectoryError) as exc:
+            raise ConflictError(f"the parent of {path!r} vanished") from exc
+        staged.landed()
+        st = os.fstat(staged.fd)
+        row = Row.from_stat(path, st, file_id=file_id, digests=digests, hash_etag=True)
+        self._meta.put(row)
+        self._tree.changed(path, st.st_size - (before.st_size if before is not None else 0))
         staged.close()
-        fsync_dir(full.parent)
         return make_entry(path, st, row)
 
     @translate_errors

@@ -40,7 +40,7 @@ class LocalWriteHandle:
         self._staged = staged
         self._install = install
         self._budget = budget
-        self._hasher = MultiHasher()
+        self._hasher = MultiHasher(pipelined=True)
         self._closed = False
 
     @property
@@ -56,6 +56,7 @@ class LocalWriteHandle:
         already committed or aborted.
         """
         self._require_open()
+        self._hasher.update(data)  # large blocks: hashed while they are written
         try:
             with translated(f"writing {self._path}"):
                 self._budget.charge(len(data))
@@ -63,7 +64,6 @@ class LocalWriteHandle:
         except BaseException:
             self.abort()
             raise
-        self._hasher.update(data)
 
     def commit(
         self,

@@ -1,0 +1,418 @@
+"""The hot path side by side: davserver vs stock WsgiDAV 4.4 vs nginx DAV vs rclone serve.
+
+One run, the same work against each server on a loopback port, one server after the other,
+with the same transport (plain HTTP, keep-alive connections) and the same authentication
+(Basic on every request, checked by each server):
+
+- PUT of one large file (default 1 GiB) and GET of it, each ``--repeat`` times (median);
+- 4 KiB PUTs, each to a new name: ``--small-one`` of them from 1 client, then
+  ``--small-many`` from ``--clients`` clients at once (separate processes, one keep-alive
+  connection each);
+- PROPFIND Depth:1 of the folder the many clients filled, asking for size, ETag, mtime,
+  type and ``oc:checksums`` (``--repeat`` times, median).
+
+Every result is checked before any number is printed (``bench.checks``): every request's
+status, the SHA-256 of the large file as read back, every listed name and size, and for
+davserver every listed SHA-1. Any failure prints what failed, no table, and exits 1.
+Afterwards it prints the table (MiB/s, files/s, seconds), the ratios of davserver to each
+peer, each server's peak RSS (``VmHWM`` of its main process, before the PROPFIND and at the
+end), and what the servers do differently.
+
+Run: ``.venv/bin/python -m bench.hot_path [--big-mib 1024] [--repeat 3]`` (part of ``make
+bench``; nginx with its dav-ext module from ``make tools``, rclone from the test extras; a
+peer that is missing is left out and the output says so).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import http.client
+import multiprocessing
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+from multiprocessing.synchronize import Barrier
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+from lxml import etree
+
+from bench.checks import Verdict, run_checked
+from interop.stock import start_nginx_dav, start_stock_wsgidav
+from interop.tools import Unavailable, free_port, venv_tool, wait_for_port
+
+USER, PASSWORD = "bench", "bench-password"
+MIB = 1024 * 1024
+SMALL_SIZE = 4096
+DAVSERVER_CONFIG = "auth: {basic_over_http: true, digest: false}\n"
+OC_NS = "http://owncloud.org/ns"
+PROPFIND_BODY = (
+    '<?xml version="1.0"?><d:propfind xmlns:d="DAV:" xmlns:oc="http://owncloud.org/ns">'
+    "<d:prop><d:getcontentlength/><d:getetag/><d:getlastmodified/><d:resourcetype/>"
+    "<oc:checksums/></d:prop></d:propfind>"
+)
+DIFFERS = {
+    "davserver": "MD5, SHA-1 and SHA-256 of every byte, fsync of file and folder before the "
+    "answer, atomic rename, a SQLite metadata row per file; oc:checksums answered",
+    "wsgidav-4.4": "writes the file in place; no hash, no fsync; no oc:checksums",
+    "nginx-dav": "temporary file, then rename; no hash, no fsync; no oc:checksums",
+    "rclone-serve": "temporary file, then rename; no fsync; hashes computed on listing only "
+    "where asked (not for oc:checksums)",
+}
+
+
+@dataclass
+class Server:
+    """A running server: its share URL (ending in ``/``) and main process id."""
+
+    url: str
+    pid: int
+
+
+ServerFactory = Callable[[Path], AbstractContextManager[Server]]
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL if the process is still there after 15 s."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
+def launch(cmd: list[str], port: int, log: Path, **kw: object) -> subprocess.Popen[bytes]:
+    """Start ``cmd`` (output to ``log``) and wait until it accepts connections on ``port``."""
+    with log.open("wb") as sink:
+        proc = subprocess.Popen(cmd, stdout=sink, stderr=subprocess.STDOUT, **kw)  # type: ignore[call-overload]
+    if not wait_for_port("127.0.0.1", port, 60) or proc.poll() is not None:
+        stop(proc)
+        raise RuntimeError(f"{cmd[0]} did not start: {log.read_text(errors='replace')[-2000:]}")
+    return proc  # type: ignore[no-any-return]
+
+
+@contextmanager
+def davserver(tmp: Path) -> Iterator[Server]:
+    root = tmp / "davsync"
+    cli = [sys.executable, "-m", "davserver.cli"]
+    subprocess.run(
+        [*cli, "user", "add", USER, "--password-stdin", "--root", str(root)],
+        input=PASSWORD + "\n",
+        text=True,
+        check=True,
+        capture_output=True,
+    )
+    config = tmp / "davsync.yaml"
+    config.write_text(DAVSERVER_CONFIG, encoding="utf-8")
+    port = free_port()
+    proc = launch(
+        [*cli, "serve", "--root", str(root), "--port", str(port), "--config", str(config)],
+        port,
+        tmp / "davserver.log",
+        env={**os.environ, "DAVSYNC_ADMIN_PASSWORD": "x"},
+    )
+    try:
+        yield Server(f"http://127.0.0.1:{port}/remote.php/dav/files/{USER}/", proc.pid)
+    finally:
+        stop(proc)
+
+
+@contextmanager
+def stock_wsgidav(tmp: Path) -> Iterator[Server]:
+    server = start_stock_wsgidav(tmp, USER, PASSWORD)
+    try:
+        assert server.proc is not None
+        yield Server(server.url, server.proc.pid)
+    finally:
+        server.stop()
+
+
+@contextmanager
+def nginx(tmp: Path) -> Iterator[Server]:
+    server = start_nginx_dav(tmp, USER, PASSWORD)
+    try:
+        assert server.proc is not None
+        yield Server(server.url, server.proc.pid)
+    finally:
+        server.stop()
+
+
+@contextmanager
+def rclone_serve(tmp: Path) -> Iterator[Server]:
+    binary = venv_tool("rclone")
+    root = tmp / "rclone-root"
+    root.mkdir()
+    port = free_port()
+    proc = launch(
+        [
+            *(binary, "serve", "webdav", str(root), "--addr", f"127.0.0.1:{port}"),
+            *("--user", USER, "--pass", PASSWORD, "--config", str(tmp / "rclone.conf")),
+        ],
+        port,
+        tmp / "rclone.log",
+    )
+    try:
+        yield Server(f"http://127.0.0.1:{port}/", proc.pid)
+    finally:
+        stop(proc)
+
+
+def basic_header() -> str:
+    return "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+
+
+def big_body(size: int, block: bytes) -> Iterator[bytes]:
+    sent = 0
+    while sent < size:
+        n = min(len(block), size - sent)
+        sent += n
+        yield block[:n]
+
+
+def put_small_files(
+    url: str, names: list[str], payload: bytes, barrier: Barrier, q: object
+) -> None:
+    """One client (a process): PUT ``payload`` to every name over one keep-alive connection
+    after the start barrier; puts the list of unexpected statuses on ``q``."""
+    parts = urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=300)
+    headers = {"Authorization": basic_header(), "Content-Type": "application/octet-stream"}
+    bad: list[str] = []
+    barrier.wait()
+    for name in names:
+        try:
+            conn.request("PUT", parts.path + name, body=payload, headers=headers)
+            resp = conn.getresponse()
+            resp.read()
+            if resp.status not in (200, 201, 204):
+                bad.append(f"PUT {name}: {resp.status}")
+        except (OSError, http.client.HTTPException) as exc:
+            bad.append(f"PUT {name}: {exc}")
+            conn.close()
+            conn = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=300)
+    conn.close()
+    q.put(bad)  # type: ignore[attr-defined]
+
+
+def small_puts(url: str, names: list[str], clients: int, payload: bytes, verdict: Verdict) -> float:
+    """Files per second for PUTs of ``names`` (below ``url``) spread over ``clients``."""
+    ctx = multiprocessing.get_context("fork")
+    barrier = ctx.Barrier(clients + 1)
+    q = ctx.Queue()
+    shares = [names[i::clients] for i in range(clients)]
+    procs = [
+        ctx.Process(target=put_small_files, args=(url, share, payload, barrier, q))
+        for share in shares
+    ]
+    for p in procs:
+        p.start()
+    barrier.wait()
+    start = time.perf_counter()
+    bad: list[str] = []
+    for _ in procs:
+        bad.extend(q.get(timeout=1800))
+    elapsed = time.perf_counter() - start
+    for p in procs:
+        p.join(timeout=60)
+    if bad:
+        verdict.fail(f"{len(bad)} small PUTs failed, e.g. {bad[0]}")
+    return len(names) / elapsed
+
+
+def listing(body: bytes) -> dict[str, tuple[int, str]]:
+    """name -> (getcontentlength, oc:checksums) of the files in a PROPFIND answer."""
+    out: dict[str, tuple[int, str]] = {}
+    for resp in etree.fromstring(body).iter("{DAV:}response"):
+        href = (resp.findtext("{DAV:}href") or "").rstrip("/")
+        length = resp.findtext(".//{DAV:}getcontentlength")
+        if length and resp.find(".//{DAV:}resourcetype/{DAV:}collection") is None:
+            sums = resp.findtext(f".//{{{OC_NS}}}checksums/{{{OC_NS}}}checksum") or ""
+            out[href.rsplit("/", 1)[-1]] = (int(length), sums)
+    return out
+
+
+def run_work(
+    name: str, server: Server, args: argparse.Namespace, verdict: Verdict
+) -> dict[str, float]:
+    """Time the work against one server and check what it stored (into ``verdict``)."""
+    url = server.url
+    size = args.big_mib * MIB
+    block = os.urandom(MIB)
+    expected_big = hashlib.sha256()
+    for part in big_body(size, block):
+        expected_big.update(part)
+    payload = os.urandom(SMALL_SIZE)
+    results: dict[str, float] = {}
+    with httpx.Client(auth=httpx.BasicAuth(USER, PASSWORD), timeout=600) as c:
+        for folder in ("bench/", "bench/one/", "bench/many/"):
+            c.request("MKCOL", url + folder).raise_for_status()
+        put_s, get_s, propfind_s = [], [], []
+        for _ in range(args.repeat):
+            started = time.perf_counter()
+            c.put(
+                url + "bench/big.bin",
+                content=big_body(size, block),
+                headers={"Content-Length": str(size)},
+            ).raise_for_status()
+            put_s.append(time.perf_counter() - started)
+            got = 0
+            started = time.perf_counter()
+            with c.stream("GET", url + "bench/big.bin") as r:
+                r.raise_for_status()
+                for part in r.iter_raw(MIB):
+                    got += len(part)
+            get_s.append(time.perf_counter() - started)
+            verdict.equal(f"{name}: bytes of the large file read back", size, got)
+        got_big = hashlib.sha256()
+        with c.stream("GET", url + "bench/big.bin") as r:
+            for part in r.iter_raw(MIB):
+                got_big.update(part)
+        verdict.equal(
+            f"{name}: SHA-256 of the large file", expected_big.hexdigest(), got_big.hexdigest()
+        )
+        c.delete(url + "bench/big.bin")
+
+        one = [f"f{i:05d}.dat" for i in range(args.small_one)]
+        results["small_1"] = small_puts(url + "bench/one/", one, 1, payload, verdict)
+        many = [f"f{i:05d}.dat" for i in range(args.small_many)]
+        results["small_n"] = small_puts(url + "bench/many/", many, args.clients, payload, verdict)
+
+        results["rss_before_propfind_mib"] = peak_rss_mib(server.pid)
+        found: dict[str, tuple[int, str]] = {}
+        for _ in range(args.repeat):
+            started = time.perf_counter()
+            r = c.request(
+                "PROPFIND",
+                url + "bench/many/",
+                headers={"Depth": "1", "Content-Type": "application/xml"},
+                content=PROPFIND_BODY,
+            )
+            r.raise_for_status()
+            body = r.content
+            propfind_s.append(time.perf_counter() - started)
+            found = listing(body)
+        sizes = {n: length for n, (length, _) in found.items()}
+        verdict.equal(
+            f"{name}: files listed with their size", dict.fromkeys(many, SMALL_SIZE), sizes
+        )
+        if name == "davserver":
+            sha1 = "SHA1:" + hashlib.sha1(payload).hexdigest()
+            wrong = [n for n, (_, sums) in found.items() if sha1 not in sums]
+            verdict.equal(f"{name}: listed files with a wrong or missing SHA-1", [], wrong[:3])
+        samples = [("many", n) for n in many[:: max(1, len(many) // 20)]]
+        samples += [("one", n) for n in one[:: max(1, len(one) // 5)]]
+        for folder, n in samples:
+            stored = c.get(url + f"bench/{folder}/{n}").content
+            verdict.equal(f"{name}: content of {folder}/{n}", payload, stored)
+    results["put_big"] = args.big_mib / statistics.median(put_s)
+    results["get_big"] = args.big_mib / statistics.median(get_s)
+    results["propfind"] = statistics.median(propfind_s)
+    results["rss_mib"] = peak_rss_mib(server.pid)
+    return results
+
+
+def peak_rss_mib(pid: int) -> float:
+    """``VmHWM`` of process ``pid`` in MiB (NaN if unreadable)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
+ROWS = [
+    ("put_big", "PUT {big} MiB, MiB/s", True),
+    ("get_big", "GET {big} MiB, MiB/s", True),
+    ("small_1", "4 KiB PUTs/s, 1 client", True),
+    ("small_n", "4 KiB PUTs/s, {clients} clients", True),
+    ("propfind", "PROPFIND Depth:1 of {many} files, s", False),
+    ("rss_before_propfind_mib", "server peak RSS before the PROPFIND, MiB", False),
+    ("rss_mib", "server peak RSS, MiB", False),
+]
+
+
+def render(
+    table: dict[str, dict[str, float]], args: argparse.Namespace, left_out: list[str]
+) -> str:
+    """The table (Markdown), the ratios and what differs."""
+    names = list(table)
+    labels = {
+        k: label.format(big=args.big_mib, clients=args.clients, many=args.small_many)
+        for k, label, _ in ROWS
+    }
+    lines = ["| work | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
+    for key, _, _ in ROWS:
+        cells = [
+            f"{table[n][key]:,.3f}" if key == "propfind" else f"{table[n][key]:,.0f}" for n in names
+        ]
+        lines.append(f"| {labels[key]} | " + " | ".join(cells) + " |")
+    ours = table["davserver"]
+    for name, row in table.items():
+        if name == "davserver":
+            continue
+        ratios = []
+        for key, _, higher_better in ROWS[:5]:
+            ratio = ours[key] / row[key] if higher_better else row[key] / ours[key]
+            ratios.append(f"{key}={ratio:.2f}x")
+        lines.append(f"davserver vs {name}: " + ", ".join(ratios) + " (above 1: davserver ahead)")
+    lines.append(
+        "same for every server: plain HTTP on loopback, Basic auth on every request, "
+        f"keep-alive connections; 4 KiB PUTs to new names; PUT/GET/PROPFIND median of {args.repeat}"
+    )
+    lines.extend(f"{name}: {DIFFERS[name]}" for name in table)
+    lines.extend(f"left out: {reason}" for reason in left_out)
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--big-mib", type=int, default=1024)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--small-one", type=int, default=1000)
+    parser.add_argument("--small-many", type=int, default=10_000)
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--only", help="comma-separated server names (default: all)")
+    args = parser.parse_args()
+    servers: list[tuple[str, ServerFactory]] = [
+        ("davserver", davserver),
+        ("wsgidav-4.4", stock_wsgidav),
+        ("nginx-dav", nginx),
+        ("rclone-serve", rclone_serve),
+    ]
+    if args.only:
+        wanted = set(args.only.split(","))
+        servers = [s for s in servers if s[0] in wanted or s[0] == "davserver"]
+    verdict = Verdict()
+    table: dict[str, dict[str, float]] = {}
+    left_out: list[str] = []
+    for name, factory in servers:
+        tmp = Path(tempfile.mkdtemp(prefix=f"bench-{name}-"))
+        try:
+            with factory(tmp) as server:
+                table[name] = run_work(name, server, args, verdict)
+        except Unavailable as exc:
+            left_out.append(f"{name}: {exc}")
+        except (httpx.HTTPError, RuntimeError, OSError) as exc:
+            verdict.fail(f"{name}: {exc}")
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        print(f"{name}: done", file=sys.stderr, flush=True)
+    print(verdict.ratios(lambda: render(table, args, left_out)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(run_checked(main))
