@@ -68,6 +68,7 @@ def _page_url(srv: DavServer, folder: str, query: str = "?upload") -> str:
 
 
 def _upload(driver: object, page: str, files: list[Path], sha256: str) -> str:
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
@@ -76,7 +77,10 @@ def _upload(driver: object, page: str, files: list[Path], sha256: str) -> str:
     chooser.send_keys("\n".join(str(f) for f in files))
     driver.find_element(By.NAME, "file.sha256").send_keys(sha256)  # type: ignore[attr-defined]
     driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()  # type: ignore[attr-defined]
-    WebDriverWait(driver, 60).until(
+    # While the answer page replaces the form, an element found on the old page goes stale.
+    WebDriverWait(
+        driver, 60, ignored_exceptions=(NoSuchElementException, StaleElementReferenceException)
+    ).until(
         lambda d: d.find_element(By.TAG_NAME, "h1").text in ("Upload complete", "Upload refused")
     )
     return str(driver.find_element(By.TAG_NAME, "body").text)  # type: ignore[attr-defined]
