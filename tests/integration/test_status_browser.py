@@ -95,6 +95,7 @@ def test_status_and_listing_in_a_real_browser(
     browser: Any, site: DavServer, tmp_path: Path
 ) -> None:
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
 
     content = b"a,b\n1,2\n"
     with httpx.Client(auth=("alice", USERS["alice"]), timeout=30) as alice:
@@ -114,7 +115,7 @@ def test_status_and_listing_in_a_real_browser(
     keep_screenshot(browser, tmp_path, "status.png")
 
     alice_row.find_element(By.TAG_NAME, "a").click()
-    assert browser.title == "davsync status: alice"
+    WebDriverWait(browser, 30).until(lambda d: d.title == "davsync status: alice")
 
     browser.get(site.url)  # the start URL leads to the user's home
     assert browser.current_url == site.url + "dav/files/oper/"
