@@ -16,7 +16,16 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[2]
 SOURCES = ("pyproject.toml", "README.md", "davserver", "providers", "syncclient", "davtools")
-SERVER_ONLY = ("wsgidav", "cheroot", "lxml", "argon2")
+SERVER_ONLY = (
+    "wsgidav",
+    "cheroot",
+    "lxml",
+    "argon2",
+    "jinja2",
+    "prometheus_client",
+    "pyftpdlib",
+    "aiosmtpd",
+)
 
 
 def _run(*cmd: str | Path, timeout: float = 600) -> subprocess.CompletedProcess[str]:
@@ -66,6 +75,8 @@ def test_client_only_install_has_no_server_libraries(client_venv: Path) -> None:
 def test_client_only_install_runs_the_client(client_venv: Path) -> None:
     client = _run(client_venv / "syncclient", "--help", timeout=60)
     assert client.returncode == 0 and "syncclient" in client.stdout, client.stderr
+    version = _run(client_venv / "syncclient", "--version", timeout=60)
+    assert version.returncode == 0 and version.stdout.startswith("syncclient "), version
     inventory = _run(client_venv / "davsync-inventory", "--help", timeout=60)
     assert inventory.returncode == 0 and "WebDAV" in inventory.stdout, inventory.stderr
 
