@@ -151,4 +151,24 @@ def run_checks(settings: Settings, *, check_port_free: bool = True) -> list[str]
         warnings += check_tls(settings.tls.cert, settings.tls.key)
     if check_port_free and settings.port != 0:
         check_port(settings.host, settings.port)
+    check_gateways(settings, check_port_free=check_port_free)
     return warnings
+
+
+def check_gateways(settings: Settings, *, check_port_free: bool = True) -> None:
+    """Raise StartupError for an enabled gateway that could not start: credentials would
+    travel in clear (no TLS and no ``allow_plain_login``) or its port cannot be bound."""
+    gateways = settings.gateways
+    for name, gateway, tls_use in (
+        ("ftp", gateways.ftp, "FTPS"),
+        ("smtp", gateways.smtp, "STARTTLS"),
+    ):
+        if not gateway.enabled:
+            continue
+        if not settings.tls.enabled and not gateway.allow_plain_login:
+            raise StartupError(
+                f"gateways.{name} needs tls.cert and tls.key ({tls_use}), or "
+                f"gateways.{name}.allow_plain_login: true"
+            )
+        if check_port_free and gateway.port != 0:
+            check_port(gateway.host or settings.host, gateway.port)

@@ -79,6 +79,22 @@ def test_port_in_use_fails_before_creating_anything(tmp_path: Path, busy_port: i
     assert "password" not in proc.stdout
 
 
+@pytest.mark.parametrize("flag", ["--ftp-port", "--smtp-port"])
+def test_gateway_without_tls_fails_before_creating_anything(
+    tmp_path: Path, busy_port: int, flag: str
+) -> None:
+    root = tmp_path / "root"
+    proc = serve(root, "--port", "0", flag, "0", env={"DAVSYNC_ADMIN_PASSWORD": ""})
+    assert_one_line_error(proc, "gateways.", "allow_plain_login")
+    assert not root.exists()  # no admin user, no folders
+    config = tmp_path / "plain.yaml"
+    name = flag[2:].split("-")[0]
+    config.write_text(f"gateways: {{{name}: {{allow_plain_login: true}}}}\n", encoding="utf-8")
+    proc = serve(root, "--config", str(config), "--port", "0", flag, str(busy_port))
+    assert_one_line_error(proc, f"port {busy_port}", "in use")
+    assert not root.exists()
+
+
 def test_missing_tls_file_is_named(tmp_path: Path, tls_files: dict[str, Path]) -> None:
     root = tmp_path / "root"
     missing = tmp_path / "nope" / "cert.pem"
