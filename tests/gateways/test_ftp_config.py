@@ -54,7 +54,7 @@ def test_ftp_without_a_certificate_needs_plain_logins_allowed(tmp_path: Path) ->
         env={**os.environ, "DAVSYNC_ADMIN_PASSWORD": "x"},
     )
     assert proc.returncode == 2
-    assert "the FTP gateway needs tls.cert and tls.key" in proc.stderr
+    assert "gateways.ftp needs tls.cert and tls.key (FTPS)" in proc.stderr
     assert "Traceback" not in proc.stderr
 
 
