@@ -83,6 +83,24 @@ def serve(tmp: Path, config: str, env: dict[str, str] | None = None) -> DavServe
     return start_server(tmp, BASIC + config, env=env)
 
 
+def restart(srv: DavServer, env: dict[str, str] | None = None) -> DavServer:
+    """Another server process on ``srv``'s root, with its arguments (after a stop or kill)."""
+    return type(srv)(srv.root, srv.extra_args, env=env).start()
+
+
+def command_trigger(name: str, path: str, argv: list[str], **options: object) -> str:
+    """The ``triggers:`` config of one trigger running ``argv`` for arrivals matching
+    ``path``; ``options`` are further keys of the trigger (``timeout="6s"``, ``attempts=1``)."""
+    lines = [
+        "triggers:",
+        f"  - name: {name}",
+        f"    match: {{path: {json.dumps(path)}}}",
+        f"    run: {json.dumps(argv)}",
+    ]
+    lines += [f"    {key}: {value}" for key, value in options.items()]
+    return "\n".join(lines) + "\n"
+
+
 def client(user: str = "alice") -> httpx.Client:
     """An httpx client logged in as ``user``."""
     return httpx.Client(auth=(user, USERS[user]), timeout=60.0)

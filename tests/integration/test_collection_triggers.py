@@ -18,8 +18,10 @@ from werkzeug import Request, Response
 
 from tests.integration.collection_support import (
     client,
+    command_trigger,
     mkcols,
     records,
+    restart,
     serve,
     trigger_failures,
     wait_for,
@@ -28,10 +30,6 @@ from tests.integration.collection_support import (
 from tests.support.server import run_cli
 
 pytestmark = pytest.mark.integration
-
-
-def _yaml_list(argv: list[str]) -> str:
-    return json.dumps(argv)
 
 
 def _hooks(httpserver: HTTPServer) -> list[Request]:
@@ -48,7 +46,7 @@ def test_put_fires_command_and_webhook_within_two_seconds(
 triggers:
   - name: ingest
     match: {{user: alice, path: "in/**/*.csv"}}
-    run: {_yaml_list([*argv, "--file"])}
+    run: {json.dumps([*argv, "--file"])}
   - name: notify
     match: {{path: "**"}}
     webhook: {{url: "{httpserver.url_for("/hook")}", secret: "s3cret"}}
@@ -92,15 +90,10 @@ triggers:
 def test_two_server_processes_on_one_root_share_the_queue(tmp_path: Path) -> None:
     out = tmp_path / "out"
     argv = write_recorder(tmp_path)
-    config = f"""\
-triggers:
-  - name: each
-    match: {{path: "**"}}
-    run: {_yaml_list(argv)}
-"""
+    config = command_trigger("each", "**", argv)
     env = {"RECORD_DIR": str(out)}
     first = serve(tmp_path, config, env=env)
-    second = type(first)(first.root, first.extra_args, env=env).start()
+    second = restart(first, env)
     try:
         with client() as c:
             for n in range(12):
@@ -118,14 +111,7 @@ triggers:
 def test_queued_trigger_survives_kill_and_runs_after_restart(tmp_path: Path) -> None:
     out, gate = tmp_path / "out", tmp_path / "gate"
     argv = write_recorder(tmp_path)
-    config = f"""\
-triggers:
-  - name: ingest
-    match: {{path: "**/*.csv"}}
-    run: {_yaml_list(argv)}
-    attempts: 50
-    backoff: 0.5s
-"""
+    config = command_trigger("ingest", "**/*.csv", argv, attempts=50, backoff="0.5s")
     env = {"RECORD_DIR": str(out), "RECORD_MODE": "gate", "RECORD_GATE": str(gate)}
     srv = serve(tmp_path, config, env=env)
     try:
@@ -136,7 +122,7 @@ triggers:
         srv.kill()
     attempts_before = len(records(out))
     gate.touch()
-    again = type(srv)(srv.root, srv.extra_args, env=env).start()
+    again = restart(srv, env)
     try:
         wait_for(lambda: trigger_failures(again.root) == [], 15.0, "the queued run to succeed")
     finally:
@@ -148,13 +134,7 @@ triggers:
 def test_run_cut_off_by_kill_runs_again_after_restart(tmp_path: Path) -> None:
     out = tmp_path / "out"
     argv = write_recorder(tmp_path)
-    config = f"""\
-triggers:
-  - name: slow
-    match: {{path: "*.dat"}}
-    run: {_yaml_list(argv)}
-    timeout: 10m
-"""
+    config = command_trigger("slow", "*.dat", argv, timeout="10m")
     env = {"RECORD_DIR": str(out), "RECORD_MODE": "hang-once"}
     srv = serve(tmp_path, config, env=env)
     try:
@@ -164,7 +144,7 @@ triggers:
     finally:
         srv.kill()
     os.kill(first[0]["pid"], signal.SIGKILL)  # the orphaned command of the killed server
-    again = type(srv)(srv.root, srv.extra_args, env=env).start()
+    again = restart(srv, env)
     try:
         wait_for(lambda: len(records(out)) >= 2, 15.0, "the interrupted run to start again")
     finally:
@@ -177,14 +157,7 @@ def test_stopping_server_kills_its_running_command_which_reruns_after_restart(
 ) -> None:
     out = tmp_path / "out"
     argv = write_recorder(tmp_path)
-    config = f"""\
-triggers:
-  - name: slow
-    match: {{path: "*.dat"}}
-    run: {_yaml_list(argv)}
-    timeout: 10m
-    attempts: 1
-"""
+    config = command_trigger("slow", "*.dat", argv, timeout="10m", attempts=1)
     env = {"RECORD_DIR": str(out), "RECORD_MODE": "hang-once"}
     srv = serve(tmp_path, config, env=env)
     try:
@@ -194,7 +167,7 @@ triggers:
     finally:
         srv.stop()
     wait_for(lambda: not _alive(first[0]["pid"]), 5.0, "the command to be killed at stop")
-    again = type(srv)(srv.root, srv.extra_args, env=env).start()
+    again = restart(srv, env)
     try:
         wait_for(lambda: len(records(out)) >= 2, 15.0, "the run to start again")
         time.sleep(0.5)
@@ -221,16 +194,8 @@ def test_hanging_command_is_killed_with_its_children_then_dead_lettered(
     httpserver.expect_request("/alerts", method="POST").respond_with_data("ok")
     out = tmp_path / "out"
     argv = write_recorder(tmp_path)
-    config = f"""\
-triggers:
-  - name: hang
-    match: {{path: "*.bin"}}
-    run: {_yaml_list(argv)}
-    timeout: 6s
-    attempts: 1
-alerts:
-  webhook: {{url: "{httpserver.url_for("/alerts")}"}}
-"""
+    config = command_trigger("hang", "*.bin", argv, timeout="6s", attempts=1)
+    config += f'alerts:\n  webhook: {{url: "{httpserver.url_for("/alerts")}"}}\n'
     srv = serve(tmp_path, config, env={"RECORD_DIR": str(out), "RECORD_MODE": "hang"})
     try:
         with client() as c:
@@ -254,14 +219,7 @@ alerts:
 def test_failing_command_is_retried_then_dead_lettered(tmp_path: Path) -> None:
     out = tmp_path / "out"
     argv = write_recorder(tmp_path)
-    config = f"""\
-triggers:
-  - name: flaky
-    match: {{path: "**"}}
-    run: {_yaml_list(argv)}
-    attempts: 3
-    backoff: 200ms
-"""
+    config = command_trigger("flaky", "**", argv, attempts=3, backoff="200ms")
     srv = serve(tmp_path, config, env={"RECORD_DIR": str(out), "RECORD_MODE": "fail"})
     try:
         with client() as c:
@@ -285,12 +243,7 @@ triggers:
 def test_awkward_name_reaches_the_command_as_one_argument(tmp_path: Path) -> None:
     out = tmp_path / "out"
     argv = write_recorder(tmp_path)
-    config = f"""\
-triggers:
-  - name: all
-    match: {{path: "**"}}
-    run: {_yaml_list([*argv, "--file"])}
-"""
+    config = command_trigger("all", "**", [*argv, "--file"])
     name = 'it\'s a "quoted" $(name) ; & `x` é.csv'
     srv = serve(tmp_path, config, env={"RECORD_DIR": str(out)})
     try:
