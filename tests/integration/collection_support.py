@@ -85,7 +85,7 @@ def serve(tmp: Path, config: str, env: dict[str, str] | None = None) -> DavServe
 
 def restart(srv: DavServer, env: dict[str, str] | None = None) -> DavServer:
     """Another server process on ``srv``'s root, with its arguments (after a stop or kill)."""
-    return type(srv)(srv.root, srv.extra_args, env=env).start()
+    return type(srv)(srv.root, srv.extra_args, env=env or {}).start()
 
 
 def command_trigger(name: str, path: str, argv: list[str], **options: object) -> str:
