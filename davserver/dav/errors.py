@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
 
 from wsgidav.dav_error import (
     HTTP_BAD_REQUEST,
@@ -47,9 +46,6 @@ def translated() -> Iterator[None]:
         yield
     except pe.ProviderError as exc:
         raise to_dav_error(exc) from exc
-
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 
 def forbidden(message: str) -> DAVError:

@@ -19,7 +19,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 from wsgidav.dav_error import (
@@ -33,12 +33,12 @@ from davserver.dav import lock_null, tus
 from davserver.dav.errors import translated
 from davserver.dav.inventory import serve_inventory, wants_inventory
 from davserver.dav.provider import DavsyncDAVProvider
-from davserver.dav.resources import RESPONSE_HEADERS_KEY, FileResource, FolderResource
+from davserver.dav.request import DavRequest
+from davserver.dav.resources import FileResource, FolderResource
 from davserver.dav.serve_file import serve_file
+from davserver.http.environ import StartResponse
 from davserver.nextcloud.headers import target_headers
 from providers.hashing import normalize_algorithm
-
-StartResponse = Callable[..., Any]
 
 DAV_FEATURES = "nextcloud-checksum-update, davsync-inventory, davsync-uploads"
 """Extensions advertised in the ``DAV`` header next to the classes: X-Recalculate-Hash PATCH,
@@ -52,7 +52,7 @@ read-only); a LOCK of a virtual collection itself is still refused."""
 
 def _with_queued_headers(environ: dict[str, Any], start_response: StartResponse) -> StartResponse:
     def wrapped(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-        queued = environ.get(RESPONSE_HEADERS_KEY) or []
+        queued = DavRequest(environ).queued_response_headers()
         provider = environ.get("wsgidav.provider")
         if status[:1] == "2" and isinstance(provider, DavsyncDAVProvider):
             known = {h.lower() for h, _ in queued}

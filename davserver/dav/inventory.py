@@ -17,16 +17,15 @@ PROPFIND per folder is slow on big trees.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 from davserver.dav.resources import FolderResource
 from davserver.dav.streamed import start_streamed
 from davserver.http.encoding import accepts_gzip, gzip_stream
+from davserver.http.environ import StartResponse
 from providers.base import Provider
 from providers.errors import NotFoundError
-
-StartResponse = Callable[..., Any]
 
 
 def wants_inventory(environ: dict[str, Any]) -> bool:

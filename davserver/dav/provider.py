@@ -13,6 +13,7 @@ from davserver.context import ServerContext
 from davserver.dav import lock_null
 from davserver.dav.errors import translated
 from davserver.dav.propfind import stream_propfind
+from davserver.dav.request import DavRequest
 from davserver.dav.resources import FileResource, FolderResource, VirtualFolder
 from davserver.dav.upload_resources import upload_resource
 from davserver.namespace import SHARES, resolve_in_share
@@ -56,7 +57,7 @@ class DavsyncDAVProvider(DAVProvider):  # type: ignore[misc]
         """
         with translated():
             loc = resolve_in_share(self.share_path, path)
-        user = str(environ.get("wsgidav.auth.user_name") or "")
+        user = DavRequest(environ).user
         if loc.kind == "share-root":
             if loc.area:
                 return None

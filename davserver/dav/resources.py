@@ -28,8 +28,8 @@ from wsgidav.dav_error import (
 from wsgidav.dav_provider import DAVCollection, DAVNonCollection
 
 from davserver.dav import lock_null, properties
-from davserver.dav.errors import bad_request, translated
-from davserver.http.digests import DigestHeaderError, expected_digests_from_headers
+from davserver.dav.errors import translated
+from davserver.dav.request import DavRequest
 from davserver.namespace import SHARES, storage_to_share_path
 from davserver.nextcloud import webdav_alias
 from providers import paths
@@ -39,48 +39,6 @@ from providers.hashing import Digests
 
 if TYPE_CHECKING:
     from davserver.dav.provider import DavsyncDAVProvider
-
-RESPONSE_HEADERS_KEY = "davsync.response_headers"
-
-
-def add_response_header(environ: dict[str, Any], name: str, value: str) -> None:
-    """Queue a header for the response to this request (sent by the extensions middleware)."""
-    environ.setdefault(RESPONSE_HEADERS_KEY, []).append((name, value))
-
-
-def request_headers(environ: dict[str, Any]) -> dict[str, str]:
-    """The request's HTTP headers with lower-case, dash-separated names."""
-    out = {k[5:].lower().replace("_", "-"): v for k, v in environ.items() if k.startswith("HTTP_")}
-    if "CONTENT_TYPE" in environ:
-        out["content-type"] = environ["CONTENT_TYPE"]
-    if "CONTENT_LENGTH" in environ:
-        out["content-length"] = environ["CONTENT_LENGTH"]
-    return out
-
-
-def parse_oc_mtime(environ: dict[str, Any]) -> int | None:
-    """``X-OC-Mtime`` (unix seconds, fractions allowed) as ns; None if absent; 400 if invalid."""
-    raw = environ.get("HTTP_X_OC_MTIME")
-    if raw is None:
-        return None
-    try:
-        seconds = float(raw.strip())
-    except ValueError as exc:
-        raise bad_request(f"invalid X-OC-Mtime header: {raw!r}") from exc
-    if not 0 <= seconds < 2**33:
-        raise bad_request(f"X-OC-Mtime out of range: {raw!r}")
-    return int(seconds * 1_000_000_000)
-
-
-def declared_length(environ: dict[str, Any]) -> int | None:
-    """The request body length the client announced, or None (chunked / absent)."""
-    if "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
-        return None
-    raw = environ.get("CONTENT_LENGTH") or ""
-    try:
-        return int(raw) if raw.strip() else None
-    except ValueError as exc:
-        raise bad_request(f"invalid Content-Length: {raw!r}") from exc
 
 
 class _Writer:
@@ -123,9 +81,14 @@ class StorageResource:
         return self.provider.ctx
 
     @property
+    def request(self) -> DavRequest:
+        """The typed view of this request."""
+        return DavRequest(self.environ)
+
+    @property
     def user(self) -> str:
         """The authenticated user of this request ("" if none)."""
-        return str(self.environ.get("wsgidav.auth.user_name") or "")
+        return self.request.user
 
     @property
     def home(self) -> str:
@@ -270,11 +233,11 @@ class StorageResource:
             self._apply_request_mtime(dest)
 
     def _apply_request_mtime(self, dest: str) -> None:
-        mtime_ns = parse_oc_mtime(self.environ)
+        mtime_ns = self.request.mtime_ns
         if mtime_ns is not None:
             with translated():
                 self.ctx.storage.set_mtime(dest, mtime_ns)
-            add_response_header(self.environ, "X-OC-Mtime", "accepted")
+            self.request.add_response_header("X-OC-Mtime", "accepted")
 
     def _move_dead_props(self, dest_path: str, *, is_move: bool, with_children: bool) -> None:
         pm = self.provider.prop_manager
@@ -323,13 +286,10 @@ class FileResource(StorageResource, DAVNonCollection):  # type: ignore[misc]
 
     def begin_write(self, *, content_type: str | None = None) -> _Writer:
         """Validate the request's headers, then open a staged write (nothing visible yet)."""
-        headers = request_headers(self.environ)
-        try:
-            self._expected = expected_digests_from_headers(headers)
-        except DigestHeaderError as exc:
-            raise bad_request(str(exc)) from exc
-        self._mtime_ns = parse_oc_mtime(self.environ)
-        self._length = declared_length(self.environ)
+        request = self.request
+        self._expected = request.expected_digests()
+        self._mtime_ns = request.mtime_ns
+        self._length = request.declared_length
         self._check_size(self._length)
         with translated():
             self._handle = self.ctx.storage.begin_write(self.storage_path)
@@ -356,7 +316,7 @@ class FileResource(StorageResource, DAVNonCollection):  # type: ignore[misc]
         if with_errors:
             handle.abort()
             return
-        if_match, if_none_match_any = _write_preconditions(self.environ)
+        if_match, if_none_match_any = self.request.write_preconditions()
         with translated():
             result = handle.commit(
                 expected_size=self._length,
@@ -366,11 +326,12 @@ class FileResource(StorageResource, DAVNonCollection):  # type: ignore[misc]
                 if_none_match_any=if_none_match_any,
             )
         self.entry = result.entry
-        add_response_header(self.environ, "OC-FileId", self.oc_id)
-        add_response_header(self.environ, "OC-ETag", f'"{result.entry.etag}"')
-        add_response_header(self.environ, "OC-Checksum", f"SHA1:{result.digests.sha1}")
+        request = self.request
+        request.add_response_header("OC-FileId", self.oc_id)
+        request.add_response_header("OC-ETag", f'"{result.entry.etag}"')
+        request.add_response_header("OC-Checksum", f"SHA1:{result.digests.sha1}")
         if self._mtime_ns is not None:
-            add_response_header(self.environ, "X-OC-Mtime", "accepted")
+            request.add_response_header("X-OC-Mtime", "accepted")
 
     # --- copy / move ------------------------------------------------------------------------
 
@@ -546,12 +507,3 @@ class VirtualFolder(DAVCollection):  # type: ignore[misc]
     def get_property_names(self, *, is_allprop: bool) -> list[str]:
         names: list[str] = super().get_property_names(is_allprop=is_allprop)
         return [*names, f"{{{properties.OC_NS}}}permissions"]
-
-
-def _write_preconditions(environ: dict[str, Any]) -> tuple[str | None, bool]:
-    """(single strong If-Match ETag, If-None-Match: *) to re-check atomically at commit."""
-    if_match = environ.get("HTTP_IF_MATCH", "").strip()
-    tag: str | None = None
-    if if_match and if_match != "*" and "," not in if_match and not if_match.startswith("W/"):
-        tag = if_match.strip('"')
-    return tag, environ.get("HTTP_IF_NONE_MATCH", "").strip() == "*"

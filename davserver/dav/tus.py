@@ -24,8 +24,9 @@ from urllib.parse import quote
 from wsgidav.dav_error import DAVError
 
 from davserver.dav.provider import DavsyncDAVProvider
-from davserver.dav.resources import add_response_header, declared_length
+from davserver.dav.request import DavRequest
 from davserver.dav.upload_errors import TUS_CHECKSUM_MISMATCH, error_status
+from davserver.http.environ import StartResponse
 from davserver.namespace import Location, resolve_in_share
 from davserver.uploads import protocol
 from davserver.uploads.errors import (
@@ -38,7 +39,6 @@ from davserver.uploads.errors import (
 from davserver.uploads.service import TusState, UploadService
 from providers.errors import ProviderError
 
-StartResponse = Callable[..., Any]
 Handler = Callable[[dict[str, Any], StartResponse, DavsyncDAVProvider], Iterable[bytes]]
 
 _REASONS = {TUS_CHECKSUM_MISMATCH: "Checksum Mismatch"}
@@ -70,14 +70,15 @@ def route(environ: dict[str, Any], method: str) -> Handler | None:
 
 def advertise(environ: dict[str, Any], provider: DavsyncDAVProvider) -> None:
     """Queue the tus discovery headers for an OPTIONS response."""
-    add_response_header(environ, "Tus-Version", protocol.TUS_VERSION)
-    add_response_header(environ, "Tus-Extension", ",".join(protocol.TUS_EXTENSIONS))
-    add_response_header(
-        environ, "Tus-Checksum-Algorithm", ",".join(protocol.TUS_CHECKSUM_ALGORITHMS)
+    request = DavRequest(environ)
+    request.add_response_header("Tus-Version", protocol.TUS_VERSION)
+    request.add_response_header("Tus-Extension", ",".join(protocol.TUS_EXTENSIONS))
+    request.add_response_header(
+        "Tus-Checksum-Algorithm", ",".join(protocol.TUS_CHECKSUM_ALGORITHMS)
     )
     service = provider.ctx.uploads
     if service is not None and service.limits.max_upload_bytes is not None:
-        add_response_header(environ, "Tus-Max-Size", str(service.limits.max_upload_bytes))
+        request.add_response_header("Tus-Max-Size", str(service.limits.max_upload_bytes))
 
 
 def _in_uploads(environ: dict[str, Any]) -> bool:
@@ -133,15 +134,6 @@ def _guarded(handler: Callable[..., list[bytes]]) -> Handler:
     return run
 
 
-def _user(environ: dict[str, Any]) -> str:
-    return str(environ.get("wsgidav.auth.user_name") or "")
-
-
-def _header(environ: dict[str, Any], name: str) -> str | None:
-    value = environ.get("HTTP_" + name.upper().replace("-", "_"))
-    return None if value is None else str(value)
-
-
 def _location(environ: dict[str, Any], provider: DavsyncDAVProvider) -> Location:
     try:
         return resolve_in_share(provider.share_path, environ.get("PATH_INFO") or "/")
@@ -155,7 +147,7 @@ def _upload_name(environ: dict[str, Any], provider: DavsyncDAVProvider) -> str:
     parts = loc.storage_path.split("/") if loc.kind == "home" else []
     if loc.area != "uploads" or len(parts) != 2:
         raise _TusResponse(404, "not a tus upload URL", [])
-    if parts[0] != _user(environ):
+    if parts[0] != DavRequest(environ).user:
         raise _TusResponse(403, "uploads belong to the user who created them", [])
     return parts[1]
 
@@ -193,17 +185,17 @@ class _Body:
 
 
 def _expect_version(environ: dict[str, Any]) -> None:
-    protocol.check_tus_resumable(_header(environ, "Tus-Resumable"))
+    protocol.check_tus_resumable(DavRequest(environ).header("Tus-Resumable"))
 
 
 def _parse_checksum(environ: dict[str, Any]) -> tuple[str, str] | None:
-    raw = _header(environ, "Upload-Checksum")
+    raw = DavRequest(environ).header("Upload-Checksum")
     return None if raw is None else protocol.parse_upload_checksum(raw)
 
 
 def _body_length(environ: dict[str, Any]) -> int | None:
     try:
-        return declared_length(environ)
+        return DavRequest(environ).declared_length
     except DAVError as exc:
         raise _TusResponse(400, exc.get_user_info(), []) from exc
 
@@ -221,22 +213,22 @@ def _create_impl(
     loc = _location(environ, provider)
     if loc.kind != "home" or loc.area != "files":
         raise _TusResponse(405, "create tus uploads with POST to a collection of your files", [])
-    if _header(environ, "Upload-Defer-Length") is not None:
+    if DavRequest(environ).header("Upload-Defer-Length") is not None:
         raise ProtocolError("Upload-Defer-Length is not supported; send Upload-Length")
-    if _header(environ, "Upload-Concat") is not None:
+    if DavRequest(environ).header("Upload-Concat") is not None:
         raise ProtocolError("the concatenation extension is not supported")
-    raw_length = _header(environ, "Upload-Length")
+    raw_length = DavRequest(environ).header("Upload-Length")
     if raw_length is None:
         raise ProtocolError("Upload-Length is required")
     length = protocol.parse_count(raw_length, "Upload-Length")
-    raw_metadata = _header(environ, "Upload-Metadata")
+    raw_metadata = DavRequest(environ).header("Upload-Metadata")
     metadata = protocol.parse_upload_metadata(raw_metadata or "")
     filename = protocol.metadata_text(metadata, "filename")
     if not filename:
         raise ProtocolError("Upload-Metadata must name the file (key 'filename')")
     mtime_ns = _mtime_ns(environ, metadata)
     state = service.create_tus(
-        _user(environ),
+        DavRequest(environ).user,
         loc.storage_path,
         filename,
         length,
@@ -247,7 +239,7 @@ def _create_impl(
     body_length = _body_length(environ)
     if content_type == protocol.TUS_CONTENT_TYPE and body_length != 0 and not state.complete:
         state = service.tus_append(
-            _user(environ),
+            DavRequest(environ).user,
             state.name,
             0,
             _Body(environ, body_length),
@@ -263,7 +255,7 @@ def _mtime_ns(environ: dict[str, Any], metadata: dict[str, bytes]) -> int | None
     text = protocol.metadata_text(metadata, "mtime")
     if text:
         return protocol.parse_mtime_ns(text, "Upload-Metadata mtime")
-    header = _header(environ, "X-OC-Mtime")
+    header = DavRequest(environ).header("X-OC-Mtime")
     return None if header is None else protocol.parse_mtime_ns(header, "X-OC-Mtime")
 
 
@@ -271,7 +263,7 @@ def _upload_url(environ: dict[str, Any], name: str) -> str:
     scheme = environ.get("wsgi.url_scheme", "http")
     host = environ.get("HTTP_HOST") or f"{environ['SERVER_NAME']}:{environ['SERVER_PORT']}"
     share = environ.get("SCRIPT_NAME", "")
-    user = quote(_user(environ), safe="")
+    user = quote(DavRequest(environ).user, safe="")
     return f"{scheme}://{host}{quote(share)}/uploads/{user}/{quote(name, safe='')}"
 
 
@@ -286,14 +278,19 @@ def _patch_impl(
     if content_type != protocol.TUS_CONTENT_TYPE:
         raise _TusResponse(415, f"PATCH needs Content-Type: {protocol.TUS_CONTENT_TYPE}", [])
     name = _upload_name(environ, provider)
-    raw_offset = _header(environ, "Upload-Offset")
+    raw_offset = DavRequest(environ).header("Upload-Offset")
     if raw_offset is None:
         raise ProtocolError("Upload-Offset is required")
     offset = protocol.parse_count(raw_offset, "Upload-Offset")
     checksum = _parse_checksum(environ)
     length = _body_length(environ)
     state = service.tus_append(
-        _user(environ), name, offset, _Body(environ, length), length=length, checksum=checksum
+        DavRequest(environ).user,
+        name,
+        offset,
+        _Body(environ, length),
+        length=length,
+        checksum=checksum,
     )
     return _respond(start_response, 204, _state_headers(state))
 
@@ -306,7 +303,7 @@ def _head_impl(
 ) -> list[bytes]:
     _expect_version(environ)
     name = _upload_name(environ, provider)
-    state = service.tus_state(_user(environ), name)
+    state = service.tus_state(DavRequest(environ).user, name)
     headers = [
         *_state_headers(state),
         ("Upload-Length", str(state.length)),
@@ -328,10 +325,10 @@ def _delete_impl(
 ) -> list[bytes]:
     _expect_version(environ)
     name = _upload_name(environ, provider)
-    state = service.tus_state(_user(environ), name)
+    state = service.tus_state(DavRequest(environ).user, name)
     if state.complete:
         raise SessionNotFoundError(f"upload {name!r} is complete; nothing to terminate")
-    service.abort(_user(environ), name)
+    service.abort(DavRequest(environ).user, name)
     return _respond(start_response, 204, [])
 
 

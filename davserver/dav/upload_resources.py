@@ -22,19 +22,13 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
 
-from wsgidav.dav_error import HTTP_CONFLICT, HTTP_FORBIDDEN, DAVError
+from wsgidav.dav_error import HTTP_CONFLICT, DAVError
 from wsgidav.dav_provider import DAVCollection, DAVNonCollection
 
-from davserver.dav.errors import bad_request
-from davserver.dav.resources import (
-    VirtualFolder,
-    add_response_header,
-    declared_length,
-    parse_oc_mtime,
-    request_headers,
-)
+from davserver.dav.errors import bad_request, forbidden
+from davserver.dav.request import DavRequest
+from davserver.dav.resources import VirtualFolder
 from davserver.dav.upload_errors import upload_translated
-from davserver.http.digests import DigestHeaderError, expected_digests_from_headers
 from davserver.namespace import Location, resolve
 from davserver.uploads import protocol
 from davserver.uploads.service import AssemblyResult, ChunkUpload, UploadService
@@ -48,14 +42,6 @@ if TYPE_CHECKING:
 ASSEMBLE_NAME = ".file"
 
 
-def _user(environ: dict[str, Any]) -> str:
-    return str(environ.get("wsgidav.auth.user_name") or "")
-
-
-def _forbidden(message: str) -> DAVError:
-    return DAVError(HTTP_FORBIDDEN, context_info=message)
-
-
 def upload_resource(provider: DavsyncDAVProvider, loc: Location, environ: dict[str, Any]) -> Any:
     """The resource at ``loc`` (area ``uploads``), or None.
 
@@ -63,7 +49,7 @@ def upload_resource(provider: DavsyncDAVProvider, loc: Location, environ: dict[s
     that was already committed.
     """
     service = provider.ctx.uploads
-    user = _user(environ)
+    user = DavRequest(environ).user
     if service is None:
         return None
     if loc.kind == "area-index":
@@ -72,7 +58,7 @@ def upload_resource(provider: DavsyncDAVProvider, loc: Location, environ: dict[s
     if loc.kind != "home":
         return None
     if loc.home != user:
-        raise _forbidden("upload sessions are only visible to the user who created them")
+        raise forbidden("upload sessions are only visible to the user who created them")
     parts = loc.storage_path.split("/")
     if len(parts) == 1:
         return UploadsHome(provider, environ, service, user)
@@ -127,14 +113,14 @@ def files_destination(
     """
     prefix = "/files/"
     if not share_path.startswith(prefix):
-        raise _forbidden("an upload can only be assembled into the files area")
+        raise forbidden("an upload can only be assembled into the files area")
     try:
         dest = paths.normalize(share_path[len(prefix) :])
     except InvalidPathError as exc:
         raise bad_request(f"Destination: {exc}") from exc
     home = dest.split("/", 1)[0]
-    if not dest or not provider.ctx.policy.can_write(_user(environ), home):
-        raise _forbidden(f"no write access to home {home!r}")
+    if not dest or not provider.ctx.policy.can_write(DavRequest(environ).user, home):
+        raise forbidden(f"no write access to home {home!r}")
     return dest
 
 
@@ -176,10 +162,10 @@ class _UploadResourceMixin:
         return super().get_property_value(name)  # type: ignore[misc]
 
     def handle_copy(self, dest_path: str, *, depth_infinity: bool) -> bool:
-        raise _forbidden("upload sessions and chunks cannot be copied")
+        raise forbidden("upload sessions and chunks cannot be copied")
 
     def handle_move(self, dest_path: str) -> bool:
-        raise _forbidden(f"to assemble an upload, MOVE <session>/{ASSEMBLE_NAME}")
+        raise forbidden(f"to assemble an upload, MOVE <session>/{ASSEMBLE_NAME}")
 
     def support_recursive_move(self, dest_path: str) -> bool:
         return False
@@ -250,13 +236,13 @@ class UploadsHome(_ListedCollection):
             self.service.create_chunked(self.user, name, destination=destination, total=total)
 
     def create_empty_resource(self, name: str) -> Any:
-        raise _forbidden("PUT chunks into a session: MKCOL /uploads/<user>/<session>/ first")
+        raise forbidden("PUT chunks into a session: MKCOL /uploads/<user>/<session>/ first")
 
     def delete(self) -> None:
-        raise _forbidden("the uploads collection itself cannot be deleted")
+        raise forbidden("the uploads collection itself cannot be deleted")
 
     def handle_delete(self) -> bool:
-        raise _forbidden("the uploads collection itself cannot be deleted")
+        raise forbidden("the uploads collection itself cannot be deleted")
 
 
 def _session_resource(
@@ -318,13 +304,13 @@ class SessionCollection(_ListedCollection):
     def create_empty_resource(self, name: str) -> ChunkResource:
         """PUT of a new chunk: a pending chunk (nothing stored before its body is complete)."""
         if self.environ.get("REQUEST_METHOD") != "PUT":
-            raise _forbidden("chunks are created by PUT only")
+            raise forbidden("chunks are created by PUT only")
         if name == ASSEMBLE_NAME:
-            raise _forbidden(f"{ASSEMBLE_NAME} is reserved: MOVE it to assemble the upload")
+            raise forbidden(f"{ASSEMBLE_NAME} is reserved: MOVE it to assemble the upload")
         return self._chunk_resource(None, name)
 
     def create_collection(self, name: str) -> None:
-        raise _forbidden("upload sessions hold chunks only")
+        raise forbidden("upload sessions hold chunks only")
 
     def support_recursive_delete(self) -> bool:
         return True
@@ -396,7 +382,7 @@ class ChunkResource(_UploadResourceMixin, DAVNonCollection):  # type: ignore[mis
         """Check the chunk (name, range, length, overlap, space) before reading the body."""
         destination = header_destination(self.provider, self.environ)
         total = total_length_header(self.environ)
-        length = declared_length(self.environ)
+        length = DavRequest(self.environ).declared_length
         with upload_translated():
             self._upload = self.service.begin_chunk(
                 self.session.owner,
@@ -470,10 +456,10 @@ class AssembleResource(_UploadResourceMixin, DAVNonCollection):  # type: ignore[
         return "application/octet-stream"
 
     def get_content(self) -> Any:
-        raise _forbidden(f"{ASSEMBLE_NAME} cannot be read; MOVE it to assemble the upload")
+        raise forbidden(f"{ASSEMBLE_NAME} cannot be read; MOVE it to assemble the upload")
 
     def begin_write(self, *, content_type: str | None = None) -> Any:
-        raise _forbidden(f"{ASSEMBLE_NAME} is reserved: MOVE it to assemble the upload")
+        raise forbidden(f"{ASSEMBLE_NAME} is reserved: MOVE it to assemble the upload")
 
     def get_etag(self) -> str | None:
         return None
@@ -503,15 +489,12 @@ class AssembleResource(_UploadResourceMixin, DAVNonCollection):  # type: ignore[
         return []
 
     def handle_delete(self) -> bool:
-        raise _forbidden(f"DELETE the session, not {ASSEMBLE_NAME}, to abort an upload")
+        raise forbidden(f"DELETE the session, not {ASSEMBLE_NAME}, to abort an upload")
 
     def _assemble(self, dest: str) -> None:
-        headers = request_headers(self.environ)
-        try:
-            expected = expected_digests_from_headers(headers)
-        except DigestHeaderError as exc:
-            raise bad_request(str(exc)) from exc
-        mtime_ns = parse_oc_mtime(self.environ)
+        request = DavRequest(self.environ)
+        expected = request.expected_digests()
+        mtime_ns = request.mtime_ns
         total = total_length_header(self.environ)
         with upload_translated():
             result = self.service.assemble(
@@ -525,18 +508,19 @@ class AssembleResource(_UploadResourceMixin, DAVNonCollection):  # type: ignore[
         self._queue_headers(result, mtime_ns)
 
     def _queue_headers(self, result: AssemblyResult, mtime_ns: int | None) -> None:
+        request = DavRequest(self.environ)
         entry = result.entry
         if entry is not None:
             etag = f'"{entry.etag}"'
-            add_response_header(self.environ, "ETag", etag)
-            add_response_header(self.environ, "OC-ETag", etag)
-            add_response_header(
-                self.environ, "OC-FileId", f"{entry.file_id}{self.provider.ctx.instance_id}"
+            request.add_response_header("ETag", etag)
+            request.add_response_header("OC-ETag", etag)
+            request.add_response_header(
+                "OC-FileId", f"{entry.file_id}{self.provider.ctx.instance_id}"
             )
         if result.digests is not None:
-            add_response_header(self.environ, "OC-Checksum", f"SHA1:{result.digests.sha1}")
+            request.add_response_header("OC-Checksum", f"SHA1:{result.digests.sha1}")
         if mtime_ns is not None:
-            add_response_header(self.environ, "X-OC-Mtime", "accepted")
+            request.add_response_header("X-OC-Mtime", "accepted")
 
 
 class TusUploadResource(_UploadResourceMixin, DAVNonCollection):  # type: ignore[misc]
@@ -562,7 +546,7 @@ class TusUploadResource(_UploadResourceMixin, DAVNonCollection):  # type: ignore
         return "application/octet-stream"
 
     def get_content(self) -> Any:
-        raise _forbidden("a tus upload cannot be read before it is complete")
+        raise forbidden("a tus upload cannot be read before it is complete")
 
     def get_etag(self) -> str | None:
         return None
