@@ -11,13 +11,12 @@ from wsgidav.dav_provider import DAVProvider
 
 from davserver.context import ServerContext
 from davserver.dav import lock_null
-from davserver.dav.errors import translated
+from davserver.dav.errors import stat_or_none, translated
 from davserver.dav.propfind import stream_propfind
 from davserver.dav.request import DavRequest
 from davserver.dav.resources import FileResource, FolderResource, VirtualFolder
 from davserver.dav.upload_resources import upload_resource
 from davserver.namespace import SHARES, resolve_in_share
-from providers.errors import NotFoundError
 
 
 class DavsyncDAVProvider(DAVProvider):  # type: ignore[misc]
@@ -75,13 +74,9 @@ class DavsyncDAVProvider(DAVProvider):  # type: ignore[misc]
             raise DAVError(HTTP_FORBIDDEN, context_info=f"no access to home {loc.home!r}")
         if loc.storage_path == user:
             self.ctx.ensure_home(user)
-        try:
-            with translated():
-                entry = self.ctx.storage.stat(loc.storage_path)
-        except DAVError as exc:
-            if isinstance(exc.__cause__, NotFoundError):
-                return lock_null.pending(environ, loc.storage_path)
-            raise
+        entry = stat_or_none(self.ctx.storage, loc.storage_path)
+        if entry is None:
+            return lock_null.pending(environ, loc.storage_path)
         cls = FolderResource if entry.is_dir else FileResource
         return cls(self, "/files/" + loc.storage_path, environ, "files", loc.storage_path, entry)
 

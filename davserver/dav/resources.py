@@ -28,16 +28,16 @@ from wsgidav.dav_error import (
 from wsgidav.dav_provider import DAVCollection, DAVNonCollection
 
 from davserver.dav import lock_null, properties
-from davserver.dav.errors import translated
+from davserver.dav.errors import stat_or_none, translated
 from davserver.dav.request import DavRequest
 from davserver.namespace import SHARES, storage_to_share_path
 from davserver.nextcloud import webdav_alias
 from providers import paths
 from providers.base import Entry, WriteHandle
-from providers.errors import NotFoundError, ProviderError
 from providers.hashing import Digests
 
 if TYPE_CHECKING:
+    from davserver.context import ServerContext
     from davserver.dav.provider import DavsyncDAVProvider
 
 
@@ -76,7 +76,7 @@ class StorageResource:
     # --- identity -------------------------------------------------------------------------
 
     @property
-    def ctx(self) -> Any:
+    def ctx(self) -> ServerContext:
         """The server context (storage, access policy, limits)."""
         return self.provider.ctx
 
@@ -164,7 +164,7 @@ class StorageResource:
     def get_digests(self) -> Digests:
         """The content digests (files only)."""
         with translated():
-            return self.ctx.storage.digests(self.storage_path)  # type: ignore[no-any-return]
+            return self.ctx.storage.digests(self.storage_path)
 
     def apply_mtime(self, mtime_ns: int) -> None:
         """Set the modification time (PROPPATCH lastmodified / Win32LastModifiedTime)."""
@@ -369,12 +369,8 @@ class FileResource(StorageResource, DAVNonCollection):  # type: ignore[misc]
         self._apply_request_mtime(dest)
 
     def _exists_as_file(self, storage_path: str) -> bool:
-        try:
-            return not self.ctx.storage.stat(storage_path).is_dir
-        except NotFoundError:
-            return False
-        except ProviderError:
-            return False
+        entry = stat_or_none(self.ctx.storage, storage_path)
+        return entry is not None and not entry.is_dir
 
 
 class FolderResource(StorageResource, DAVCollection):  # type: ignore[misc]
@@ -456,9 +452,7 @@ class FolderResource(StorageResource, DAVCollection):  # type: ignore[misc]
     def copy_move_single(self, dest_path: str, *, is_move: bool) -> None:
         """Depth-0 copy of a collection: create the destination collection."""
         dest = self._share_path_for(dest_path)
-        try:
-            self.ctx.storage.stat(dest)
-        except NotFoundError:
+        if stat_or_none(self.ctx.storage, dest) is None:
             with translated():
                 self.ctx.storage.mkdir(dest)
         self._move_dead_props(dest_path, is_move=is_move, with_children=False)

@@ -25,7 +25,7 @@ from urllib.parse import unquote, urlparse
 from wsgidav.dav_error import HTTP_CONFLICT, DAVError
 from wsgidav.dav_provider import DAVCollection, DAVNonCollection
 
-from davserver.dav.errors import bad_request, forbidden
+from davserver.dav.errors import bad_request, forbidden, stat_or_none
 from davserver.dav.request import DavRequest
 from davserver.dav.resources import VirtualFolder
 from davserver.dav.upload_errors import upload_translated
@@ -34,7 +34,7 @@ from davserver.uploads import protocol
 from davserver.uploads.service import AssemblyResult, ChunkUpload, UploadService
 from davserver.uploads.store import KIND_TUS, Chunk, Session
 from providers import paths
-from providers.errors import InvalidPathError, NotFoundError
+from providers.errors import InvalidPathError
 
 if TYPE_CHECKING:
     from davserver.dav.provider import DavsyncDAVProvider
@@ -473,9 +473,7 @@ class AssembleResource(_UploadResourceMixin, DAVNonCollection):  # type: ignore[
     def handle_move(self, dest_path: str) -> bool:
         """Assemble over an existing destination (WsgiDAV then answers 204)."""
         dest = files_destination(self.provider, self.environ, dest_path)
-        try:
-            self.provider.ctx.storage.stat(dest)
-        except NotFoundError:
+        if stat_or_none(self.provider.ctx.storage, dest) is None:
             return False
         self._assemble(dest)
         return True
