@@ -14,7 +14,7 @@ in the same atomic step, so the ETag WsgiDAV then sends describes the final stat
 from __future__ import annotations
 
 import mimetypes
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -30,6 +30,7 @@ from wsgidav.dav_provider import DAVCollection, DAVNonCollection
 from davserver.dav import lock_null, properties
 from davserver.dav.errors import stat_or_none, translated
 from davserver.dav.request import DavRequest
+from davserver.dav.writes import BodySink, queue_commit_headers, writable_destination
 from davserver.namespace import SHARES, storage_to_share_path
 from davserver.nextcloud import webdav_alias
 from providers import paths
@@ -39,25 +40,6 @@ from providers.hashing import Digests
 if TYPE_CHECKING:
     from davserver.context import ServerContext
     from davserver.dav.provider import DavsyncDAVProvider
-
-
-class _Writer:
-    """The file object WsgiDAV's PUT writes into: feeds a provider ``WriteHandle``."""
-
-    def __init__(self, handle: WriteHandle) -> None:
-        self.handle = handle
-
-    def writelines(self, chunks: Iterable[bytes]) -> None:
-        with translated():
-            for chunk in chunks:
-                self.handle.write(chunk)
-
-    def write(self, data: bytes) -> None:
-        with translated():
-            self.handle.write(data)
-
-    def close(self) -> None:
-        """Nothing to do: ``end_write`` commits or aborts."""
 
 
 class StorageResource:
@@ -133,16 +115,9 @@ class StorageResource:
         return self.entry
 
     def _share_path_for(self, dest_path: str) -> str:
-        """Storage path for a share path such as a COPY/MOVE destination."""
-        prefix = f"/{self.area}/"
-        if not dest_path.startswith(prefix):
-            raise DAVError(HTTP_FORBIDDEN, context_info="destination outside the files area")
-        with translated():
-            dest = paths.normalize(dest_path[len(prefix) :])
-        home = dest.split("/", 1)[0]
-        if not self.ctx.policy.can_write(self.user, home):
-            raise DAVError(HTTP_FORBIDDEN, context_info=f"no write access to home {home!r}")
-        return dest
+        """Storage path for a share path such as a COPY/MOVE destination (403 if the user
+        may not write there)."""
+        return writable_destination(self.ctx, self.user, dest_path)
 
     # --- common live properties ------------------------------------------------------------
 
@@ -284,7 +259,7 @@ class FileResource(StorageResource, DAVNonCollection):  # type: ignore[misc]
 
     # --- PUT --------------------------------------------------------------------------------
 
-    def begin_write(self, *, content_type: str | None = None) -> _Writer:
+    def begin_write(self, *, content_type: str | None = None) -> BodySink:
         """Validate the request's headers, then open a staged write (nothing visible yet)."""
         request = self.request
         self._expected = request.expected_digests()
@@ -292,8 +267,8 @@ class FileResource(StorageResource, DAVNonCollection):  # type: ignore[misc]
         self._length = request.declared_length
         self._check_size(self._length)
         with translated():
-            self._handle = self.ctx.storage.begin_write(self.storage_path)
-        return _Writer(self._handle)
+            self._handle = handle = self.ctx.storage.begin_write(self.storage_path)
+        return BodySink(handle.write, translated)
 
     def _check_size(self, length: int | None) -> None:
         limit = self.ctx.max_put_bytes
@@ -326,12 +301,13 @@ class FileResource(StorageResource, DAVNonCollection):  # type: ignore[misc]
                 if_none_match_any=if_none_match_any,
             )
         self.entry = result.entry
-        request = self.request
-        request.add_response_header("OC-FileId", self.oc_id)
-        request.add_response_header("OC-ETag", f'"{result.entry.etag}"')
-        request.add_response_header("OC-Checksum", f"SHA1:{result.digests.sha1}")
-        if self._mtime_ns is not None:
-            request.add_response_header("X-OC-Mtime", "accepted")
+        queue_commit_headers(
+            self.request,
+            self.ctx,
+            entry=result.entry,
+            digests=result.digests,
+            mtime_applied=self._mtime_ns is not None,
+        )
 
     # --- copy / move ------------------------------------------------------------------------
 

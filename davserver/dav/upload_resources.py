@@ -18,7 +18,6 @@ otherwise ``move_recursive`` assembles it (201). Response headers (``ETag``, ``O
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
 
@@ -29,11 +28,11 @@ from davserver.dav.errors import bad_request, forbidden, stat_or_none
 from davserver.dav.request import DavRequest
 from davserver.dav.resources import VirtualFolder
 from davserver.dav.upload_errors import upload_translated
+from davserver.dav.writes import BodySink, queue_commit_headers, writable_destination
 from davserver.namespace import Location, resolve
 from davserver.uploads import protocol
-from davserver.uploads.service import AssemblyResult, ChunkUpload, UploadService
+from davserver.uploads.service import ChunkUpload, UploadService
 from davserver.uploads.store import KIND_TUS, Chunk, Session
-from providers import paths
 from providers.errors import InvalidPathError
 
 if TYPE_CHECKING:
@@ -107,21 +106,9 @@ def _session_member(
 def files_destination(
     provider: DavsyncDAVProvider, environ: dict[str, Any], share_path: str
 ) -> str:
-    """The storage path of a files-area share path the user may write.
-
-    Raises DAVError 403 for anything else (another area, a home without write access).
-    """
-    prefix = "/files/"
-    if not share_path.startswith(prefix):
-        raise forbidden("an upload can only be assembled into the files area")
-    try:
-        dest = paths.normalize(share_path[len(prefix) :])
-    except InvalidPathError as exc:
-        raise bad_request(f"Destination: {exc}") from exc
-    home = dest.split("/", 1)[0]
-    if not dest or not provider.ctx.policy.can_write(DavRequest(environ).user, home):
-        raise forbidden(f"no write access to home {home!r}")
-    return dest
+    """The storage path of a files-area share path the user may write (DAVError 403/400
+    otherwise; see ``writes.writable_destination``)."""
+    return writable_destination(provider.ctx, DavRequest(environ).user, share_path)
 
 
 def header_destination(provider: DavsyncDAVProvider, environ: dict[str, Any]) -> str | None:
@@ -378,7 +365,7 @@ class ChunkResource(_UploadResourceMixin, DAVNonCollection):  # type: ignore[mis
     def get_display_name(self) -> str:
         return self.name
 
-    def begin_write(self, *, content_type: str | None = None) -> _ChunkWriter:
+    def begin_write(self, *, content_type: str | None = None) -> BodySink:
         """Check the chunk (name, range, length, overlap, space) before reading the body."""
         destination = header_destination(self.provider, self.environ)
         total = total_length_header(self.environ)
@@ -392,7 +379,7 @@ class ChunkResource(_UploadResourceMixin, DAVNonCollection):  # type: ignore[mis
                 total=total,
                 destination=destination,
             )
-        return _ChunkWriter(self._upload)
+        return BodySink(self._upload.write, upload_translated)
 
     def end_write(self, *, with_errors: bool) -> None:
         """Record the chunk if the body was complete (atomically), else drop it."""
@@ -409,25 +396,6 @@ class ChunkResource(_UploadResourceMixin, DAVNonCollection):  # type: ignore[mis
         with upload_translated():
             self.service.delete_chunk(self.session.owner, self.session.name, self.name)
         return True
-
-
-class _ChunkWriter:
-    """The file object WsgiDAV's PUT writes a chunk body into."""
-
-    def __init__(self, upload: ChunkUpload) -> None:
-        self._upload = upload
-
-    def writelines(self, blocks: Iterable[bytes]) -> None:
-        with upload_translated():
-            for block in blocks:
-                self._upload.write(block)
-
-    def write(self, data: bytes) -> None:
-        with upload_translated():
-            self._upload.write(data)
-
-    def close(self) -> None:
-        """Nothing to do: ``end_write`` commits or aborts."""
 
 
 class AssembleResource(_UploadResourceMixin, DAVNonCollection):  # type: ignore[misc]
@@ -503,22 +471,13 @@ class AssembleResource(_UploadResourceMixin, DAVNonCollection):  # type: ignore[
                 total=total,
                 mtime_ns=mtime_ns,
             )
-        self._queue_headers(result, mtime_ns)
-
-    def _queue_headers(self, result: AssemblyResult, mtime_ns: int | None) -> None:
-        request = DavRequest(self.environ)
-        entry = result.entry
-        if entry is not None:
-            etag = f'"{entry.etag}"'
-            request.add_response_header("ETag", etag)
-            request.add_response_header("OC-ETag", etag)
-            request.add_response_header(
-                "OC-FileId", f"{entry.file_id}{self.provider.ctx.instance_id}"
-            )
-        if result.digests is not None:
-            request.add_response_header("OC-Checksum", f"SHA1:{result.digests.sha1}")
-        if mtime_ns is not None:
-            request.add_response_header("X-OC-Mtime", "accepted")
+        queue_commit_headers(
+            request,
+            self.provider.ctx,
+            entry=result.entry,
+            digests=result.digests,
+            mtime_applied=mtime_ns is not None,
+        )
 
 
 class TusUploadResource(_UploadResourceMixin, DAVNonCollection):  # type: ignore[misc]
