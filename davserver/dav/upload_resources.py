@@ -64,7 +64,7 @@ def upload_resource(provider: DavsyncDAVProvider, loc: Location, environ: dict[s
     if len(parts) > 3:
         return None
     with upload_translated():
-        session = service.store.get(user, parts[1])
+        session = service.find_session(user, parts[1])
     if session is None:
         return None
     if len(parts) == 2:
@@ -96,8 +96,7 @@ def _session_member(
             )
         return None
     with upload_translated():
-        chunks = service.store.chunks(session.owner, session.name)
-    chunk = next((c for c in chunks if c.name == name), None)
+        chunk = service.find_chunk(session, name)
     if chunk is None:
         return None
     return ChunkResource(provider, environ, service, session, name, chunk)
