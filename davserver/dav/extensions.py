@@ -42,10 +42,10 @@ from davserver.dav.provider import DavsyncDAVProvider
 from davserver.dav.request import DavRequest
 from davserver.dav.resources import FileResource, FolderResource
 from davserver.dav.serve_file import serve_file
-from davserver.http.environ import StartResponse
+from davserver.http.environ import Environ, StartResponse
 from davserver.nextcloud.headers import target_headers
 
-WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+WSGIApp = Callable[[Environ, StartResponse], Iterable[bytes]]
 Answer = Callable[[DavRequest, StartResponse, DavsyncDAVProvider, WSGIApp], Iterable[bytes] | None]
 """(request, start_response, provider, next app) -> the response, or None: not this part's."""
 
@@ -186,7 +186,7 @@ def _with_queued_headers(
 class DavsyncExtensions(BaseMiddleware):  # type: ignore[misc]
     """See the module docstring."""
 
-    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+    def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         request = DavRequest(environ)
         found = environ.get("wsgidav.provider")
         provider = found if isinstance(found, DavsyncDAVProvider) else None

@@ -16,6 +16,7 @@ from davserver.dav.propfind import stream_propfind
 from davserver.dav.request import DavRequest
 from davserver.dav.resources import FileResource, FolderResource, VirtualFolder
 from davserver.dav.upload_resources import upload_resource
+from davserver.http.environ import Environ
 from davserver.namespace import SHARES, resolve_in_share
 
 
@@ -40,7 +41,7 @@ class DavsyncDAVProvider(DAVProvider):  # type: ignore[misc]
         return str(super().ref_url_to_path(ref_url))
 
     def custom_request_handler(
-        self, environ: dict[str, Any], start_response: Any, default_handler: Any
+        self, environ: Environ, start_response: Any, default_handler: Any
     ) -> Any:
         """WsgiDAV's per-method hook: PROPFIND is answered streamed (``dav.propfind``)."""
         if environ["REQUEST_METHOD"] == "PROPFIND":
@@ -48,7 +49,7 @@ class DavsyncDAVProvider(DAVProvider):  # type: ignore[misc]
             return stream_propfind(server, self, environ, start_response)
         return super().custom_request_handler(environ, start_response, default_handler)
 
-    def get_resource_inst(self, path: str, environ: dict[str, Any]) -> Any:
+    def get_resource_inst(self, path: str, environ: Environ) -> Any:
         """The resource at share path ``path``, or None if there is none.
 
         Raises DAVError 400 for a path the path policy rejects, 403 for a home the user may
@@ -89,7 +90,7 @@ class VirtualRootProvider(DAVProvider):  # type: ignore[misc]
     def is_readonly(self) -> bool:
         return True
 
-    def get_resource_inst(self, path: str, environ: dict[str, Any]) -> Any:
+    def get_resource_inst(self, path: str, environ: Environ) -> Any:
         """A virtual folder for ``/`` and ``/remote.php`` (and placeholders below), else None."""
         key = "/" + path.strip("/")
         if key in self._TREE:

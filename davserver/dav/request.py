@@ -9,11 +9,10 @@ DAVError 400 here, once, so callers never parse a header themselves.
 
 from __future__ import annotations
 
-from typing import Any
-
 from davserver.dav.errors import bad_request
 from davserver.http import environ as wsgi_environ
 from davserver.http.digests import DigestHeaderError, expected_digests_from_headers
+from davserver.http.environ import Environ
 
 RESPONSE_HEADERS_KEY = "davsync.response_headers"
 _MAX_MTIME_SECONDS = 2**33
@@ -24,7 +23,7 @@ class DavRequest:
 
     __slots__ = ("environ",)
 
-    def __init__(self, environ: dict[str, Any]) -> None:
+    def __init__(self, environ: Environ) -> None:
         self.environ = environ
 
     @property

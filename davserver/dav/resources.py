@@ -14,7 +14,7 @@ in the same atomic step, so the ETag WsgiDAV then sends describes the final stat
 from __future__ import annotations
 
 import mimetypes
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -31,6 +31,7 @@ from davserver.dav import lock_null, properties
 from davserver.dav.errors import stat_or_none, translated
 from davserver.dav.request import DavRequest
 from davserver.dav.writes import BodySink, queue_commit_headers, writable_destination
+from davserver.http.environ import Environ
 from davserver.namespace import SHARES, storage_to_share_path
 from davserver.nextcloud import webdav_alias
 from providers import paths
@@ -39,14 +40,14 @@ from providers.hashing import Digests
 
 if TYPE_CHECKING:
     from davserver.context import ServerContext
-    from davserver.dav.provider import DavsyncDAVProvider
+    from davserver.dav.host import DavHost
 
 
 class StorageResource:
     """What file and folder resources share: storage path, entry, properties, access."""
 
-    provider: DavsyncDAVProvider
-    environ: dict[str, Any]
+    provider: DavHost
+    environ: Environ
     path: str
     is_collection: bool
 
@@ -231,9 +232,9 @@ class FileResource(StorageResource, DAVNonCollection):  # type: ignore[misc]
 
     def __init__(
         self,
-        provider: DavsyncDAVProvider,
+        provider: DavHost,
         path: str,
-        environ: dict[str, Any],
+        environ: Environ,
         area: str,
         storage_path: str,
         entry: Entry | None,
@@ -354,9 +355,9 @@ class FolderResource(StorageResource, DAVCollection):  # type: ignore[misc]
 
     def __init__(
         self,
-        provider: DavsyncDAVProvider,
+        provider: DavHost,
         path: str,
-        environ: dict[str, Any],
+        environ: Environ,
         area: str,
         storage_path: str,
         entry: Entry,
@@ -375,13 +376,13 @@ class FolderResource(StorageResource, DAVCollection):  # type: ignore[misc]
     def get_member_names(self) -> list[str]:
         return [e.name for e in self._list()]
 
-    def get_member(self, name: str) -> Any:
+    def get_member(self, name: str) -> StorageResource | None:
         for e in self._list():
             if e.name == name:
                 return self._resource_for(e)
         return None
 
-    def get_member_list(self) -> list[Any]:
+    def get_member_list(self) -> list[StorageResource]:
         return [self._resource_for(e) for e in self._list()]
 
     def iter_members(self) -> Iterator[StorageResource]:
@@ -441,9 +442,9 @@ class VirtualFolder(DAVCollection):  # type: ignore[misc]
         self,
         provider: Any,
         path: str,
-        environ: dict[str, Any],
+        environ: Environ,
         members: list[str],
-        child_factory: Any,
+        child_factory: Callable[[str, Environ], Any],
     ) -> None:
         DAVCollection.__init__(self, path, environ)
         self.provider = provider

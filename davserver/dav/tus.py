@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from http import HTTPStatus
-from typing import Any
 from urllib.parse import quote
 
 from wsgidav.dav_error import DAVError
@@ -26,7 +25,7 @@ from wsgidav.dav_error import DAVError
 from davserver.dav.provider import DavsyncDAVProvider
 from davserver.dav.request import DavRequest
 from davserver.dav.upload_errors import TUS_CHECKSUM_MISMATCH, error_status
-from davserver.http.environ import StartResponse
+from davserver.http.environ import Environ, StartResponse
 from davserver.namespace import Location, resolve_in_share
 from davserver.uploads import protocol
 from davserver.uploads.errors import (
@@ -39,7 +38,7 @@ from davserver.uploads.errors import (
 from davserver.uploads.service import TusState, UploadService
 from providers.errors import ProviderError
 
-Handler = Callable[[dict[str, Any], StartResponse, DavsyncDAVProvider], Iterable[bytes]]
+Handler = Callable[[Environ, StartResponse, DavsyncDAVProvider], Iterable[bytes]]
 
 _REASONS = {TUS_CHECKSUM_MISMATCH: "Checksum Mismatch"}
 
@@ -53,7 +52,7 @@ class _TusResponse(Exception):
         self.headers = headers
 
 
-def route(environ: dict[str, Any], method: str) -> Handler | None:
+def route(environ: Environ, method: str) -> Handler | None:
     """The tus handler for this request, or None if it is not a tus request."""
     tus_header = "HTTP_TUS_RESUMABLE" in environ
     if method == "POST" and tus_header:
@@ -68,7 +67,7 @@ def route(environ: dict[str, Any], method: str) -> Handler | None:
     return None
 
 
-def advertise(environ: dict[str, Any], provider: DavsyncDAVProvider) -> None:
+def advertise(environ: Environ, provider: DavsyncDAVProvider) -> None:
     """Queue the tus discovery headers for an OPTIONS response."""
     request = DavRequest(environ)
     request.add_response_header("Tus-Version", protocol.TUS_VERSION)
@@ -81,7 +80,7 @@ def advertise(environ: dict[str, Any], provider: DavsyncDAVProvider) -> None:
         request.add_response_header("Tus-Max-Size", str(service.limits.max_upload_bytes))
 
 
-def _in_uploads(environ: dict[str, Any]) -> bool:
+def _in_uploads(environ: Environ) -> bool:
     path = environ.get("PATH_INFO") or "/"
     return path.strip("/").split("/", 1)[0] == "uploads"
 
@@ -112,7 +111,7 @@ def _guarded(handler: Callable[..., list[bytes]]) -> Handler:
     """Run ``handler`` and turn every upload, provider or DAV error into a tus answer."""
 
     def run(
-        environ: dict[str, Any], start_response: StartResponse, provider: DavsyncDAVProvider
+        environ: Environ, start_response: StartResponse, provider: DavsyncDAVProvider
     ) -> list[bytes]:
         service = provider.ctx.uploads
         head = environ["REQUEST_METHOD"].upper() == "HEAD"
@@ -134,14 +133,14 @@ def _guarded(handler: Callable[..., list[bytes]]) -> Handler:
     return run
 
 
-def _location(environ: dict[str, Any], provider: DavsyncDAVProvider) -> Location:
+def _location(environ: Environ, provider: DavsyncDAVProvider) -> Location:
     try:
         return resolve_in_share(provider.share_path, environ.get("PATH_INFO") or "/")
     except ProviderError as exc:
         raise _TusResponse(400, str(exc), []) from exc
 
 
-def _upload_name(environ: dict[str, Any], provider: DavsyncDAVProvider) -> str:
+def _upload_name(environ: Environ, provider: DavsyncDAVProvider) -> str:
     """The tus upload id addressed by the request path (``/uploads/<user>/<id>``)."""
     loc = _location(environ, provider)
     parts = loc.storage_path.split("/") if loc.kind == "home" else []
@@ -162,7 +161,7 @@ def _state_headers(state: TusState) -> list[tuple[str, str]]:
 class _Body:
     """The request body as a ``BodyReader``; a failing socket reads as the end."""
 
-    def __init__(self, environ: dict[str, Any], length: int | None) -> None:
+    def __init__(self, environ: Environ, length: int | None) -> None:
         self._environ = environ
         self._stream = environ["wsgi.input"]
         self._length = length
@@ -184,16 +183,16 @@ class _Body:
         return data
 
 
-def _expect_version(environ: dict[str, Any]) -> None:
+def _expect_version(environ: Environ) -> None:
     protocol.check_tus_resumable(DavRequest(environ).header("Tus-Resumable"))
 
 
-def _parse_checksum(environ: dict[str, Any]) -> tuple[str, str] | None:
+def _parse_checksum(environ: Environ) -> tuple[str, str] | None:
     raw = DavRequest(environ).header("Upload-Checksum")
     return None if raw is None else protocol.parse_upload_checksum(raw)
 
 
-def _body_length(environ: dict[str, Any]) -> int | None:
+def _body_length(environ: Environ) -> int | None:
     try:
         return DavRequest(environ).declared_length
     except DAVError as exc:
@@ -204,7 +203,7 @@ def _body_length(environ: dict[str, Any]) -> int | None:
 
 
 def _create_impl(
-    environ: dict[str, Any],
+    environ: Environ,
     start_response: StartResponse,
     provider: DavsyncDAVProvider,
     service: UploadService,
@@ -250,7 +249,7 @@ def _create_impl(
     return _respond(start_response, 201, [("Location", url), *_state_headers(state)])
 
 
-def _mtime_ns(environ: dict[str, Any], metadata: dict[str, bytes]) -> int | None:
+def _mtime_ns(environ: Environ, metadata: dict[str, bytes]) -> int | None:
     """The ``mtime`` metadata (the file's time), else ``X-OC-Mtime``, else None (now)."""
     text = protocol.metadata_text(metadata, "mtime")
     if text:
@@ -259,7 +258,7 @@ def _mtime_ns(environ: dict[str, Any], metadata: dict[str, bytes]) -> int | None
     return None if header is None else protocol.parse_mtime_ns(header, "X-OC-Mtime")
 
 
-def _upload_url(environ: dict[str, Any], name: str) -> str:
+def _upload_url(environ: Environ, name: str) -> str:
     scheme = environ.get("wsgi.url_scheme", "http")
     host = environ.get("HTTP_HOST") or f"{environ['SERVER_NAME']}:{environ['SERVER_PORT']}"
     share = environ.get("SCRIPT_NAME", "")
@@ -268,7 +267,7 @@ def _upload_url(environ: dict[str, Any], name: str) -> str:
 
 
 def _patch_impl(
-    environ: dict[str, Any],
+    environ: Environ,
     start_response: StartResponse,
     provider: DavsyncDAVProvider,
     service: UploadService,
@@ -296,7 +295,7 @@ def _patch_impl(
 
 
 def _head_impl(
-    environ: dict[str, Any],
+    environ: Environ,
     start_response: StartResponse,
     provider: DavsyncDAVProvider,
     service: UploadService,
@@ -318,7 +317,7 @@ def _head_impl(
 
 
 def _delete_impl(
-    environ: dict[str, Any],
+    environ: Environ,
     start_response: StartResponse,
     provider: DavsyncDAVProvider,
     service: UploadService,

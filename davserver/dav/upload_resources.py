@@ -9,7 +9,7 @@ URL layout inside a share (``/remote.php/dav`` or ``/dav``)::
     /uploads/<user>/<session>/.file    MOVE it to a files URL to assemble the upload
     /uploads/<user>/tus-<id>       a tus upload (PATCH/HEAD/DELETE: see ``davserver.dav.tus``)
 
-The same ``DavsyncDAVProvider`` serves ``/files`` and ``/uploads``, so WsgiDAV's MOVE of
+The same ``DavHost`` serves ``/files`` and ``/uploads``, so WsgiDAV's MOVE of
 ``.file`` onto a files URL stays inside one provider. WsgiDAV calls ``handle_move`` first:
 for an existing destination the upload is assembled over it there (WsgiDAV answers 204),
 otherwise ``move_recursive`` assembles it (201). Response headers (``ETag``, ``OC-ETag``,
@@ -18,7 +18,7 @@ otherwise ``move_recursive`` assembles it (201). Response headers (``ETag``, ``O
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO, Generic, NoReturn, Protocol, TypeVar
 from urllib.parse import unquote, urlparse
 
 from wsgidav.dav_error import HTTP_CONFLICT, DAVError
@@ -29,6 +29,7 @@ from davserver.dav.request import DavRequest
 from davserver.dav.resources import VirtualFolder
 from davserver.dav.upload_errors import upload_translated
 from davserver.dav.writes import BodySink, queue_commit_headers, writable_destination
+from davserver.http.environ import Environ
 from davserver.namespace import Location, resolve
 from davserver.uploads import protocol
 from davserver.uploads.service import ChunkUpload, UploadService
@@ -36,12 +37,14 @@ from davserver.uploads.store import KIND_TUS, Chunk, Session
 from providers.errors import InvalidPathError
 
 if TYPE_CHECKING:
-    from davserver.dav.provider import DavsyncDAVProvider
+    from davserver.dav.host import DavHost
 
 ASSEMBLE_NAME = ".file"
 
 
-def upload_resource(provider: DavsyncDAVProvider, loc: Location, environ: dict[str, Any]) -> Any:
+def upload_resource(
+    provider: DavHost, loc: Location, environ: Environ
+) -> VirtualFolder | UploadsHome | SessionCollection | TusUploadResource | UploadMember | None:
     """The resource at ``loc`` (area ``uploads``), or None.
 
     Raises DAVError 403 for another user's uploads, 409 for a chunk PUT into a session
@@ -77,12 +80,12 @@ def upload_resource(provider: DavsyncDAVProvider, loc: Location, environ: dict[s
 
 
 def _session_member(
-    provider: DavsyncDAVProvider,
-    environ: dict[str, Any],
+    provider: DavHost,
+    environ: Environ,
     service: UploadService,
     session: Session,
     name: str,
-) -> Any:
+) -> UploadMember | None:
     if session.kind == KIND_TUS:
         return None
     if name == ASSEMBLE_NAME:
@@ -102,15 +105,13 @@ def _session_member(
     return ChunkResource(provider, environ, service, session, name, chunk)
 
 
-def files_destination(
-    provider: DavsyncDAVProvider, environ: dict[str, Any], share_path: str
-) -> str:
+def files_destination(provider: DavHost, environ: Environ, share_path: str) -> str:
     """The storage path of a files-area share path the user may write (DAVError 403/400
     otherwise; see ``writes.writable_destination``)."""
     return writable_destination(provider.ctx, DavRequest(environ).user, share_path)
 
 
-def header_destination(provider: DavsyncDAVProvider, environ: dict[str, Any]) -> str | None:
+def header_destination(provider: DavHost, environ: Environ) -> str | None:
     """The storage path of the request's ``Destination`` URL (None if absent).
 
     Raises DAVError 400 if it is not a files URL, 403 if the user may not write there.
@@ -127,7 +128,7 @@ def header_destination(provider: DavsyncDAVProvider, environ: dict[str, Any]) ->
     return files_destination(provider, environ, "/files/" + loc.storage_path)
 
 
-def total_length_header(environ: dict[str, Any]) -> int | None:
+def total_length_header(environ: Environ) -> int | None:
     """``OC-Total-Length`` (None if absent). DAVError 400 if malformed."""
     raw = environ.get("HTTP_OC_TOTAL_LENGTH")
     if raw is None:
@@ -139,7 +140,7 @@ def total_length_header(environ: dict[str, Any]) -> int | None:
 class _UploadResourceMixin:
     """Shared identity of upload resources: quoted getetag, no moves or copies."""
 
-    environ: dict[str, Any]
+    environ: Environ
 
     def get_property_value(self, name: str) -> Any:
         if name == "{DAV:}getetag":
@@ -157,42 +158,56 @@ class _UploadResourceMixin:
         return False
 
 
-class _ListedCollection(_UploadResourceMixin, DAVCollection):  # type: ignore[misc]
-    """A collection whose members come from one list, read once per request."""
+class _Named(Protocol):
+    @property
+    def name(self) -> str: ...
 
-    def _load(self) -> list[Any]:
+
+ItemT = TypeVar("ItemT", bound=_Named)
+MemberT = TypeVar("MemberT")
+
+
+class _ListedCollection(
+    _UploadResourceMixin,
+    DAVCollection,  # type: ignore[misc]
+    Generic[ItemT, MemberT],
+):
+    """A collection whose members come from one list of named items, read once per request."""
+
+    _items: list[ItemT] | None = None
+
+    def _load(self) -> list[ItemT]:
         raise NotImplementedError
 
-    def _member(self, item: Any) -> Any:
+    def _member(self, item: ItemT) -> MemberT:
         raise NotImplementedError
 
-    def _list(self) -> list[Any]:
-        items: list[Any] | None = getattr(self, "_items", None)
-        if items is None:
+    def _list(self) -> list[ItemT]:
+        if self._items is None:
             with upload_translated():
-                items = self._items = self._load()
-        return items
+                self._items = self._load()
+        return self._items
 
     def get_member_names(self) -> list[str]:
         return [item.name for item in self._list()]
 
-    def get_member_list(self) -> list[Any]:
+    def get_member_list(self) -> list[MemberT]:
         return [self._member(item) for item in self._list()]
 
-    def get_member(self, name: str) -> Any:
+    def get_member(self, name: str) -> MemberT | None:
         return next((self._member(i) for i in self._list() if i.name == name), None)
 
     def support_etag(self) -> bool:
         return True
 
 
-class UploadsHome(_ListedCollection):
+class UploadsHome(_ListedCollection[Session, "SessionCollection | TusUploadResource"]):
     """``/uploads/<user>``: the user's open sessions; MKCOL below it creates one."""
 
     def __init__(
         self,
-        provider: DavsyncDAVProvider,
-        environ: dict[str, Any],
+        provider: DavHost,
+        environ: Environ,
         service: UploadService,
         user: str,
     ) -> None:
@@ -204,7 +219,7 @@ class UploadsHome(_ListedCollection):
     def _load(self) -> list[Session]:
         return self.service.active_sessions(self.user)
 
-    def _member(self, item: Session) -> Any:
+    def _member(self, item: Session) -> SessionCollection | TusUploadResource:
         return _session_resource(self.provider, self.environ, self.service, item)
 
     def get_display_name(self) -> str:
@@ -221,7 +236,7 @@ class UploadsHome(_ListedCollection):
         with upload_translated():
             self.service.create_chunked(self.user, name, destination=destination, total=total)
 
-    def create_empty_resource(self, name: str) -> Any:
+    def create_empty_resource(self, name: str) -> NoReturn:
         raise forbidden("PUT chunks into a session: MKCOL /uploads/<user>/<session>/ first")
 
     def delete(self) -> None:
@@ -232,20 +247,20 @@ class UploadsHome(_ListedCollection):
 
 
 def _session_resource(
-    provider: DavsyncDAVProvider, environ: dict[str, Any], service: UploadService, s: Session
-) -> Any:
+    provider: DavHost, environ: Environ, service: UploadService, s: Session
+) -> SessionCollection | TusUploadResource:
     if s.kind == KIND_TUS:
         return TusUploadResource(provider, environ, service, s)
     return SessionCollection(provider, environ, service, s)
 
 
-class SessionCollection(_ListedCollection):
+class SessionCollection(_ListedCollection[Chunk, "UploadMember"]):
     """``/uploads/<user>/<session>``: the chunks received so far (PROPFIND shows sizes)."""
 
     def __init__(
         self,
-        provider: DavsyncDAVProvider,
-        environ: dict[str, Any],
+        provider: DavHost,
+        environ: Environ,
         service: UploadService,
         session: Session,
     ) -> None:
@@ -260,7 +275,7 @@ class SessionCollection(_ListedCollection):
     def _member(self, item: Chunk) -> ChunkResource:
         return self._chunk_resource(item)
 
-    def get_member(self, name: str) -> Any:
+    def get_member(self, name: str) -> UploadMember | None:
         if name == ASSEMBLE_NAME:
             return AssembleResource(self.provider, self.environ, self.service, self.session)
         return super().get_member(name)
@@ -316,8 +331,8 @@ class ChunkResource(_UploadResourceMixin, DAVNonCollection):  # type: ignore[mis
 
     def __init__(
         self,
-        provider: DavsyncDAVProvider,
-        environ: dict[str, Any],
+        provider: DavHost,
+        environ: Environ,
         service: UploadService,
         session: Session,
         name: str,
@@ -342,7 +357,7 @@ class ChunkResource(_UploadResourceMixin, DAVNonCollection):  # type: ignore[mis
     def get_content_type(self) -> str:
         return "application/octet-stream"
 
-    def get_content(self) -> Any:
+    def get_content(self) -> BinaryIO:
         with upload_translated():
             return self.service.open_chunk(self.session, self._require())
 
@@ -402,8 +417,8 @@ class AssembleResource(_UploadResourceMixin, DAVNonCollection):  # type: ignore[
 
     def __init__(
         self,
-        provider: DavsyncDAVProvider,
-        environ: dict[str, Any],
+        provider: DavHost,
+        environ: Environ,
         service: UploadService,
         session: Session,
     ) -> None:
@@ -422,10 +437,10 @@ class AssembleResource(_UploadResourceMixin, DAVNonCollection):  # type: ignore[
     def get_content_type(self) -> str:
         return "application/octet-stream"
 
-    def get_content(self) -> Any:
+    def get_content(self) -> NoReturn:
         raise forbidden(f"{ASSEMBLE_NAME} cannot be read; MOVE it to assemble the upload")
 
-    def begin_write(self, *, content_type: str | None = None) -> Any:
+    def begin_write(self, *, content_type: str | None = None) -> NoReturn:
         raise forbidden(f"{ASSEMBLE_NAME} is reserved: MOVE it to assemble the upload")
 
     def get_etag(self) -> str | None:
@@ -448,7 +463,7 @@ class AssembleResource(_UploadResourceMixin, DAVNonCollection):  # type: ignore[
     def support_recursive_move(self, dest_path: str) -> bool:
         return True
 
-    def move_recursive(self, dest_path: str) -> list[Any]:
+    def move_recursive(self, dest_path: str) -> list[tuple[str, DAVError]]:
         """Assemble into a new destination (WsgiDAV then answers 201)."""
         self._assemble(files_destination(self.provider, self.environ, dest_path))
         return []
@@ -484,8 +499,8 @@ class TusUploadResource(_UploadResourceMixin, DAVNonCollection):  # type: ignore
 
     def __init__(
         self,
-        provider: DavsyncDAVProvider,
-        environ: dict[str, Any],
+        provider: DavHost,
+        environ: Environ,
         service: UploadService,
         session: Session,
     ) -> None:
@@ -501,7 +516,7 @@ class TusUploadResource(_UploadResourceMixin, DAVNonCollection):  # type: ignore
     def get_content_type(self) -> str:
         return "application/octet-stream"
 
-    def get_content(self) -> Any:
+    def get_content(self) -> NoReturn:
         raise forbidden("a tus upload cannot be read before it is complete")
 
     def get_etag(self) -> str | None:
@@ -523,3 +538,7 @@ class TusUploadResource(_UploadResourceMixin, DAVNonCollection):  # type: ignore
         with upload_translated():
             self.service.abort(self.session.owner, self.session.name)
         return True
+
+
+UploadMember = ChunkResource | AssembleResource
+"""What a session collection holds: its chunks and ``.file``."""

@@ -10,6 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+Environ = dict[str, Any]
+"""A WSGI environ (PEP 3333): CGI variables, ``wsgi.*`` and server/framework keys."""
+
 StartResponse = Callable[..., Any]
 """The WSGI ``start_response`` callable (status, headers[, exc_info]) -> write."""
 
