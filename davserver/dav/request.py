@@ -13,9 +13,10 @@ from davserver.dav.errors import bad_request
 from davserver.http import environ as wsgi_environ
 from davserver.http.digests import DigestHeaderError, expected_digests_from_headers
 from davserver.http.environ import Environ
+from davserver.uploads import protocol
+from davserver.uploads.errors import ProtocolError
 
 RESPONSE_HEADERS_KEY = "davsync.response_headers"
-_MAX_MTIME_SECONDS = 2**33
 
 
 class DavRequest:
@@ -67,12 +68,9 @@ class DavRequest:
         if raw is None:
             return None
         try:
-            seconds = float(raw.strip())
-        except ValueError as exc:
-            raise bad_request(f"invalid X-OC-Mtime header: {raw!r}") from exc
-        if not 0 <= seconds < _MAX_MTIME_SECONDS:
-            raise bad_request(f"X-OC-Mtime out of range: {raw!r}")
-        return int(seconds * 1_000_000_000)
+            return protocol.parse_mtime_ns(str(raw), "X-OC-Mtime")
+        except ProtocolError as exc:
+            raise bad_request(str(exc)) from exc
 
     def expected_digests(self) -> dict[str, str]:
         """The digests the client declared for the body (algorithm -> hex), from
