@@ -33,10 +33,10 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
+from davserver.http.environ import StartResponse as StartResponse
 from providers.errors import InvalidPathError
 from providers.paths import decode_url_path
 
-StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 

@@ -20,7 +20,8 @@ from typing import Any
 from lxml import etree
 from wsgidav.mw.base_mw import BaseMiddleware
 
-StartResponse = Callable[..., Any]
+from davserver.http.environ import ContentLengthError, StartResponse, declared_length
+
 BodyRewrite = Callable[[bytes], bytes | None]
 
 DEFAULT_MAX_BODY = 1024 * 1024
@@ -81,8 +82,10 @@ QUIRKS: tuple[Quirk, ...] = (
 
 
 def _declared_length(environ: dict[str, Any]) -> int | None:
-    raw = str(environ.get("CONTENT_LENGTH") or "").strip()
-    return int(raw) if raw.isdigit() else None
+    try:
+        return declared_length(environ)
+    except ContentLengthError:
+        return None  # the request guard answers it
 
 
 def _read_body(environ: dict[str, Any], length: int) -> bytes:

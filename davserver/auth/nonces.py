@@ -30,8 +30,7 @@ from typing import Any
 from wsgidav.mw.base_mw import BaseMiddleware
 
 from davserver.auth.state_db import open_state_db
-
-StartResponse = Callable[..., Any]
+from davserver.http.environ import StartResponse
 
 _log = logging.getLogger(__name__)
 

@@ -17,9 +17,9 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
+from davserver.http.environ import USER_KEY
 from davserver.limits import StartResponse, WSGIApp
 
-USER_KEY = "wsgidav.auth.user_name"
 PROTOCOL_KEY = "davsync.protocol"  # set by davserver.gateways.inprocess (form, ftp, mail)
 
 

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 from urllib.parse import unquote, urlparse
 
@@ -12,10 +12,10 @@ from wsgidav.mw.base_mw import BaseMiddleware
 
 from davserver.access import READ_METHODS
 from davserver.dav.provider import DavsyncDAVProvider
+from davserver.dav.request import DavRequest
+from davserver.http.environ import StartResponse
 from davserver.namespace import Location, resolve, resolve_in_share
 from providers.errors import InvalidPathError
-
-StartResponse = Callable[..., Any]
 
 
 class AccessControl(BaseMiddleware):  # type: ignore[misc]
@@ -33,7 +33,7 @@ class AccessControl(BaseMiddleware):  # type: ignore[misc]
 
     def _check(self, environ: dict[str, Any], provider: DavsyncDAVProvider) -> None:
         method = environ["REQUEST_METHOD"].upper()
-        user = str(environ.get("wsgidav.auth.user_name") or "")
+        user = DavRequest(environ).user
         try:
             loc = resolve_in_share(provider.share_path, environ.get("PATH_INFO") or "/")
         except InvalidPathError as exc:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
 
 from wsgidav.dav_error import (
     HTTP_BAD_REQUEST,
@@ -18,6 +17,7 @@ from wsgidav.dav_error import (
 )
 
 from providers import errors as pe
+from providers.base import Entry, Provider
 
 _STATUS: list[tuple[type[pe.ProviderError], int]] = [
     (pe.NotFoundError, HTTP_NOT_FOUND),
@@ -49,7 +49,18 @@ def translated() -> Iterator[None]:
         raise to_dav_error(exc) from exc
 
 
-F = TypeVar("F", bound=Callable[..., Any])
+def stat_or_none(storage: Provider, path: str) -> Entry | None:
+    """The entry at ``path``, or None if nothing is there.
+
+    Only NotFoundError means "nothing there": every other provider error (an I/O failure,
+    an invalid path) is raised as its DAVError, never mistaken for an absent resource.
+    """
+    try:
+        return storage.stat(path)
+    except pe.NotFoundError:
+        return None
+    except pe.ProviderError as exc:
+        raise to_dav_error(exc) from exc
 
 
 def forbidden(message: str) -> DAVError:

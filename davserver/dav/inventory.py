@@ -17,19 +17,18 @@ PROPFIND per folder is slow on big trees.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 from davserver.dav.resources import FolderResource
 from davserver.dav.streamed import start_streamed
 from davserver.http.encoding import accepts_gzip, gzip_stream
+from davserver.http.environ import Environ, StartResponse
 from providers.base import Provider
 from providers.errors import NotFoundError
 
-StartResponse = Callable[..., Any]
 
-
-def wants_inventory(environ: dict[str, Any]) -> bool:
+def wants_inventory(environ: Environ) -> bool:
     """True for ``GET ...?inventory`` (also ``?inventory=1``)."""
     query = environ.get("QUERY_STRING", "")
     return any(part.split("=", 1)[0] == "inventory" for part in query.split("&"))
@@ -79,7 +78,7 @@ def _dump(obj: dict[str, Any]) -> bytes:
 
 
 def serve_inventory(
-    environ: dict[str, Any], start_response: StartResponse, res: FolderResource
+    environ: Environ, start_response: StartResponse, res: FolderResource
 ) -> Iterator[bytes]:
     """Stream the inventory of ``res`` (see the module docstring)."""
     storage: Provider = res.ctx.storage

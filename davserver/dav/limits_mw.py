@@ -36,7 +36,6 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from wsgidav.dav_error import (
-    HTTP_BAD_REQUEST,
     HTTP_FORBIDDEN,
     HTTP_REQUEST_ENTITY_TOO_LARGE,
     DAVError,
@@ -44,14 +43,15 @@ from wsgidav.dav_error import (
 )
 from wsgidav.mw.base_mw import BaseMiddleware
 
+from davserver.dav.errors import bad_request
+from davserver.dav.request import DavRequest
 from davserver.http import if_header
+from davserver.http.environ import StartResponse
 from davserver.http.xml_guard import XMLRefusedError, check_xml
 from davserver.namespace import SHARES, split_share
 from davserver.settings import Settings
 from providers.errors import InvalidPathError
 from providers.paths import decode_url_path
-
-StartResponse = Callable[..., Any]
 
 XML_METHODS = frozenset({"PROPFIND", "PROPPATCH", "LOCK", "REPORT"})
 _DEPTHS = {"0": "0", "1": "1", "infinity": "infinity"}
@@ -61,11 +61,6 @@ _TIMEOUT = re.compile(
 _CODED_URL = re.compile(r"\s*<[^<>\s]+>\s*")
 _READ_BLOCK = 64 * 1024
 _BODY_429 = b"Too many concurrent requests for this user; retry shortly.\n"
-
-
-def bad_request(message: str) -> DAVError:
-    """A 400 with ``message``."""
-    return DAVError(HTTP_BAD_REQUEST, context_info=message)
 
 
 def finite_depth(message: str) -> DAVError:
@@ -191,7 +186,7 @@ class DavLimits(BaseMiddleware):  # type: ignore[misc]
         self.slots = UserSlots(cap)
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        user = str(environ.get("wsgidav.auth.user_name") or "")
+        user = DavRequest(environ).user
         if not user:
             self._check(environ)
             return self.next_app(environ, start_response)  # type: ignore[no-any-return]
@@ -292,7 +287,7 @@ class DavLimits(BaseMiddleware):  # type: ignore[misc]
 
     def _buffer_xml(self, environ: dict[str, Any]) -> None:
         limit = self.limits.max_xml_body_bytes
-        length = _declared_length(environ)
+        length = DavRequest(environ).declared_length
         chunked = "chunked" in str(environ.get("HTTP_TRANSFER_ENCODING", "")).lower()
         if length is not None and length > limit:
             raise DAVError(
@@ -318,7 +313,7 @@ class DavLimits(BaseMiddleware):  # type: ignore[misc]
 
     def _guard_body(self, environ: dict[str, Any], method: str) -> None:
         chunked = "chunked" in str(environ.get("HTTP_TRANSFER_ENCODING", "")).lower()
-        if not chunked and not _declared_length(environ):
+        if not chunked and not DavRequest(environ).declared_length:
             return
         if method in ("GET", "HEAD"):
             raise bad_request("GET/HEAD must not carry a body")
@@ -346,13 +341,13 @@ class DavLimits(BaseMiddleware):  # type: ignore[misc]
     @staticmethod
     def _check_refresh_owner(environ: dict[str, Any]) -> None:
         parsed: if_header.IfHeader | None = environ.get("davsync.if")
-        if parsed is None or _declared_length(environ):
+        if parsed is None or DavRequest(environ).declared_length:
             return
         provider = environ.get("wsgidav.provider")
         lock_man = getattr(provider, "lock_manager", None)
         if lock_man is None:
             return
-        user = str(environ.get("wsgidav.auth.user_name") or "")
+        user = DavRequest(environ).user
         for token in parsed.tokens():
             lock = lock_man.get_lock(token)
             if lock is not None and lock.get("principal") != user:
@@ -377,15 +372,6 @@ def _request_hosts(environ: dict[str, Any]) -> set[str]:
     if forwarded:
         hosts.add(str(forwarded).lower())
     return hosts
-
-
-def _declared_length(environ: dict[str, Any]) -> int | None:
-    raw = str(environ.get("CONTENT_LENGTH") or "").strip()
-    if not raw:
-        return None
-    if not raw.isdigit():
-        raise bad_request("malformed Content-Length")
-    return int(raw)
 
 
 def _read_at_most(stream: GuardedInput, length: int | None, most: int) -> bytes:

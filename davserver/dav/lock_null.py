@@ -26,11 +26,11 @@ from typing import Any
 from wsgidav.dav_error import DAVError
 
 from davserver.dav.errors import translated
+from davserver.http.environ import StartResponse
 from providers.errors import AlreadyExistsError
 
 _log = logging.getLogger(__name__)
 
-StartResponse = Callable[..., Any]
 
 _PENDING_KEY = "davsync.lock_null.pending"
 

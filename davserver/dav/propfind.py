@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from lxml import etree
@@ -40,12 +40,12 @@ from wsgidav import util
 from wsgidav.dav_error import HTTP_BAD_REQUEST, HTTP_NOT_FOUND, DAVError
 
 from davserver.dav.resources import FolderResource
+from davserver.http.environ import StartResponse
 
 __all__ = ["BLOCK_BYTES", "stream_propfind"]
 
 _log = logging.getLogger(__name__)
 
-StartResponse = Callable[..., Any]
 
 BLOCK_BYTES = 64 * 1024
 """Responses are gathered into blocks of about this size before they are handed to the server."""

@@ -11,12 +11,13 @@ from wsgidav.dav_provider import DAVProvider
 
 from davserver.context import ServerContext
 from davserver.dav import lock_null
-from davserver.dav.errors import translated
+from davserver.dav.errors import stat_or_none, translated
 from davserver.dav.propfind import stream_propfind
+from davserver.dav.request import DavRequest
 from davserver.dav.resources import FileResource, FolderResource, VirtualFolder
 from davserver.dav.upload_resources import upload_resource
+from davserver.http.environ import Environ
 from davserver.namespace import SHARES, resolve_in_share
-from providers.errors import NotFoundError
 
 
 class DavsyncDAVProvider(DAVProvider):  # type: ignore[misc]
@@ -40,7 +41,7 @@ class DavsyncDAVProvider(DAVProvider):  # type: ignore[misc]
         return str(super().ref_url_to_path(ref_url))
 
     def custom_request_handler(
-        self, environ: dict[str, Any], start_response: Any, default_handler: Any
+        self, environ: Environ, start_response: Any, default_handler: Any
     ) -> Any:
         """WsgiDAV's per-method hook: PROPFIND is answered streamed (``dav.propfind``)."""
         if environ["REQUEST_METHOD"] == "PROPFIND":
@@ -48,7 +49,7 @@ class DavsyncDAVProvider(DAVProvider):  # type: ignore[misc]
             return stream_propfind(server, self, environ, start_response)
         return super().custom_request_handler(environ, start_response, default_handler)
 
-    def get_resource_inst(self, path: str, environ: dict[str, Any]) -> Any:
+    def get_resource_inst(self, path: str, environ: Environ) -> Any:
         """The resource at share path ``path``, or None if there is none.
 
         Raises DAVError 400 for a path the path policy rejects, 403 for a home the user may
@@ -56,7 +57,7 @@ class DavsyncDAVProvider(DAVProvider):  # type: ignore[misc]
         """
         with translated():
             loc = resolve_in_share(self.share_path, path)
-        user = str(environ.get("wsgidav.auth.user_name") or "")
+        user = DavRequest(environ).user
         if loc.kind == "share-root":
             if loc.area:
                 return None
@@ -74,13 +75,9 @@ class DavsyncDAVProvider(DAVProvider):  # type: ignore[misc]
             raise DAVError(HTTP_FORBIDDEN, context_info=f"no access to home {loc.home!r}")
         if loc.storage_path == user:
             self.ctx.ensure_home(user)
-        try:
-            with translated():
-                entry = self.ctx.storage.stat(loc.storage_path)
-        except DAVError as exc:
-            if isinstance(exc.__cause__, NotFoundError):
-                return lock_null.pending(environ, loc.storage_path)
-            raise
+        entry = stat_or_none(self.ctx.storage, loc.storage_path)
+        if entry is None:
+            return lock_null.pending(environ, loc.storage_path)
         cls = FolderResource if entry.is_dir else FileResource
         return cls(self, "/files/" + loc.storage_path, environ, "files", loc.storage_path, entry)
 
@@ -93,7 +90,7 @@ class VirtualRootProvider(DAVProvider):  # type: ignore[misc]
     def is_readonly(self) -> bool:
         return True
 
-    def get_resource_inst(self, path: str, environ: dict[str, Any]) -> Any:
+    def get_resource_inst(self, path: str, environ: Environ) -> Any:
         """A virtual folder for ``/`` and ``/remote.php`` (and placeholders below), else None."""
         key = "/" + path.strip("/")
         if key in self._TREE:

@@ -14,7 +14,7 @@ in the same atomic step, so the ETag WsgiDAV then sends describes the final stat
 from __future__ import annotations
 
 import mimetypes
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -28,85 +28,26 @@ from wsgidav.dav_error import (
 from wsgidav.dav_provider import DAVCollection, DAVNonCollection
 
 from davserver.dav import lock_null, properties
-from davserver.dav.errors import bad_request, translated
-from davserver.http.digests import DigestHeaderError, expected_digests_from_headers
+from davserver.dav.errors import stat_or_none, translated
+from davserver.dav.request import DavRequest
+from davserver.dav.writes import BodySink, queue_commit_headers, writable_destination
+from davserver.http.environ import Environ
 from davserver.namespace import SHARES, storage_to_share_path
 from davserver.nextcloud import webdav_alias
 from providers import paths
 from providers.base import Entry, WriteHandle
-from providers.errors import NotFoundError, ProviderError
 from providers.hashing import Digests
 
 if TYPE_CHECKING:
-    from davserver.dav.provider import DavsyncDAVProvider
-
-RESPONSE_HEADERS_KEY = "davsync.response_headers"
-
-
-def add_response_header(environ: dict[str, Any], name: str, value: str) -> None:
-    """Queue a header for the response to this request (sent by the extensions middleware)."""
-    environ.setdefault(RESPONSE_HEADERS_KEY, []).append((name, value))
-
-
-def request_headers(environ: dict[str, Any]) -> dict[str, str]:
-    """The request's HTTP headers with lower-case, dash-separated names."""
-    out = {k[5:].lower().replace("_", "-"): v for k, v in environ.items() if k.startswith("HTTP_")}
-    if "CONTENT_TYPE" in environ:
-        out["content-type"] = environ["CONTENT_TYPE"]
-    if "CONTENT_LENGTH" in environ:
-        out["content-length"] = environ["CONTENT_LENGTH"]
-    return out
-
-
-def parse_oc_mtime(environ: dict[str, Any]) -> int | None:
-    """``X-OC-Mtime`` (unix seconds, fractions allowed) as ns; None if absent; 400 if invalid."""
-    raw = environ.get("HTTP_X_OC_MTIME")
-    if raw is None:
-        return None
-    try:
-        seconds = float(raw.strip())
-    except ValueError as exc:
-        raise bad_request(f"invalid X-OC-Mtime header: {raw!r}") from exc
-    if not 0 <= seconds < 2**33:
-        raise bad_request(f"X-OC-Mtime out of range: {raw!r}")
-    return int(seconds * 1_000_000_000)
-
-
-def declared_length(environ: dict[str, Any]) -> int | None:
-    """The request body length the client announced, or None (chunked / absent)."""
-    if "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
-        return None
-    raw = environ.get("CONTENT_LENGTH") or ""
-    try:
-        return int(raw) if raw.strip() else None
-    except ValueError as exc:
-        raise bad_request(f"invalid Content-Length: {raw!r}") from exc
-
-
-class _Writer:
-    """The file object WsgiDAV's PUT writes into: feeds a provider ``WriteHandle``."""
-
-    def __init__(self, handle: WriteHandle) -> None:
-        self.handle = handle
-
-    def writelines(self, chunks: Iterable[bytes]) -> None:
-        with translated():
-            for chunk in chunks:
-                self.handle.write(chunk)
-
-    def write(self, data: bytes) -> None:
-        with translated():
-            self.handle.write(data)
-
-    def close(self) -> None:
-        """Nothing to do: ``end_write`` commits or aborts."""
+    from davserver.context import ServerContext
+    from davserver.dav.host import DavHost
 
 
 class StorageResource:
     """What file and folder resources share: storage path, entry, properties, access."""
 
-    provider: DavsyncDAVProvider
-    environ: dict[str, Any]
+    provider: DavHost
+    environ: Environ
     path: str
     is_collection: bool
 
@@ -118,14 +59,19 @@ class StorageResource:
     # --- identity -------------------------------------------------------------------------
 
     @property
-    def ctx(self) -> Any:
+    def ctx(self) -> ServerContext:
         """The server context (storage, access policy, limits)."""
         return self.provider.ctx
 
     @property
+    def request(self) -> DavRequest:
+        """The typed view of this request."""
+        return DavRequest(self.environ)
+
+    @property
     def user(self) -> str:
         """The authenticated user of this request ("" if none)."""
-        return str(self.environ.get("wsgidav.auth.user_name") or "")
+        return self.request.user
 
     @property
     def home(self) -> str:
@@ -170,16 +116,9 @@ class StorageResource:
         return self.entry
 
     def _share_path_for(self, dest_path: str) -> str:
-        """Storage path for a share path such as a COPY/MOVE destination."""
-        prefix = f"/{self.area}/"
-        if not dest_path.startswith(prefix):
-            raise DAVError(HTTP_FORBIDDEN, context_info="destination outside the files area")
-        with translated():
-            dest = paths.normalize(dest_path[len(prefix) :])
-        home = dest.split("/", 1)[0]
-        if not self.ctx.policy.can_write(self.user, home):
-            raise DAVError(HTTP_FORBIDDEN, context_info=f"no write access to home {home!r}")
-        return dest
+        """Storage path for a share path such as a COPY/MOVE destination (403 if the user
+        may not write there)."""
+        return writable_destination(self.ctx, self.user, dest_path)
 
     # --- common live properties ------------------------------------------------------------
 
@@ -201,7 +140,7 @@ class StorageResource:
     def get_digests(self) -> Digests:
         """The content digests (files only)."""
         with translated():
-            return self.ctx.storage.digests(self.storage_path)  # type: ignore[no-any-return]
+            return self.ctx.storage.digests(self.storage_path)
 
     def apply_mtime(self, mtime_ns: int) -> None:
         """Set the modification time (PROPPATCH lastmodified / Win32LastModifiedTime)."""
@@ -270,11 +209,11 @@ class StorageResource:
             self._apply_request_mtime(dest)
 
     def _apply_request_mtime(self, dest: str) -> None:
-        mtime_ns = parse_oc_mtime(self.environ)
+        mtime_ns = self.request.mtime_ns
         if mtime_ns is not None:
             with translated():
                 self.ctx.storage.set_mtime(dest, mtime_ns)
-            add_response_header(self.environ, "X-OC-Mtime", "accepted")
+            self.request.add_response_header("X-OC-Mtime", "accepted")
 
     def _move_dead_props(self, dest_path: str, *, is_move: bool, with_children: bool) -> None:
         pm = self.provider.prop_manager
@@ -293,9 +232,9 @@ class FileResource(StorageResource, DAVNonCollection):  # type: ignore[misc]
 
     def __init__(
         self,
-        provider: DavsyncDAVProvider,
+        provider: DavHost,
         path: str,
-        environ: dict[str, Any],
+        environ: Environ,
         area: str,
         storage_path: str,
         entry: Entry | None,
@@ -321,19 +260,16 @@ class FileResource(StorageResource, DAVNonCollection):  # type: ignore[misc]
 
     # --- PUT --------------------------------------------------------------------------------
 
-    def begin_write(self, *, content_type: str | None = None) -> _Writer:
+    def begin_write(self, *, content_type: str | None = None) -> BodySink:
         """Validate the request's headers, then open a staged write (nothing visible yet)."""
-        headers = request_headers(self.environ)
-        try:
-            self._expected = expected_digests_from_headers(headers)
-        except DigestHeaderError as exc:
-            raise bad_request(str(exc)) from exc
-        self._mtime_ns = parse_oc_mtime(self.environ)
-        self._length = declared_length(self.environ)
+        request = self.request
+        self._expected = request.expected_digests()
+        self._mtime_ns = request.mtime_ns
+        self._length = request.declared_length
         self._check_size(self._length)
         with translated():
-            self._handle = self.ctx.storage.begin_write(self.storage_path)
-        return _Writer(self._handle)
+            self._handle = handle = self.ctx.storage.begin_write(self.storage_path)
+        return BodySink(handle.write, translated)
 
     def _check_size(self, length: int | None) -> None:
         limit = self.ctx.max_put_bytes
@@ -356,7 +292,7 @@ class FileResource(StorageResource, DAVNonCollection):  # type: ignore[misc]
         if with_errors:
             handle.abort()
             return
-        if_match, if_none_match_any = _write_preconditions(self.environ)
+        if_match, if_none_match_any = self.request.write_preconditions()
         with translated():
             result = handle.commit(
                 expected_size=self._length,
@@ -366,11 +302,13 @@ class FileResource(StorageResource, DAVNonCollection):  # type: ignore[misc]
                 if_none_match_any=if_none_match_any,
             )
         self.entry = result.entry
-        add_response_header(self.environ, "OC-FileId", self.oc_id)
-        add_response_header(self.environ, "OC-ETag", f'"{result.entry.etag}"')
-        add_response_header(self.environ, "OC-Checksum", f"SHA1:{result.digests.sha1}")
-        if self._mtime_ns is not None:
-            add_response_header(self.environ, "X-OC-Mtime", "accepted")
+        queue_commit_headers(
+            self.request,
+            self.ctx,
+            entry=result.entry,
+            digests=result.digests,
+            mtime_applied=self._mtime_ns is not None,
+        )
 
     # --- copy / move ------------------------------------------------------------------------
 
@@ -408,12 +346,8 @@ class FileResource(StorageResource, DAVNonCollection):  # type: ignore[misc]
         self._apply_request_mtime(dest)
 
     def _exists_as_file(self, storage_path: str) -> bool:
-        try:
-            return not self.ctx.storage.stat(storage_path).is_dir
-        except NotFoundError:
-            return False
-        except ProviderError:
-            return False
+        entry = stat_or_none(self.ctx.storage, storage_path)
+        return entry is not None and not entry.is_dir
 
 
 class FolderResource(StorageResource, DAVCollection):  # type: ignore[misc]
@@ -421,9 +355,9 @@ class FolderResource(StorageResource, DAVCollection):  # type: ignore[misc]
 
     def __init__(
         self,
-        provider: DavsyncDAVProvider,
+        provider: DavHost,
         path: str,
-        environ: dict[str, Any],
+        environ: Environ,
         area: str,
         storage_path: str,
         entry: Entry,
@@ -442,13 +376,13 @@ class FolderResource(StorageResource, DAVCollection):  # type: ignore[misc]
     def get_member_names(self) -> list[str]:
         return [e.name for e in self._list()]
 
-    def get_member(self, name: str) -> Any:
+    def get_member(self, name: str) -> StorageResource | None:
         for e in self._list():
             if e.name == name:
                 return self._resource_for(e)
         return None
 
-    def get_member_list(self) -> list[Any]:
+    def get_member_list(self) -> list[StorageResource]:
         return [self._resource_for(e) for e in self._list()]
 
     def iter_members(self) -> Iterator[StorageResource]:
@@ -495,9 +429,7 @@ class FolderResource(StorageResource, DAVCollection):  # type: ignore[misc]
     def copy_move_single(self, dest_path: str, *, is_move: bool) -> None:
         """Depth-0 copy of a collection: create the destination collection."""
         dest = self._share_path_for(dest_path)
-        try:
-            self.ctx.storage.stat(dest)
-        except NotFoundError:
+        if stat_or_none(self.ctx.storage, dest) is None:
             with translated():
                 self.ctx.storage.mkdir(dest)
         self._move_dead_props(dest_path, is_move=is_move, with_children=False)
@@ -510,9 +442,9 @@ class VirtualFolder(DAVCollection):  # type: ignore[misc]
         self,
         provider: Any,
         path: str,
-        environ: dict[str, Any],
+        environ: Environ,
         members: list[str],
-        child_factory: Any,
+        child_factory: Callable[[str, Environ], Any],
     ) -> None:
         DAVCollection.__init__(self, path, environ)
         self.provider = provider
@@ -546,12 +478,3 @@ class VirtualFolder(DAVCollection):  # type: ignore[misc]
     def get_property_names(self, *, is_allprop: bool) -> list[str]:
         names: list[str] = super().get_property_names(is_allprop=is_allprop)
         return [*names, f"{{{properties.OC_NS}}}permissions"]
-
-
-def _write_preconditions(environ: dict[str, Any]) -> tuple[str | None, bool]:
-    """(single strong If-Match ETag, If-None-Match: *) to re-check atomically at commit."""
-    if_match = environ.get("HTTP_IF_MATCH", "").strip()
-    tag: str | None = None
-    if if_match and if_match != "*" and "," not in if_match and not if_match.startswith("W/"):
-        tag = if_match.strip('"')
-    return tag, environ.get("HTTP_IF_NONE_MATCH", "").strip() == "*"

@@ -10,23 +10,22 @@ from __future__ import annotations
 import io
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import IO, TYPE_CHECKING, Any
 
 from wsgidav.dav_error import HTTP_BAD_REQUEST, HTTP_SERVICE_UNAVAILABLE, DAVError
 
 from davserver.dav.errors import translated
-from davserver.dav.resources import request_headers
 from davserver.dav.streamed import start_streamed
 from davserver.http import conditional, encoding, ranges
 from davserver.http.digests import oc_checksum_header, repr_digest_header
+from davserver.http.environ import StartResponse, request_headers
 from providers.base import Entry
 from providers.hashing import Digests
 
 if TYPE_CHECKING:
     from davserver.dav.resources import FileResource
 
-StartResponse = Callable[..., Any]
 READ_BLOCK = 1024 * 1024
 
 _REASONS = {200: "OK", 206: "Partial Content", 304: "Not Modified", 412: "Precondition Failed"}

@@ -22,7 +22,8 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-StartResponse = Callable[..., Any]
+from davserver.http.environ import StartResponse
+
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
 WSGIDAV_APP_LOGGER = "wsgidav.wsgidav_app"

@@ -18,14 +18,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from http import HTTPStatus
-from typing import Any
 from urllib.parse import quote
 
 from wsgidav.dav_error import DAVError
 
 from davserver.dav.provider import DavsyncDAVProvider
-from davserver.dav.resources import add_response_header, declared_length
+from davserver.dav.request import DavRequest
 from davserver.dav.upload_errors import TUS_CHECKSUM_MISMATCH, error_status
+from davserver.http.environ import Environ, StartResponse
 from davserver.namespace import Location, resolve_in_share
 from davserver.uploads import protocol
 from davserver.uploads.errors import (
@@ -38,8 +38,7 @@ from davserver.uploads.errors import (
 from davserver.uploads.service import TusState, UploadService
 from providers.errors import ProviderError
 
-StartResponse = Callable[..., Any]
-Handler = Callable[[dict[str, Any], StartResponse, DavsyncDAVProvider], Iterable[bytes]]
+Handler = Callable[[Environ, StartResponse, DavsyncDAVProvider], Iterable[bytes]]
 
 _REASONS = {TUS_CHECKSUM_MISMATCH: "Checksum Mismatch"}
 
@@ -53,7 +52,7 @@ class _TusResponse(Exception):
         self.headers = headers
 
 
-def route(environ: dict[str, Any], method: str) -> Handler | None:
+def route(environ: Environ, method: str) -> Handler | None:
     """The tus handler for this request, or None if it is not a tus request."""
     tus_header = "HTTP_TUS_RESUMABLE" in environ
     if method == "POST" and tus_header:
@@ -68,19 +67,20 @@ def route(environ: dict[str, Any], method: str) -> Handler | None:
     return None
 
 
-def advertise(environ: dict[str, Any], provider: DavsyncDAVProvider) -> None:
+def advertise(environ: Environ, provider: DavsyncDAVProvider) -> None:
     """Queue the tus discovery headers for an OPTIONS response."""
-    add_response_header(environ, "Tus-Version", protocol.TUS_VERSION)
-    add_response_header(environ, "Tus-Extension", ",".join(protocol.TUS_EXTENSIONS))
-    add_response_header(
-        environ, "Tus-Checksum-Algorithm", ",".join(protocol.TUS_CHECKSUM_ALGORITHMS)
+    request = DavRequest(environ)
+    request.add_response_header("Tus-Version", protocol.TUS_VERSION)
+    request.add_response_header("Tus-Extension", ",".join(protocol.TUS_EXTENSIONS))
+    request.add_response_header(
+        "Tus-Checksum-Algorithm", ",".join(protocol.TUS_CHECKSUM_ALGORITHMS)
     )
     service = provider.ctx.uploads
     if service is not None and service.limits.max_upload_bytes is not None:
-        add_response_header(environ, "Tus-Max-Size", str(service.limits.max_upload_bytes))
+        request.add_response_header("Tus-Max-Size", str(service.limits.max_upload_bytes))
 
 
-def _in_uploads(environ: dict[str, Any]) -> bool:
+def _in_uploads(environ: Environ) -> bool:
     path = environ.get("PATH_INFO") or "/"
     return path.strip("/").split("/", 1)[0] == "uploads"
 
@@ -111,7 +111,7 @@ def _guarded(handler: Callable[..., list[bytes]]) -> Handler:
     """Run ``handler`` and turn every upload, provider or DAV error into a tus answer."""
 
     def run(
-        environ: dict[str, Any], start_response: StartResponse, provider: DavsyncDAVProvider
+        environ: Environ, start_response: StartResponse, provider: DavsyncDAVProvider
     ) -> list[bytes]:
         service = provider.ctx.uploads
         head = environ["REQUEST_METHOD"].upper() == "HEAD"
@@ -133,29 +133,20 @@ def _guarded(handler: Callable[..., list[bytes]]) -> Handler:
     return run
 
 
-def _user(environ: dict[str, Any]) -> str:
-    return str(environ.get("wsgidav.auth.user_name") or "")
-
-
-def _header(environ: dict[str, Any], name: str) -> str | None:
-    value = environ.get("HTTP_" + name.upper().replace("-", "_"))
-    return None if value is None else str(value)
-
-
-def _location(environ: dict[str, Any], provider: DavsyncDAVProvider) -> Location:
+def _location(environ: Environ, provider: DavsyncDAVProvider) -> Location:
     try:
         return resolve_in_share(provider.share_path, environ.get("PATH_INFO") or "/")
     except ProviderError as exc:
         raise _TusResponse(400, str(exc), []) from exc
 
 
-def _upload_name(environ: dict[str, Any], provider: DavsyncDAVProvider) -> str:
+def _upload_name(environ: Environ, provider: DavsyncDAVProvider) -> str:
     """The tus upload id addressed by the request path (``/uploads/<user>/<id>``)."""
     loc = _location(environ, provider)
     parts = loc.storage_path.split("/") if loc.kind == "home" else []
     if loc.area != "uploads" or len(parts) != 2:
         raise _TusResponse(404, "not a tus upload URL", [])
-    if parts[0] != _user(environ):
+    if parts[0] != DavRequest(environ).user:
         raise _TusResponse(403, "uploads belong to the user who created them", [])
     return parts[1]
 
@@ -170,7 +161,7 @@ def _state_headers(state: TusState) -> list[tuple[str, str]]:
 class _Body:
     """The request body as a ``BodyReader``; a failing socket reads as the end."""
 
-    def __init__(self, environ: dict[str, Any], length: int | None) -> None:
+    def __init__(self, environ: Environ, length: int | None) -> None:
         self._environ = environ
         self._stream = environ["wsgi.input"]
         self._length = length
@@ -192,18 +183,18 @@ class _Body:
         return data
 
 
-def _expect_version(environ: dict[str, Any]) -> None:
-    protocol.check_tus_resumable(_header(environ, "Tus-Resumable"))
+def _expect_version(environ: Environ) -> None:
+    protocol.check_tus_resumable(DavRequest(environ).header("Tus-Resumable"))
 
 
-def _parse_checksum(environ: dict[str, Any]) -> tuple[str, str] | None:
-    raw = _header(environ, "Upload-Checksum")
+def _parse_checksum(environ: Environ) -> tuple[str, str] | None:
+    raw = DavRequest(environ).header("Upload-Checksum")
     return None if raw is None else protocol.parse_upload_checksum(raw)
 
 
-def _body_length(environ: dict[str, Any]) -> int | None:
+def _body_length(environ: Environ) -> int | None:
     try:
-        return declared_length(environ)
+        return DavRequest(environ).declared_length
     except DAVError as exc:
         raise _TusResponse(400, exc.get_user_info(), []) from exc
 
@@ -212,7 +203,7 @@ def _body_length(environ: dict[str, Any]) -> int | None:
 
 
 def _create_impl(
-    environ: dict[str, Any],
+    environ: Environ,
     start_response: StartResponse,
     provider: DavsyncDAVProvider,
     service: UploadService,
@@ -221,22 +212,22 @@ def _create_impl(
     loc = _location(environ, provider)
     if loc.kind != "home" or loc.area != "files":
         raise _TusResponse(405, "create tus uploads with POST to a collection of your files", [])
-    if _header(environ, "Upload-Defer-Length") is not None:
+    if DavRequest(environ).header("Upload-Defer-Length") is not None:
         raise ProtocolError("Upload-Defer-Length is not supported; send Upload-Length")
-    if _header(environ, "Upload-Concat") is not None:
+    if DavRequest(environ).header("Upload-Concat") is not None:
         raise ProtocolError("the concatenation extension is not supported")
-    raw_length = _header(environ, "Upload-Length")
+    raw_length = DavRequest(environ).header("Upload-Length")
     if raw_length is None:
         raise ProtocolError("Upload-Length is required")
     length = protocol.parse_count(raw_length, "Upload-Length")
-    raw_metadata = _header(environ, "Upload-Metadata")
+    raw_metadata = DavRequest(environ).header("Upload-Metadata")
     metadata = protocol.parse_upload_metadata(raw_metadata or "")
     filename = protocol.metadata_text(metadata, "filename")
     if not filename:
         raise ProtocolError("Upload-Metadata must name the file (key 'filename')")
     mtime_ns = _mtime_ns(environ, metadata)
     state = service.create_tus(
-        _user(environ),
+        DavRequest(environ).user,
         loc.storage_path,
         filename,
         length,
@@ -247,7 +238,7 @@ def _create_impl(
     body_length = _body_length(environ)
     if content_type == protocol.TUS_CONTENT_TYPE and body_length != 0 and not state.complete:
         state = service.tus_append(
-            _user(environ),
+            DavRequest(environ).user,
             state.name,
             0,
             _Body(environ, body_length),
@@ -258,25 +249,25 @@ def _create_impl(
     return _respond(start_response, 201, [("Location", url), *_state_headers(state)])
 
 
-def _mtime_ns(environ: dict[str, Any], metadata: dict[str, bytes]) -> int | None:
+def _mtime_ns(environ: Environ, metadata: dict[str, bytes]) -> int | None:
     """The ``mtime`` metadata (the file's time), else ``X-OC-Mtime``, else None (now)."""
     text = protocol.metadata_text(metadata, "mtime")
     if text:
         return protocol.parse_mtime_ns(text, "Upload-Metadata mtime")
-    header = _header(environ, "X-OC-Mtime")
+    header = DavRequest(environ).header("X-OC-Mtime")
     return None if header is None else protocol.parse_mtime_ns(header, "X-OC-Mtime")
 
 
-def _upload_url(environ: dict[str, Any], name: str) -> str:
+def _upload_url(environ: Environ, name: str) -> str:
     scheme = environ.get("wsgi.url_scheme", "http")
     host = environ.get("HTTP_HOST") or f"{environ['SERVER_NAME']}:{environ['SERVER_PORT']}"
     share = environ.get("SCRIPT_NAME", "")
-    user = quote(_user(environ), safe="")
+    user = quote(DavRequest(environ).user, safe="")
     return f"{scheme}://{host}{quote(share)}/uploads/{user}/{quote(name, safe='')}"
 
 
 def _patch_impl(
-    environ: dict[str, Any],
+    environ: Environ,
     start_response: StartResponse,
     provider: DavsyncDAVProvider,
     service: UploadService,
@@ -286,27 +277,32 @@ def _patch_impl(
     if content_type != protocol.TUS_CONTENT_TYPE:
         raise _TusResponse(415, f"PATCH needs Content-Type: {protocol.TUS_CONTENT_TYPE}", [])
     name = _upload_name(environ, provider)
-    raw_offset = _header(environ, "Upload-Offset")
+    raw_offset = DavRequest(environ).header("Upload-Offset")
     if raw_offset is None:
         raise ProtocolError("Upload-Offset is required")
     offset = protocol.parse_count(raw_offset, "Upload-Offset")
     checksum = _parse_checksum(environ)
     length = _body_length(environ)
     state = service.tus_append(
-        _user(environ), name, offset, _Body(environ, length), length=length, checksum=checksum
+        DavRequest(environ).user,
+        name,
+        offset,
+        _Body(environ, length),
+        length=length,
+        checksum=checksum,
     )
     return _respond(start_response, 204, _state_headers(state))
 
 
 def _head_impl(
-    environ: dict[str, Any],
+    environ: Environ,
     start_response: StartResponse,
     provider: DavsyncDAVProvider,
     service: UploadService,
 ) -> list[bytes]:
     _expect_version(environ)
     name = _upload_name(environ, provider)
-    state = service.tus_state(_user(environ), name)
+    state = service.tus_state(DavRequest(environ).user, name)
     headers = [
         *_state_headers(state),
         ("Upload-Length", str(state.length)),
@@ -321,17 +317,17 @@ def _head_impl(
 
 
 def _delete_impl(
-    environ: dict[str, Any],
+    environ: Environ,
     start_response: StartResponse,
     provider: DavsyncDAVProvider,
     service: UploadService,
 ) -> list[bytes]:
     _expect_version(environ)
     name = _upload_name(environ, provider)
-    state = service.tus_state(_user(environ), name)
+    state = service.tus_state(DavRequest(environ).user, name)
     if state.complete:
         raise SessionNotFoundError(f"upload {name!r} is complete; nothing to terminate")
-    service.abort(_user(environ), name)
+    service.abort(DavRequest(environ).user, name)
     return _respond(start_response, 204, [])
 
 

@@ -9,7 +9,7 @@ URL layout inside a share (``/remote.php/dav`` or ``/dav``)::
     /uploads/<user>/<session>/.file    MOVE it to a files URL to assemble the upload
     /uploads/<user>/tus-<id>       a tus upload (PATCH/HEAD/DELETE: see ``davserver.dav.tus``)
 
-The same ``DavsyncDAVProvider`` serves ``/files`` and ``/uploads``, so WsgiDAV's MOVE of
+The same ``DavHost`` serves ``/files`` and ``/uploads``, so WsgiDAV's MOVE of
 ``.file`` onto a files URL stays inside one provider. WsgiDAV calls ``handle_move`` first:
 for an existing destination the upload is assembled over it there (WsgiDAV answers 204),
 otherwise ``move_recursive`` assembles it (201). Response headers (``ETag``, ``OC-ETag``,
@@ -18,52 +18,40 @@ otherwise ``move_recursive`` assembles it (201). Response headers (``ETag``, ``O
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO, Generic, NoReturn, Protocol, TypeVar
 from urllib.parse import unquote, urlparse
 
-from wsgidav.dav_error import HTTP_CONFLICT, HTTP_FORBIDDEN, DAVError
+from wsgidav.dav_error import HTTP_CONFLICT, DAVError
 from wsgidav.dav_provider import DAVCollection, DAVNonCollection
 
-from davserver.dav.errors import bad_request
-from davserver.dav.resources import (
-    VirtualFolder,
-    add_response_header,
-    declared_length,
-    parse_oc_mtime,
-    request_headers,
-)
+from davserver.dav.errors import bad_request, forbidden, stat_or_none
+from davserver.dav.request import DavRequest
+from davserver.dav.resources import VirtualFolder
 from davserver.dav.upload_errors import upload_translated
-from davserver.http.digests import DigestHeaderError, expected_digests_from_headers
+from davserver.dav.writes import BodySink, queue_commit_headers, writable_destination
+from davserver.http.environ import Environ
 from davserver.namespace import Location, resolve
 from davserver.uploads import protocol
-from davserver.uploads.service import AssemblyResult, ChunkUpload, UploadService
+from davserver.uploads.service import ChunkUpload, UploadService
 from davserver.uploads.store import KIND_TUS, Chunk, Session
-from providers import paths
-from providers.errors import InvalidPathError, NotFoundError
+from providers.errors import InvalidPathError
 
 if TYPE_CHECKING:
-    from davserver.dav.provider import DavsyncDAVProvider
+    from davserver.dav.host import DavHost
 
 ASSEMBLE_NAME = ".file"
 
 
-def _user(environ: dict[str, Any]) -> str:
-    return str(environ.get("wsgidav.auth.user_name") or "")
-
-
-def _forbidden(message: str) -> DAVError:
-    return DAVError(HTTP_FORBIDDEN, context_info=message)
-
-
-def upload_resource(provider: DavsyncDAVProvider, loc: Location, environ: dict[str, Any]) -> Any:
+def upload_resource(
+    provider: DavHost, loc: Location, environ: Environ
+) -> VirtualFolder | UploadsHome | SessionCollection | TusUploadResource | UploadMember | None:
     """The resource at ``loc`` (area ``uploads``), or None.
 
     Raises DAVError 403 for another user's uploads, 409 for a chunk PUT into a session
     that was already committed.
     """
     service = provider.ctx.uploads
-    user = _user(environ)
+    user = DavRequest(environ).user
     if service is None:
         return None
     if loc.kind == "area-index":
@@ -72,14 +60,14 @@ def upload_resource(provider: DavsyncDAVProvider, loc: Location, environ: dict[s
     if loc.kind != "home":
         return None
     if loc.home != user:
-        raise _forbidden("upload sessions are only visible to the user who created them")
+        raise forbidden("upload sessions are only visible to the user who created them")
     parts = loc.storage_path.split("/")
     if len(parts) == 1:
         return UploadsHome(provider, environ, service, user)
     if len(parts) > 3:
         return None
     with upload_translated():
-        session = service.store.get(user, parts[1])
+        session = service.find_session(user, parts[1])
     if session is None:
         return None
     if len(parts) == 2:
@@ -92,12 +80,12 @@ def upload_resource(provider: DavsyncDAVProvider, loc: Location, environ: dict[s
 
 
 def _session_member(
-    provider: DavsyncDAVProvider,
-    environ: dict[str, Any],
+    provider: DavHost,
+    environ: Environ,
     service: UploadService,
     session: Session,
     name: str,
-) -> Any:
+) -> UploadMember | None:
     if session.kind == KIND_TUS:
         return None
     if name == ASSEMBLE_NAME:
@@ -111,34 +99,19 @@ def _session_member(
             )
         return None
     with upload_translated():
-        chunks = service.store.chunks(session.owner, session.name)
-    chunk = next((c for c in chunks if c.name == name), None)
+        chunk = service.find_chunk(session, name)
     if chunk is None:
         return None
     return ChunkResource(provider, environ, service, session, name, chunk)
 
 
-def files_destination(
-    provider: DavsyncDAVProvider, environ: dict[str, Any], share_path: str
-) -> str:
-    """The storage path of a files-area share path the user may write.
-
-    Raises DAVError 403 for anything else (another area, a home without write access).
-    """
-    prefix = "/files/"
-    if not share_path.startswith(prefix):
-        raise _forbidden("an upload can only be assembled into the files area")
-    try:
-        dest = paths.normalize(share_path[len(prefix) :])
-    except InvalidPathError as exc:
-        raise bad_request(f"Destination: {exc}") from exc
-    home = dest.split("/", 1)[0]
-    if not dest or not provider.ctx.policy.can_write(_user(environ), home):
-        raise _forbidden(f"no write access to home {home!r}")
-    return dest
+def files_destination(provider: DavHost, environ: Environ, share_path: str) -> str:
+    """The storage path of a files-area share path the user may write (DAVError 403/400
+    otherwise; see ``writes.writable_destination``)."""
+    return writable_destination(provider.ctx, DavRequest(environ).user, share_path)
 
 
-def header_destination(provider: DavsyncDAVProvider, environ: dict[str, Any]) -> str | None:
+def header_destination(provider: DavHost, environ: Environ) -> str | None:
     """The storage path of the request's ``Destination`` URL (None if absent).
 
     Raises DAVError 400 if it is not a files URL, 403 if the user may not write there.
@@ -155,7 +128,7 @@ def header_destination(provider: DavsyncDAVProvider, environ: dict[str, Any]) ->
     return files_destination(provider, environ, "/files/" + loc.storage_path)
 
 
-def total_length_header(environ: dict[str, Any]) -> int | None:
+def total_length_header(environ: Environ) -> int | None:
     """``OC-Total-Length`` (None if absent). DAVError 400 if malformed."""
     raw = environ.get("HTTP_OC_TOTAL_LENGTH")
     if raw is None:
@@ -167,7 +140,7 @@ def total_length_header(environ: dict[str, Any]) -> int | None:
 class _UploadResourceMixin:
     """Shared identity of upload resources: quoted getetag, no moves or copies."""
 
-    environ: dict[str, Any]
+    environ: Environ
 
     def get_property_value(self, name: str) -> Any:
         if name == "{DAV:}getetag":
@@ -176,51 +149,65 @@ class _UploadResourceMixin:
         return super().get_property_value(name)  # type: ignore[misc]
 
     def handle_copy(self, dest_path: str, *, depth_infinity: bool) -> bool:
-        raise _forbidden("upload sessions and chunks cannot be copied")
+        raise forbidden("upload sessions and chunks cannot be copied")
 
     def handle_move(self, dest_path: str) -> bool:
-        raise _forbidden(f"to assemble an upload, MOVE <session>/{ASSEMBLE_NAME}")
+        raise forbidden(f"to assemble an upload, MOVE <session>/{ASSEMBLE_NAME}")
 
     def support_recursive_move(self, dest_path: str) -> bool:
         return False
 
 
-class _ListedCollection(_UploadResourceMixin, DAVCollection):  # type: ignore[misc]
-    """A collection whose members come from one list, read once per request."""
+class _Named(Protocol):
+    @property
+    def name(self) -> str: ...
 
-    def _load(self) -> list[Any]:
+
+ItemT = TypeVar("ItemT", bound=_Named)
+MemberT = TypeVar("MemberT")
+
+
+class _ListedCollection(
+    _UploadResourceMixin,
+    DAVCollection,  # type: ignore[misc]
+    Generic[ItemT, MemberT],
+):
+    """A collection whose members come from one list of named items, read once per request."""
+
+    _items: list[ItemT] | None = None
+
+    def _load(self) -> list[ItemT]:
         raise NotImplementedError
 
-    def _member(self, item: Any) -> Any:
+    def _member(self, item: ItemT) -> MemberT:
         raise NotImplementedError
 
-    def _list(self) -> list[Any]:
-        items: list[Any] | None = getattr(self, "_items", None)
-        if items is None:
+    def _list(self) -> list[ItemT]:
+        if self._items is None:
             with upload_translated():
-                items = self._items = self._load()
-        return items
+                self._items = self._load()
+        return self._items
 
     def get_member_names(self) -> list[str]:
         return [item.name for item in self._list()]
 
-    def get_member_list(self) -> list[Any]:
+    def get_member_list(self) -> list[MemberT]:
         return [self._member(item) for item in self._list()]
 
-    def get_member(self, name: str) -> Any:
+    def get_member(self, name: str) -> MemberT | None:
         return next((self._member(i) for i in self._list() if i.name == name), None)
 
     def support_etag(self) -> bool:
         return True
 
 
-class UploadsHome(_ListedCollection):
+class UploadsHome(_ListedCollection[Session, "SessionCollection | TusUploadResource"]):
     """``/uploads/<user>``: the user's open sessions; MKCOL below it creates one."""
 
     def __init__(
         self,
-        provider: DavsyncDAVProvider,
-        environ: dict[str, Any],
+        provider: DavHost,
+        environ: Environ,
         service: UploadService,
         user: str,
     ) -> None:
@@ -232,7 +219,7 @@ class UploadsHome(_ListedCollection):
     def _load(self) -> list[Session]:
         return self.service.active_sessions(self.user)
 
-    def _member(self, item: Session) -> Any:
+    def _member(self, item: Session) -> SessionCollection | TusUploadResource:
         return _session_resource(self.provider, self.environ, self.service, item)
 
     def get_display_name(self) -> str:
@@ -249,31 +236,31 @@ class UploadsHome(_ListedCollection):
         with upload_translated():
             self.service.create_chunked(self.user, name, destination=destination, total=total)
 
-    def create_empty_resource(self, name: str) -> Any:
-        raise _forbidden("PUT chunks into a session: MKCOL /uploads/<user>/<session>/ first")
+    def create_empty_resource(self, name: str) -> NoReturn:
+        raise forbidden("PUT chunks into a session: MKCOL /uploads/<user>/<session>/ first")
 
     def delete(self) -> None:
-        raise _forbidden("the uploads collection itself cannot be deleted")
+        raise forbidden("the uploads collection itself cannot be deleted")
 
     def handle_delete(self) -> bool:
-        raise _forbidden("the uploads collection itself cannot be deleted")
+        raise forbidden("the uploads collection itself cannot be deleted")
 
 
 def _session_resource(
-    provider: DavsyncDAVProvider, environ: dict[str, Any], service: UploadService, s: Session
-) -> Any:
+    provider: DavHost, environ: Environ, service: UploadService, s: Session
+) -> SessionCollection | TusUploadResource:
     if s.kind == KIND_TUS:
         return TusUploadResource(provider, environ, service, s)
     return SessionCollection(provider, environ, service, s)
 
 
-class SessionCollection(_ListedCollection):
+class SessionCollection(_ListedCollection[Chunk, "UploadMember"]):
     """``/uploads/<user>/<session>``: the chunks received so far (PROPFIND shows sizes)."""
 
     def __init__(
         self,
-        provider: DavsyncDAVProvider,
-        environ: dict[str, Any],
+        provider: DavHost,
+        environ: Environ,
         service: UploadService,
         session: Session,
     ) -> None:
@@ -288,7 +275,7 @@ class SessionCollection(_ListedCollection):
     def _member(self, item: Chunk) -> ChunkResource:
         return self._chunk_resource(item)
 
-    def get_member(self, name: str) -> Any:
+    def get_member(self, name: str) -> UploadMember | None:
         if name == ASSEMBLE_NAME:
             return AssembleResource(self.provider, self.environ, self.service, self.session)
         return super().get_member(name)
@@ -318,13 +305,13 @@ class SessionCollection(_ListedCollection):
     def create_empty_resource(self, name: str) -> ChunkResource:
         """PUT of a new chunk: a pending chunk (nothing stored before its body is complete)."""
         if self.environ.get("REQUEST_METHOD") != "PUT":
-            raise _forbidden("chunks are created by PUT only")
+            raise forbidden("chunks are created by PUT only")
         if name == ASSEMBLE_NAME:
-            raise _forbidden(f"{ASSEMBLE_NAME} is reserved: MOVE it to assemble the upload")
+            raise forbidden(f"{ASSEMBLE_NAME} is reserved: MOVE it to assemble the upload")
         return self._chunk_resource(None, name)
 
     def create_collection(self, name: str) -> None:
-        raise _forbidden("upload sessions hold chunks only")
+        raise forbidden("upload sessions hold chunks only")
 
     def support_recursive_delete(self) -> bool:
         return True
@@ -344,8 +331,8 @@ class ChunkResource(_UploadResourceMixin, DAVNonCollection):  # type: ignore[mis
 
     def __init__(
         self,
-        provider: DavsyncDAVProvider,
-        environ: dict[str, Any],
+        provider: DavHost,
+        environ: Environ,
         service: UploadService,
         session: Session,
         name: str,
@@ -370,7 +357,7 @@ class ChunkResource(_UploadResourceMixin, DAVNonCollection):  # type: ignore[mis
     def get_content_type(self) -> str:
         return "application/octet-stream"
 
-    def get_content(self) -> Any:
+    def get_content(self) -> BinaryIO:
         with upload_translated():
             return self.service.open_chunk(self.session, self._require())
 
@@ -392,11 +379,11 @@ class ChunkResource(_UploadResourceMixin, DAVNonCollection):  # type: ignore[mis
     def get_display_name(self) -> str:
         return self.name
 
-    def begin_write(self, *, content_type: str | None = None) -> _ChunkWriter:
+    def begin_write(self, *, content_type: str | None = None) -> BodySink:
         """Check the chunk (name, range, length, overlap, space) before reading the body."""
         destination = header_destination(self.provider, self.environ)
         total = total_length_header(self.environ)
-        length = declared_length(self.environ)
+        length = DavRequest(self.environ).declared_length
         with upload_translated():
             self._upload = self.service.begin_chunk(
                 self.session.owner,
@@ -406,7 +393,7 @@ class ChunkResource(_UploadResourceMixin, DAVNonCollection):  # type: ignore[mis
                 total=total,
                 destination=destination,
             )
-        return _ChunkWriter(self._upload)
+        return BodySink(self._upload.write, upload_translated)
 
     def end_write(self, *, with_errors: bool) -> None:
         """Record the chunk if the body was complete (atomically), else drop it."""
@@ -425,32 +412,13 @@ class ChunkResource(_UploadResourceMixin, DAVNonCollection):  # type: ignore[mis
         return True
 
 
-class _ChunkWriter:
-    """The file object WsgiDAV's PUT writes a chunk body into."""
-
-    def __init__(self, upload: ChunkUpload) -> None:
-        self._upload = upload
-
-    def writelines(self, blocks: Iterable[bytes]) -> None:
-        with upload_translated():
-            for block in blocks:
-                self._upload.write(block)
-
-    def write(self, data: bytes) -> None:
-        with upload_translated():
-            self._upload.write(data)
-
-    def close(self) -> None:
-        """Nothing to do: ``end_write`` commits or aborts."""
-
-
 class AssembleResource(_UploadResourceMixin, DAVNonCollection):  # type: ignore[misc]
     """``<session>/.file``: the file the chunks make; MOVE assembles it (see module doc)."""
 
     def __init__(
         self,
-        provider: DavsyncDAVProvider,
-        environ: dict[str, Any],
+        provider: DavHost,
+        environ: Environ,
         service: UploadService,
         session: Session,
     ) -> None:
@@ -469,11 +437,11 @@ class AssembleResource(_UploadResourceMixin, DAVNonCollection):  # type: ignore[
     def get_content_type(self) -> str:
         return "application/octet-stream"
 
-    def get_content(self) -> Any:
-        raise _forbidden(f"{ASSEMBLE_NAME} cannot be read; MOVE it to assemble the upload")
+    def get_content(self) -> NoReturn:
+        raise forbidden(f"{ASSEMBLE_NAME} cannot be read; MOVE it to assemble the upload")
 
-    def begin_write(self, *, content_type: str | None = None) -> Any:
-        raise _forbidden(f"{ASSEMBLE_NAME} is reserved: MOVE it to assemble the upload")
+    def begin_write(self, *, content_type: str | None = None) -> NoReturn:
+        raise forbidden(f"{ASSEMBLE_NAME} is reserved: MOVE it to assemble the upload")
 
     def get_etag(self) -> str | None:
         return None
@@ -487,9 +455,7 @@ class AssembleResource(_UploadResourceMixin, DAVNonCollection):  # type: ignore[
     def handle_move(self, dest_path: str) -> bool:
         """Assemble over an existing destination (WsgiDAV then answers 204)."""
         dest = files_destination(self.provider, self.environ, dest_path)
-        try:
-            self.provider.ctx.storage.stat(dest)
-        except NotFoundError:
+        if stat_or_none(self.provider.ctx.storage, dest) is None:
             return False
         self._assemble(dest)
         return True
@@ -497,21 +463,18 @@ class AssembleResource(_UploadResourceMixin, DAVNonCollection):  # type: ignore[
     def support_recursive_move(self, dest_path: str) -> bool:
         return True
 
-    def move_recursive(self, dest_path: str) -> list[Any]:
+    def move_recursive(self, dest_path: str) -> list[tuple[str, DAVError]]:
         """Assemble into a new destination (WsgiDAV then answers 201)."""
         self._assemble(files_destination(self.provider, self.environ, dest_path))
         return []
 
     def handle_delete(self) -> bool:
-        raise _forbidden(f"DELETE the session, not {ASSEMBLE_NAME}, to abort an upload")
+        raise forbidden(f"DELETE the session, not {ASSEMBLE_NAME}, to abort an upload")
 
     def _assemble(self, dest: str) -> None:
-        headers = request_headers(self.environ)
-        try:
-            expected = expected_digests_from_headers(headers)
-        except DigestHeaderError as exc:
-            raise bad_request(str(exc)) from exc
-        mtime_ns = parse_oc_mtime(self.environ)
+        request = DavRequest(self.environ)
+        expected = request.expected_digests()
+        mtime_ns = request.mtime_ns
         total = total_length_header(self.environ)
         with upload_translated():
             result = self.service.assemble(
@@ -522,21 +485,13 @@ class AssembleResource(_UploadResourceMixin, DAVNonCollection):  # type: ignore[
                 total=total,
                 mtime_ns=mtime_ns,
             )
-        self._queue_headers(result, mtime_ns)
-
-    def _queue_headers(self, result: AssemblyResult, mtime_ns: int | None) -> None:
-        entry = result.entry
-        if entry is not None:
-            etag = f'"{entry.etag}"'
-            add_response_header(self.environ, "ETag", etag)
-            add_response_header(self.environ, "OC-ETag", etag)
-            add_response_header(
-                self.environ, "OC-FileId", f"{entry.file_id}{self.provider.ctx.instance_id}"
-            )
-        if result.digests is not None:
-            add_response_header(self.environ, "OC-Checksum", f"SHA1:{result.digests.sha1}")
-        if mtime_ns is not None:
-            add_response_header(self.environ, "X-OC-Mtime", "accepted")
+        queue_commit_headers(
+            request,
+            self.provider.ctx,
+            entry=result.entry,
+            digests=result.digests,
+            mtime_applied=mtime_ns is not None,
+        )
 
 
 class TusUploadResource(_UploadResourceMixin, DAVNonCollection):  # type: ignore[misc]
@@ -544,8 +499,8 @@ class TusUploadResource(_UploadResourceMixin, DAVNonCollection):  # type: ignore
 
     def __init__(
         self,
-        provider: DavsyncDAVProvider,
-        environ: dict[str, Any],
+        provider: DavHost,
+        environ: Environ,
         service: UploadService,
         session: Session,
     ) -> None:
@@ -561,8 +516,8 @@ class TusUploadResource(_UploadResourceMixin, DAVNonCollection):  # type: ignore
     def get_content_type(self) -> str:
         return "application/octet-stream"
 
-    def get_content(self) -> Any:
-        raise _forbidden("a tus upload cannot be read before it is complete")
+    def get_content(self) -> NoReturn:
+        raise forbidden("a tus upload cannot be read before it is complete")
 
     def get_etag(self) -> str | None:
         return None
@@ -583,3 +538,7 @@ class TusUploadResource(_UploadResourceMixin, DAVNonCollection):  # type: ignore
         with upload_translated():
             self.service.abort(self.session.owner, self.session.name)
         return True
+
+
+UploadMember = ChunkResource | AssembleResource
+"""What a session collection holds: its chunks and ``.file``."""

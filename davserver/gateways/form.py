@@ -39,7 +39,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
@@ -60,11 +60,10 @@ from davserver.gateways.form_parts import (
     read_form,
 )
 from davserver.gateways.inprocess import InProcessClient, Response
+from davserver.http.environ import StartResponse, authenticated_user
 from davserver.limits import RequestGuard, WSGIApp
 from davserver.namespace import resolve_in_share
 from providers.errors import InvalidPathError
-
-StartResponse = Callable[..., Any]
 
 AUTHENTICATED_USER_KEY = "davsync.gateway.user"
 """environ key naming a user a gateway has already authenticated. WsgiDAV's authenticator
@@ -370,7 +369,7 @@ class _Session:
 
     def __init__(self, app: WSGIApp, environ: dict[str, Any], share: str) -> None:
         self.share = share
-        self.user = str(environ.get("wsgidav.auth.user_name") or "")
+        self.user = authenticated_user(environ)
         self.client = InProcessClient(
             as_user(app, self.user),
             host=str(environ.get("SERVER_NAME") or "127.0.0.1"),

@@ -22,9 +22,8 @@ from wsgidav.mw.base_mw import BaseMiddleware
 
 from davserver.context import ServerContext
 from davserver.dav.errors import translated
+from davserver.http.environ import StartResponse, authenticated_user
 from davserver.nextcloud import payloads
-
-StartResponse = Callable[..., Any]
 
 STATUS_PATHS = ("/status.php",)
 """Paths of the unauthenticated status document (configured as anonymous paths)."""
@@ -136,7 +135,7 @@ class NextcloudEndpoints(BaseMiddleware):  # type: ignore[misc]
         if endpoint == "/cloud/capabilities":
             data = payloads.capabilities()
         else:
-            user = str(environ.get("wsgidav.auth.user_name") or "")
+            user = authenticated_user(environ)
             with translated():
                 data = payloads.user(self.ctx, user)
         ctype, body = render(version, data, as_json=_wants_json(environ))

@@ -10,15 +10,14 @@ Unauthenticated requests pass unchanged (and get 401 or 404 from the stack).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from wsgidav.mw.base_mw import BaseMiddleware
 
+from davserver.http.environ import StartResponse, authenticated_user
 from davserver.namespace import SHARES, WEBDAV_ALIAS
-
-StartResponse = Callable[..., Any]
 
 ALIAS_ENV_KEY = "davsync.webdav_alias"
 """environ key: (alias prefix, canonical prefix) when the request came in through the alias."""
@@ -39,7 +38,7 @@ class WebdavAlias(BaseMiddleware):  # type: ignore[misc]
         self.share = SHARES[0]
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        user = str(environ.get("wsgidav.auth.user_name") or "")
+        user = authenticated_user(environ)
         rest = _below_alias(str(environ.get("SCRIPT_NAME", "")) + str(environ["PATH_INFO"]))
         if rest is not None and user and "/" not in user:
             canonical = f"{self.share}/files/{user}"

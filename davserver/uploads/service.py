@@ -151,7 +151,7 @@ class ChunkUpload:
         def check(current: Session, chunks: list[Chunk]) -> None:
             protocol.check_new_chunk(chunk, chunks, current.total_length)
 
-        return self._service.store.add_chunk(
+        return self._service._store.add_chunk(
             self._session, chunk.text, self._staged, start=chunk.start, end=chunk.end, check=check
         )
 
@@ -170,7 +170,7 @@ class UploadService:
         limits: UploadLimits,
         clock: Clock = time.time,
     ) -> None:
-        self.store = store
+        self._store = store
         self.storage = storage
         self.limits = limits
         self._clock = clock
@@ -181,28 +181,38 @@ class UploadService:
 
     def session(self, user: str, name: str) -> Session:
         """The session ``name`` of ``user`` in any state. SessionNotFoundError."""
-        session = self.store.get(user, name)
+        session = self._store.get(user, name)
         if session is None:
             raise SessionNotFoundError(f"no upload session {name!r}")
         return session
 
+    def find_session(self, user: str, name: str) -> Session | None:
+        """The session ``name`` of ``user`` in any state, or None if there is none."""
+        return self._store.get(user, name)
+
+    def find_chunk(self, session: Session, name: str) -> Chunk | None:
+        """The chunk ``name`` received in ``session``, or None."""
+        return next(
+            (c for c in self._store.chunks(session.owner, session.name) if c.name == name), None
+        )
+
     def active_sessions(self, user: str) -> list[Session]:
         """``user``'s sessions that are not committed yet."""
-        return self.store.list_active(user)
+        return self._store.list_active(user)
 
     def open_session_counts(self) -> dict[str, int]:
         """Sessions not committed yet, per user (users without any are absent)."""
-        return self.store.count_active()
+        return self._store.count_active()
 
     def chunks(self, session: Session) -> list[Chunk]:
         """The chunks received so far, in assembly (natural) order."""
-        chunks = self.store.chunks(session.owner, session.name)
+        chunks = self._store.chunks(session.owner, session.name)
         return sorted(chunks, key=lambda c: protocol.natural_key(c.name))
 
     def open_chunk(self, session: Session, chunk: Chunk) -> BinaryIO:
         """A reader of a chunk's bytes. UploadStoreError if the file is gone."""
         try:
-            return open(self.store.chunk_path(session, chunk), "rb")
+            return open(self._store.chunk_path(session, chunk), "rb")
         except OSError as exc:
             raise os_error(exc, f"reading chunk {chunk.name!r}") from exc
 
@@ -220,7 +230,7 @@ class UploadService:
         """
         if total is not None:
             self._check_announced(total, received=0)
-        return self.store.create(
+        return self._store.create(
             user,
             name,
             KIND_V2 if destination is not None else KIND_V1,
@@ -235,11 +245,11 @@ class UploadService:
         session = self.session(user, name)
         if session.committed:
             raise SessionNotFoundError(f"no upload session {name!r}")
-        self.store.delete(user, name, unless_busy=True)
+        self._store.delete(user, name, unless_busy=True)
 
     def delete_chunk(self, user: str, name: str, chunk_name: str) -> None:
         """Remove one chunk of an open session (so a bad chunk can be sent again)."""
-        self.store.delete_chunk(user, name, chunk_name)
+        self._store.delete_chunk(user, name, chunk_name)
 
     # ------------------------------------------------------------------ chunks
 
@@ -271,7 +281,7 @@ class UploadService:
         if length is not None and limit is not None and length > limit:
             raise UploadTooLargeError(f"a chunk may hold at most {limit} bytes")
         protocol.check_body_length(chunk, length)
-        existing = self.store.chunks(user, name)
+        existing = self._store.chunks(user, name)
         protocol.check_new_chunk(chunk, existing, total)
         received = sum(c.size for c in existing if c.name != chunk.text)
         incoming = length if length is not None else (chunk.size or 0)
@@ -280,7 +290,7 @@ class UploadService:
         else:
             self._check_space(incoming)
             self._check_max(received + incoming)
-        staged = self.store.stage(session)
+        staged = self._store.stage(session)
         expected = chunk.size if chunk.size is not None else length
         return ChunkUpload(self, session, chunk, staged, expected)
 
@@ -298,7 +308,7 @@ class UploadService:
         if total is None:
             return session.total_length
         if session.total_length is None:
-            self.store.set_total(session.owner, session.name, total)
+            self._store.set_total(session.owner, session.name, total)
             return total
         if session.total_length != total:
             raise ProtocolError(
@@ -312,7 +322,7 @@ class UploadService:
             raise UploadTooLargeError(f"an upload may hold at most {limit} bytes")
 
     def _check_space(self, needed: int) -> None:
-        available = self.store.disk_available(self.limits.reserve_bytes)
+        available = self._store.disk_available(self.limits.reserve_bytes)
         if needed > available:
             raise InsufficientSpaceError(f"not enough free space for {needed} bytes")
 
@@ -396,7 +406,7 @@ class UploadService:
     ) -> AssemblyResult:
         token = secrets.token_hex(8)
         lease = self.limits.lease_s
-        self.store.acquire(session.owner, session.name, token, lease)
+        self._store.acquire(session.owner, session.name, token, lease)
         try:
             ordered = protocol.plan_assembly(self.chunks(session), total)
             size = sum(c.size for c in ordered)
@@ -410,9 +420,9 @@ class UploadService:
                 handle.abort()
                 raise
         except BaseException:
-            self.store.release(session.owner, session.name, token)
+            self._store.release(session.owner, session.name, token)
             raise
-        self.store.mark_committed(
+        self._store.mark_committed(
             session,
             token,
             destination=destination,
@@ -440,7 +450,7 @@ class UploadService:
                     handle.write(view[:n])
                     copied += n
                     if time.monotonic() - renewed > renew_every:
-                        self.store.renew(session.owner, session.name, token, self.limits.lease_s)
+                        self._store.renew(session.owner, session.name, token, self.limits.lease_s)
                         renewed = time.monotonic()
             if copied != chunk.size:
                 raise InvalidChunkError(f"chunk {chunk.name!r} changed size on disk")
@@ -473,7 +483,7 @@ class UploadService:
             raise ConflictError(f"{collection!r} is not a collection")
         self._check_announced(length, received=0)
         name = "tus-" + secrets.token_hex(16)
-        session = self.store.create(
+        session = self._store.create(
             user,
             name,
             KIND_TUS,
@@ -487,7 +497,7 @@ class UploadService:
             try:
                 result = self._assemble(session, destination, None, 0, mtime_ns)
             except BaseException:
-                self.store.delete(user, name)
+                self._store.delete(user, name)
                 raise
             return self._tus_state(self.session(user, name), result)
         return self._tus_state(session)
@@ -506,7 +516,7 @@ class UploadService:
         length = session.total_length or 0
         if session.committed:
             return TusState(session.name, length, length, None, session.upload_metadata, result)
-        offset = protocol.contiguous_end(self.store.chunks(session.owner, session.name))
+        offset = protocol.contiguous_end(self._store.chunks(session.owner, session.name))
         return TusState(
             session.name, offset, length, self.expires_at(session), session.upload_metadata
         )
@@ -596,7 +606,7 @@ class UploadService:
     ) -> int:
         """Store up to ``length`` bytes of the body as one chunk at ``offset``; returns how
         many arrived."""
-        staged = self.store.stage(session)
+        staged = self._store.stage(session)
         try:
             received, digests = self._read_body(staged, read, length, remaining)
             if received > remaining:
@@ -623,7 +633,7 @@ class UploadService:
                 raise OffsetMismatchError(now_at, offset)
 
         end = offset + received - 1
-        self.store.add_chunk(
+        self._store.add_chunk(
             session,
             protocol.range_name(offset, end),
             staged,
@@ -670,16 +680,16 @@ class UploadService:
         chunk directories; returns the number of sessions removed."""
         now = self._clock()
         removed = 0
-        stale = self.store.expired(
+        stale = self._store.expired(
             now - self.limits.session_ttl_s, now - self.limits.committed_retention_s
         )
         for session in stale:
             try:
-                if self.store.delete(session.owner, session.name, unless_busy=True):
+                if self._store.delete(session.owner, session.name, unless_busy=True):
                     removed += 1
             except SessionBusyError:
                 continue
-        self.store.remove_orphan_directories()
+        self._store.remove_orphan_directories()
         if removed:
             log.info("expired %d upload session(s)", removed)
         return removed

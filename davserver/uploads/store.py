@@ -39,6 +39,7 @@ from davserver.uploads.errors import (
     TooManySessionsError,
     UploadStoreError,
 )
+from providers.fsutil import fsync_dir
 from providers.sqlite import ThreadLocalDB
 
 log = logging.getLogger(__name__)
@@ -174,7 +175,7 @@ class StagedChunk:
         finally:
             os.close(fd)
         os.rename(self.part_path, self.directory / self.file_name)
-        _fsync_dir(self.directory)
+        fsync_dir(self.directory)
 
     def discard(self) -> None:
         """Close and remove whatever was staged. Idempotent; never raises."""
@@ -185,14 +186,6 @@ class StagedChunk:
         for path in (self.part_path, self.directory / self.file_name):
             with contextlib.suppress(OSError):
                 path.unlink()
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def os_error(exc: OSError, doing: str) -> Exception:

@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass
 from typing import IO, Any, Literal
 
 from davserver.auth.domain_controller import ENV_ATTEMPTED_USER, ENV_THROTTLED
+from davserver.http.environ import authenticated_user
 from davserver.web.wsgi import StartResponse, WSGIApp
 
 ACCESS_LOGGER = "davserver.access"
@@ -124,12 +125,12 @@ class RequestWatch:
             record = RequestRecord(
                 time=started,
                 client=environ.get("REMOTE_ADDR") or None,
-                user=environ.get("wsgidav.auth.user_name") or None,
+                user=authenticated_user(environ) or None,
                 attempted_user=environ.get(ENV_ATTEMPTED_USER) or None,
                 auth_failed=status[0] == 401
                 and ENV_ATTEMPTED_USER in environ
                 and not environ.get(ENV_THROTTLED)
-                and not environ.get("wsgidav.auth.user_name"),
+                and not authenticated_user(environ),
                 method=str(environ.get("REQUEST_METHOD", "?")),
                 target=_target(environ),
                 protocol=str(environ.get("SERVER_PROTOCOL", "")),

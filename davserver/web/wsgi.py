@@ -8,7 +8,9 @@ from typing import Any, ClassVar
 
 from wsgidav.mw.base_mw import BaseMiddleware
 
-StartResponse = Callable[..., Any]
+from davserver.http.environ import StartResponse as StartResponse
+from davserver.http.environ import authenticated_user
+
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 MiddlewareFactory = Callable[[WSGIApp], WSGIApp]
 
@@ -45,8 +47,7 @@ def request_path(environ: dict[str, Any]) -> str:
 
 def auth_user(environ: dict[str, Any]) -> str | None:
     """The authenticated user of the request, or None."""
-    user = environ.get("wsgidav.auth.user_name")
-    return str(user) if user else None
+    return authenticated_user(environ) or None
 
 
 class _Mounted(BaseMiddleware):  # type: ignore[misc]  # untyped base

@@ -15,6 +15,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from providers.fsutil import (
+    fsync_dir as fsync_dir,  # re-exported: the local provider imports it here
+)
+
 STAGING_FILE_MODE = 0o600
 FLUSH_AHEAD_BYTES = 32 * 1024 * 1024
 """After this many bytes a staged file starts writing them out in the background
@@ -30,15 +34,6 @@ def write_all(fd: int, data: bytes | bytearray | memoryview) -> None:
     while view:
         written = os.write(fd, view)
         view = view[written:]
-
-
-def fsync_dir(path: Path) -> None:
-    """Flush the directory entry table of ``path`` to disk. Raises OSError."""
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def current_umask() -> int:

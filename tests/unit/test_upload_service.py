@@ -156,7 +156,8 @@ def test_dead_assemblers_lease_runs_out(env: Env) -> None:
     service = env.service()
     service.create_chunked("alice", "s", destination=None, total=None)
     put(service, "s", "0-1", b"ok")
-    service.store.acquire("alice", "s", "dead-process", 15.0)  # and never released
+    dead = SessionStore(env.tmp / "state" / "db.sqlite", env.tmp / "uploads", env.clock)
+    dead.acquire("alice", "s", "dead-process", 15.0)  # and never released
     restarted = env.service()
     with pytest.raises(SessionBusyError):
         restarted.assemble("alice", "s", "alice/f")

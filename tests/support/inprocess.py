@@ -1,0 +1,36 @@
+"""The whole server application in-process, driven by httpx over WSGI (no socket, no
+subprocess): for dav behaviour tests. cheroot, TLS and the hostile suites keep using the real
+server of ``tests.support.server``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+from davserver.app import App, build_app
+from davserver.settings import load_settings
+from tests.support.configured import USERS, prepare_root
+
+BASE_URL = "http://dav.test"
+
+
+@contextmanager
+def inprocess_app(tmp: Path, config: str = "") -> Iterator[App]:
+    """The application over a fresh root below ``tmp`` with the users of ``USERS`` (Basic
+    allowed over plain HTTP); its maintenance threads are stopped on exit."""
+    root = prepare_root(tmp, "auth:\n  basic_over_http: true\n" + config)
+    app = build_app(load_settings(tmp / "config.yaml", {"root": root}))
+    try:
+        yield app
+    finally:
+        if app.context.uploads is not None:
+            app.context.uploads.stop_maintenance()
+
+
+def client_for(app: App, user: str) -> httpx.Client:
+    """An httpx client that talks to ``app`` in-process as ``user`` (password from USERS)."""
+    transport = httpx.WSGITransport(app=app.wsgi, remote_addr="127.0.0.1")
+    return httpx.Client(transport=transport, base_url=BASE_URL, auth=(user, USERS[user]))
