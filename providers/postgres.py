@@ -7,8 +7,8 @@
   ``DOUBLE PRECISION``, ``BLOB`` -> ``BYTEA``, ``TEXT`` -> ``TEXT COLLATE "C"`` (byte order,
   as SQLite compares, so range scans over paths agree), ``INTEGER PRIMARY KEY AUTOINCREMENT``
   -> an identity column, ``WITHOUT ROWID`` dropped.
-- Each thread leases one connection of the process's pool for that URL (autocommit: a statement outside a transaction
-  commits by itself) and gives it back when the thread ends.
+- Each thread leases one connection of the process's pool for that URL (autocommit: a
+  statement outside a transaction commits by itself) and gives it back when it ends.
 - ``transaction()`` is ``BEGIN`` plus ``pg_advisory_xact_lock(WRITER_LOCK_KEY)``: writers are
   serialised across every server process on the database, as SQLite's ``BEGIN IMMEDIATE``
   serialises them on one file, so check-then-insert code stays correct across servers.
@@ -119,6 +119,19 @@ def _is_read(sql: str) -> bool:
     return sql.lstrip().upper().startswith("SELECT")
 
 
+def probe(url: str, timeout_s: float = 5.0) -> str | None:
+    """None if PostgreSQL at ``url`` answers ``SELECT 1`` on a fresh connection; else a
+    short reason (without the password)."""
+    try:
+        with psycopg.connect(url, connect_timeout=max(1, int(timeout_s))) as conn:
+            row = conn.execute("SELECT 1").fetchone()
+    except psycopg.Error as exc:
+        return (
+            f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+        )
+    return None if row == (1,) else "unexpected answer"
+
+
 class _Lease:
     """One pooled connection held by one thread; given back when the thread ends."""
 
@@ -133,7 +146,7 @@ class _Lease:
 def _give_back(pool: ConnectionPool, raw: psycopg.Connection[Any]) -> None:
     try:
         pool.putconn(raw)  # the pool closes a broken connection instead of keeping it
-    except Exception:  # noqa: BLE001 - the pool is closed: just close the connection
+    except Exception:  # the pool is closed: just close the connection
         raw.close()
 
 
@@ -249,7 +262,7 @@ class PostgresDB:
         for attempt in range(attempts):
             raw = self._raw()
             try:
-                cursor: StateCursor = raw.execute(query, params)  # type: ignore[arg-type]
+                cursor: StateCursor = raw.execute(query, params)
                 return cursor
             except psycopg.Error as exc:
                 error = self._failed(exc)
@@ -263,7 +276,7 @@ class PostgresDB:
         raw = self._raw()
         try:
             cursor = raw.cursor()
-            cursor.executemany(query, rows)  # type: ignore[arg-type]
+            cursor.executemany(query, rows)
             return cursor
         except psycopg.Error as exc:
             raise self._failed(exc) from exc
