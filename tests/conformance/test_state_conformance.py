@@ -69,7 +69,10 @@ def test_sql_subset_round_trips_types_and_ids(target: Path | str) -> None:
     # a literal % and ? in the SQL text itself stay literal
     (count,) = db.conn().execute("SELECT COUNT(*) FROM t WHERE name LIKE '50%?%'").fetchone()
     assert count == 1
-    upsert = "INSERT INTO t (name, size) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET size = excluded.size"
+    upsert = (
+        "INSERT INTO t (name, size) VALUES (?, ?)"
+        " ON CONFLICT (name) DO UPDATE SET size = excluded.size"
+    )
     db.conn().execute(upsert, ("b", 7))
     assert db.conn().execute("SELECT size FROM t WHERE name = ?", ("b",)).fetchone()[0] == 7
     with pytest.raises(sqlite3.IntegrityError):

@@ -103,9 +103,9 @@ def test_two_servers_share_users_nonces_locks_and_properties(
 
 def test_unreachable_postgres_is_a_one_line_startup_error(tmp_path: Path) -> None:
     url = f"postgresql://dav:{SECRET}@127.0.0.1:{free_port()}/dav"
+    command = [sys.executable, "-m", "davserver.cli", "serve", "--root", str(tmp_path / "r")]
     proc = subprocess.run(
-        [sys.executable, "-m", "davserver.cli", "serve", "--root", str(tmp_path / "r")]
-        + ["--port", "0", "--state", url],
+        [*command, "--port", "0", "--state", url],
         capture_output=True,
         text=True,
         timeout=60,
