@@ -123,6 +123,7 @@ def test_unreachable_postgres_is_a_one_line_startup_error(tmp_path: Path) -> Non
 RACERS = 200
 
 
+@pytest.mark.slow
 def test_200_simultaneous_exclusive_locks_through_two_servers_grant_one(
     two_nodes: tuple[DavServer, DavServer],
 ) -> None:
