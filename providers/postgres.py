@@ -39,6 +39,7 @@ from providers.statedb import StateCursor, redact_url, split_statements
 #: The advisory lock every write transaction takes (an arbitrary constant: "davsync").
 WRITER_LOCK_KEY = 0x64617673796E63
 CONNECT_TIMEOUT_S = 10
+POOL_WAIT_S = 5.0  # how long a request waits for a connection (PostgreSQL down: then 503)
 LOCK_TIMEOUT_MS = 30_000  # as long as SQLite's busy timeout
 POOL_MAX_CONNECTIONS = 64
 
@@ -166,7 +167,7 @@ class _SharedPool:
             min_size=1,
             max_size=POOL_MAX_CONNECTIONS,
             kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT_S, "options": options},
-            timeout=CONNECT_TIMEOUT_S,
+            timeout=POOL_WAIT_S,
             check=ConnectionPool.check_connection,
             name=f"davsync-state {display}",
             open=False,
