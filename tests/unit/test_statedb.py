@@ -7,11 +7,13 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from wsgidav.dav_error import DAVError
 
 from davserver.auth.throttle import LoginThrottle
 from davserver.dav.lock_store import SQLiteLockStorage
+from davserver.dav.state_unavailable import state_failure
 from davserver.settings import Settings, load_settings
-from providers.postgres import translate_ddl, translate_sql
+from providers.postgres import PgOperationalError, translate_ddl, translate_sql
 from providers.statedb import is_postgres_url, open_db, redact_url
 
 
@@ -107,3 +109,12 @@ def test_a_state_file_of_the_previous_release_is_migrated_in_place(tmp_path: Pat
     with sqlite3.connect(path) as conn:
         versions = dict(conn.execute("SELECT component, version FROM schema_versions"))
     assert versions == {"dav_locks": 1, "login_failures": 1}
+
+
+def test_only_an_unusable_state_database_becomes_503() -> None:
+    down = PgOperationalError("connection refused")
+    assert state_failure(down) is down
+    assert state_failure(DAVError(500, src_exception=down)) is down
+    assert state_failure(sqlite3.OperationalError("database is locked")) is not None
+    assert state_failure(sqlite3.IntegrityError("duplicate")) is None
+    assert state_failure(ValueError("bug")) is None
