@@ -229,6 +229,10 @@ class PostgresDB:
     def _raw(self) -> psycopg.Connection[Any]:
         lease: _Lease | None = getattr(self._shared.local, "lease", None)
         if lease is None or lease.raw.closed or lease.raw.broken:
+            if self._in_transaction():  # never continue a transaction on another connection
+                raise PgOperationalError(
+                    f"PostgreSQL at {self.display_name}: connection lost during a transaction"
+                )
             if lease is not None:
                 lease.release()
             try:
@@ -287,6 +291,9 @@ class PostgresDB:
         """One write transaction holding the writers' advisory lock: committed on success,
         rolled back on error."""
         conn = self.conn()
+        if self._in_transaction():  # SQLite refuses a nested BEGIN; here it joins the outer one
+            yield conn
+            return
         self._begin()
         self._shared.local.depth = 1
         try:
