@@ -21,6 +21,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -86,16 +87,21 @@ def render_lb_site(nodes: list[str], listen: str, server_name: str, cert: str, k
     )
 
 
+def _nothing() -> None:
+    return None
+
+
 @dataclass(frozen=True)
 class Backend:
     """What every node shares: ``root`` (the data folder) and ``settings`` (YAML settings
     such as where state lives), plus ``env`` for the node processes. ``name`` says which
-    engines it uses, for reports."""
+    engines it uses, for reports; ``stop`` stops the engines started for it (if any)."""
 
     name: str
     root: Path
     settings: dict[str, Any] = field(default_factory=dict)
     env: dict[str, str] = field(default_factory=dict)
+    stop: Callable[[], None] = _nothing
 
 
 def local_backend(root: Path) -> Backend:
@@ -103,19 +109,38 @@ def local_backend(root: Path) -> Backend:
     return Backend("local disk + SQLite", root)
 
 
-def node_settings(backend: Backend) -> dict[str, Any]:
-    """The backend's settings with the load balancer (loopback) as a trusted proxy."""
-    settings = {key: value for key, value in backend.settings.items()}
+BACKENDS = ("local",)
+
+
+def backend_for(kind: str, work: Path) -> Backend:
+    """The backend named ``kind`` (one of :data:`BACKENDS`), its engines started under
+    ``work``. Raises Unavailable when an engine cannot run here, ValueError for an unknown
+    name."""
+    if kind == "local":
+        return local_backend(work / "root")
+    raise ValueError(f"unknown scale-out backend {kind!r} (known: {', '.join(BACKENDS)})")
+
+
+def node_settings(backend: Backend, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The backend's settings, with the sections of ``extra`` merged in (key by key) and the
+    load balancer (loopback) added as a trusted proxy."""
+    settings: dict[str, Any] = dict(backend.settings)
+    for key, value in (extra or {}).items():
+        if isinstance(value, dict) and isinstance(settings.get(key), dict):
+            settings[key] = {**settings[key], **value}
+        else:
+            settings[key] = value
     server = dict(settings.get("server", {}))
     server["trusted_proxies"] = [*server.get("trusted_proxies", []), f"{HOST}/32"]
     settings["server"] = server
     return settings
 
 
-def write_node_config(work: Path, backend: Backend) -> Path:
-    """Write the nodes' YAML config into ``work``; returns its path."""
+def write_node_config(work: Path, backend: Backend, extra: dict[str, Any] | None = None) -> Path:
+    """Write the nodes' YAML config (see ``node_settings``) into ``work``; returns its path."""
     config = work / "node.yaml"
-    config.write_text(yaml.safe_dump(node_settings(backend), sort_keys=True), encoding="utf-8")
+    text = yaml.safe_dump(node_settings(backend, extra), sort_keys=True)
+    config.write_text(text, encoding="utf-8")
     return config
 
 
@@ -243,12 +268,17 @@ class Cluster:
 
 
 def start_nodes(
-    work: Path, backend: Backend, count: int, *, detached: bool = False
+    work: Path,
+    backend: Backend,
+    count: int,
+    *,
+    settings: dict[str, Any] | None = None,
+    detached: bool = False,
 ) -> tuple[Path, list[Node]]:
-    """Write the node config and start ``count`` nodes; returns (config, nodes). On failure
-    the nodes already started are stopped."""
+    """Write the node config (``settings`` merged over the backend's) and start ``count``
+    nodes; returns (config, nodes). On failure the nodes already started are stopped."""
     work.mkdir(parents=True, exist_ok=True)
-    config = write_node_config(work, backend)
+    config = write_node_config(work, backend, settings)
     env = {**os.environ, **backend.env}
     nodes: list[Node] = []
     try:
@@ -284,7 +314,11 @@ def start_lb(
     lb_work.mkdir(parents=True, exist_ok=True)
     port = free_port(HOST)
     site = render_lb_site(
-        [f"{HOST}:{node.port}" for node in nodes], f"{HOST}:{port}", "localhost", str(cert), str(key)
+        [f"{HOST}:{node.port}" for node in nodes],
+        f"{HOST}:{port}",
+        "localhost",
+        str(cert),
+        str(key),
     )
     conf = lb_work / "nginx.conf"
     conf.write_text(nginx_conf(lb_work, site, connections=LB_CONNECTIONS), encoding="utf-8")
@@ -297,11 +331,18 @@ def start_lb(
 
 
 def start_cluster(
-    work: Path, backend: Backend, cert: Path, key: Path, *, nodes: int = 2
+    work: Path,
+    backend: Backend,
+    cert: Path,
+    key: Path,
+    *,
+    nodes: int = 2,
+    settings: dict[str, Any] | None = None,
 ) -> Cluster:
-    """``nodes`` davserver nodes over ``backend`` and nginx in front with TLS (``cert`` and
-    ``key``, PEM files). Everything started is stopped again if a later step fails."""
-    config, started = start_nodes(work, backend, nodes)
+    """``nodes`` davserver nodes over ``backend`` (``settings`` merged over its settings) and
+    nginx in front with TLS (``cert`` and ``key``, PEM files). Everything started is stopped
+    again if a later step fails."""
+    config, started = start_nodes(work, backend, nodes, settings=settings)
     try:
         lb = start_lb(work, started, cert, key)
     except BaseException:

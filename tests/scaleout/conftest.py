@@ -1,0 +1,72 @@
+"""Fixtures of the scale-out suite: one cluster (two davserver nodes over a shared backend,
+nginx with TLS in front) for the whole suite. A test that kills a node restarts it before it
+ends (``running_cluster`` checks every node is up before handing the cluster out).
+
+The backend is chosen by ``DAVSYNC_SCALEOUT_BACKEND`` (default ``local``: shared local disk
++ SQLite); see ``interop.cluster.backend_for``.
+"""
+
+from __future__ import annotations
+
+import os
+import ssl
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import trustme
+
+from interop.cluster import Cluster, backend_for, start_cluster
+from interop.tools import require
+from tests.conftest import PASSWORDS
+
+USER = "alice"
+# The LOCK race sends 200 requests of one user at once: enough workers per node, and a per-user
+# concurrency cap above that (the default, all workers but two, would answer some with 429).
+SETTINGS = {"server": {"threads": 48}, "limits": {"max_requests_per_user": 256}}
+
+
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory: pytest.TempPathFactory, tls_ca: trustme.CA) -> Iterator[Cluster]:
+    """Two nodes behind the TLS load balancer, user ``alice`` created."""
+    work = tmp_path_factory.mktemp("scaleout")
+    cert = tls_ca.issue_cert("127.0.0.1", "localhost")
+    cert_file, key_file = work / "lb-cert.pem", work / "lb-key.pem"
+    cert.private_key_and_cert_chain_pem.write_to_path(str(cert_file))
+    cert.private_key_pem.write_to_path(str(key_file))
+    kind = os.environ.get("DAVSYNC_SCALEOUT_BACKEND", "local")
+    backend = require(lambda: backend_for(kind, work / "backend"))
+    started = require(
+        lambda: start_cluster(work / "cluster", backend, cert_file, key_file, settings=SETTINGS)
+    )
+    try:
+        started.add_user(USER, PASSWORDS[USER])
+        yield started
+    finally:
+        started.stop()
+        backend.stop()
+
+
+@pytest.fixture()
+def running_cluster(cluster: Cluster) -> Cluster:
+    """The cluster, with every node (re)started if an earlier test left one down."""
+    for node in cluster.nodes:
+        if not node.alive():
+            node.start()
+    return cluster
+
+
+def lb_client(ca_file: Path) -> httpx.Client:
+    """alice through the load balancer (Basic over TLS)."""
+    return httpx.Client(auth=(USER, PASSWORDS[USER]), verify=str(ca_file), timeout=120.0)
+
+
+_PLAIN_HTTP_CONTEXT = ssl.create_default_context()  # unused on http://; shared, as it is costly
+
+
+def node_client() -> httpx.Client:
+    """alice straight to a node (plain HTTP, so Digest; nonces live in the shared state)."""
+    return httpx.Client(
+        auth=httpx.DigestAuth(USER, PASSWORDS[USER]), timeout=120.0, verify=_PLAIN_HTTP_CONTEXT
+    )
