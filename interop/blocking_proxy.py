@@ -8,8 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from interop.stock import HOST, StockServer, _launch
 from interop.nginx import nginx_conf
+from interop.stock import HOST, StockServer, _launch
 from interop.tools import find_tool, free_port
 
 ALLOWED = "GET POST HEAD OPTIONS"

@@ -152,8 +152,16 @@ def davserver_cli(*args: str) -> list[str]:
 def add_user(backend: Backend, config: Path, name: str, password: str) -> None:
     """Create user ``name`` in the shared state (RuntimeError with the output on failure)."""
     proc = subprocess.run(
-        davserver_cli("user", "add", name, "--password-stdin", "--config", str(config))
-        + ["--root", str(backend.root)],
+        davserver_cli(
+            "user",
+            "add",
+            name,
+            "--password-stdin",
+            "--config",
+            str(config),
+            "--root",
+            str(backend.root),
+        ),
         input=password + "\n",
         capture_output=True,
         text=True,

@@ -5,9 +5,9 @@ get 423 Locked, and the one lock is what both nodes report."""
 from __future__ import annotations
 
 import threading
-from concurrent.futures import ThreadPoolExecutor
 import uuid
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -54,7 +54,9 @@ def test_200_simultaneous_exclusive_locks_across_two_nodes_grant_one(
         assert clients[0].put(urls[0], content=b"contended\n").status_code == 201
         # authenticate first, so that each LOCK goes out at once with a known nonce
         with ThreadPoolExecutor(max_workers=16) as pool:
-            heads = list(pool.map(lambda cu: cu[0].head(cu[1]).status_code, zip(clients, urls)))
+            heads = list(
+                pool.map(lambda cu: cu[0].head(cu[1]).status_code, zip(clients, urls, strict=True))
+            )
         assert heads == [200] * RACERS
         statuses = _race(urls, clients)
         counts = Counter(statuses)
