@@ -41,6 +41,7 @@ CI_PACKAGES: dict[str, str] = {
     "swaks": "swaks",
     "SSL.pm": "libio-socket-ssl-perl",  # pulls in Net::SSLeay, which swaks' STARTTLS needs
     "lftp": "lftp",
+    "initdb": "postgresql",  # in /usr/lib/postgresql/<version>/bin (interop/postgres.py)
 }
 # What the ``test`` extra of pyproject.toml installs into the virtualenv: executable -> package.
 VENV_PACKAGES: dict[str, str] = {
