@@ -41,6 +41,10 @@ CI_PACKAGES: dict[str, str] = {
     "swaks": "swaks",
     "SSL.pm": "libio-socket-ssl-perl",  # pulls in Net::SSLeay, which swaks' STARTTLS needs
     "lftp": "lftp",
+    "ceph-mon": "ceph-mon",  # with ceph-osd, radosgw, ceph-common: interop/ceph.py
+    "ceph-osd": "ceph-osd",
+    "radosgw": "radosgw",
+    "radosgw-admin": "ceph-common",
 }
 # What the ``test`` extra of pyproject.toml installs into the virtualenv: executable -> package.
 VENV_PACKAGES: dict[str, str] = {

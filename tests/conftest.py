@@ -11,6 +11,8 @@ import trustme
 
 from tests.support.server import DavServer, add_user
 
+pytest_plugins = ["tests.support.ceph"]  # the ceph and s3_target fixtures
+
 PASSWORDS = {"alice": "alice-pw-1", "bob": "bob-pw-2", "oper": "oper-pw-3"}
 
 CONFIG = """\
