@@ -93,7 +93,7 @@ class App:
 
 def open_user_store(settings: Settings) -> UserStore:
     """The user store of ``settings`` (created if missing)."""
-    return UserStore(settings.db_path)
+    return UserStore(settings.state_target)
 
 
 def build_context(settings: Settings) -> ServerContext:
@@ -167,21 +167,21 @@ def wsgidav_config(
                 max_failures=throttle.max_failures,
                 window_s=throttle.window_s,
                 lockout_s=throttle.lockout_s,
-                db_path=settings.db_path,
+                db_path=settings.state_target,
                 address_max_failures=throttle.address_max_failures,
                 account_max_failures=throttle.account_max_failures,
             ),
-            "nonces": NonceRegistry(db_path=settings.db_path),
+            "nonces": NonceRegistry(db_path=settings.state_target),
             "realm": settings.auth.realm,
             "allow_anonymous_paths": list(STATUS_PATHS),
             "basic_over_http": settings.auth.basic_over_http,
         },
         "lock_storage": SQLiteLockStorage(
-            settings.db_path,
+            settings.state_target,
             max_timeout_s=settings.limits.max_lock_timeout_s,
             max_locks_per_principal=settings.limits.max_locks_per_user,
         ),
-        "property_manager": SQLitePropertyManager(settings.db_path),
+        "property_manager": SQLitePropertyManager(settings.state_target),
         "dir_browser": {"enable": False},
         "hotfixes": {
             "emulate_win32_lastmod": False,

@@ -26,7 +26,7 @@ from typing import Any
 
 from davserver.cheroot_version import UnsupportedCherootError, check_cheroot, installed_cheroot
 from davserver.collection import cli as collection_cli
-from davserver.preflight import StartupError, check_folders, run_checks
+from davserver.preflight import StartupError, check_folders, check_state, run_checks
 from davserver.server_extra import missing_extra_message, missing_server_modules
 from davserver.settings import Settings, SettingsError, load_settings
 from davserver.startup_text import auth_summary, login_line
@@ -47,6 +47,10 @@ ADMIN_PASSWORD_ENV = "DAVSYNC_ADMIN_PASSWORD"
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", type=Path, help="YAML config file")
     p.add_argument("--root", type=Path, help="data folder (files and, by default, state)")
+    p.add_argument(
+        "--state",
+        help="state database: postgresql://user@host:port/db (default: SQLite under --root)",
+    )
 
 
 def _serve_flags(p: argparse.ArgumentParser) -> None:
@@ -120,7 +124,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    overrides: dict[str, Any] = {"root": getattr(args, "root", None)}
+    overrides: dict[str, Any] = {
+        "root": getattr(args, "root", None),
+        "state": getattr(args, "state", None),
+    }
     if args.command in ("serve", "check-config"):
         overrides.update(host=args.host, port=args.port)
         if args.tls_cert or args.tls_key:
@@ -165,6 +172,7 @@ def cmd_user(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     check_folders(settings)
+    check_state(settings)
     prepare_state_dir(settings.state_path)
     users = open_user_store(settings)
     realm = settings.auth.realm if settings.auth.digest else None
@@ -274,6 +282,8 @@ def _serve_bound(settings: Settings, server: Any) -> int:
     shown_host = f"[{host}]" if ":" in host else host
     base = f"{settings.scheme}://{shown_host}:{port}"
     print(f"Serving {settings.files_dir} (state in {settings.state_path}, private: 0700/0600)")
+    if settings.state is not None:
+        print(f"State database: {settings.state_display}")
     print(f"Your files: {base}/remote.php/dav/files/<user>/  (also {base}/dav/files/<user>/)")
     users = app.users.list_names()
     print(login_line(settings, admin=ADMIN_USER, created=created, user_count=len(users)))

@@ -152,7 +152,20 @@ def run_checks(settings: Settings, *, check_port_free: bool = True) -> list[str]
     if check_port_free and settings.port != 0:
         check_port(settings.host, settings.port)
     check_gateways(settings, check_port_free=check_port_free)
+    check_state(settings)
     return warnings
+
+
+def check_state(settings: Settings) -> None:
+    """Raise StartupError (one line, no password) if the ``state`` PostgreSQL database does
+    not answer; the embedded SQLite file needs no check beyond its folder's."""
+    if settings.state is None:
+        return
+    from davserver.web.health import probe_database
+
+    reason = probe_database(settings.state)
+    if reason is not None:
+        raise StartupError(f"state database {settings.state_display} unreachable: {reason}")
 
 
 def check_gateways(settings: Settings, *, check_port_free: bool = True) -> None:

@@ -21,6 +21,7 @@ from davserver.collection.config import (
     TriggerSettings,
 )
 from davserver.gateways.config import GatewaySettings
+from providers.statedb import is_postgres_url, redact_url
 
 
 class SettingsError(Exception):
@@ -162,6 +163,7 @@ class Settings(_Strict):
 
     root: Path = Path("data")
     state_dir: Path | None = None
+    state: str | None = None  # postgresql://user@host:port/db; None: the embedded SQLite file
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
     tls: TLSSettings = TLSSettings()
@@ -180,6 +182,13 @@ class Settings(_Strict):
     triggers: list[TriggerSettings] = []
     sites: dict[str, SiteSettings] = {}
     alerts: AlertSettings = AlertSettings()
+
+    @field_validator("state")
+    @classmethod
+    def _state_url(cls, v: str | None) -> str | None:
+        if v is not None and not is_postgres_url(v):
+            raise ValueError("must be a postgresql:// URL (leave it out for the SQLite file)")
+        return v
 
     @field_validator("tls")
     @classmethod
@@ -204,13 +213,30 @@ class Settings(_Strict):
         return self.state_path / "state.sqlite"
 
     @property
+    def state_target(self) -> Path | str:
+        """What every store of server state opens (``providers.statedb.open_db``): the
+        ``state`` PostgreSQL URL, or else the embedded SQLite file ``db_path``."""
+        return self.state if self.state is not None else self.db_path
+
+    @property
+    def state_display(self) -> str:
+        """``state_target`` for start-up text and logs (a URL without its password)."""
+        return redact_url(self.state) if self.state is not None else str(self.db_path)
+
+    @property
     def scheme(self) -> str:
         """``https`` when TLS is configured, else ``http``."""
         return "https" if self.tls.enabled else "http"
 
 
 ENV_PREFIX = "DAVSYNC_"
-_ENV_KEYS = {"ROOT": "root", "HOST": "host", "PORT": "port", "STATE_DIR": "state_dir"}
+_ENV_KEYS = {
+    "ROOT": "root",
+    "HOST": "host",
+    "PORT": "port",
+    "STATE_DIR": "state_dir",
+    "STATE": "state",
+}
 
 
 def _format_validation_error(exc: ValidationError, source: str) -> str:

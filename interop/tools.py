@@ -45,6 +45,7 @@ CI_PACKAGES: dict[str, str] = {
     "ceph-osd": "ceph-osd",
     "radosgw": "radosgw",
     "radosgw-admin": "ceph-common",
+    "initdb": "postgresql",  # in /usr/lib/postgresql/<version>/bin (interop/postgres.py)
 }
 # What the ``test`` extra of pyproject.toml installs into the virtualenv: executable -> package.
 VENV_PACKAGES: dict[str, str] = {

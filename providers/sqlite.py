@@ -12,6 +12,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Literal
 
 BUSY_TIMEOUT_S = 30.0
 
@@ -35,8 +36,11 @@ class ThreadLocalDB:
     (``CREATE TABLE IF NOT EXISTS``).
     """
 
+    dialect: Literal["sqlite"] = "sqlite"
+
     def __init__(self, db_path: Path, schema: str) -> None:
         self.db_path = db_path
+        self.display_name = str(db_path)
         self._schema = schema
         self._local = threading.local()
         self.conn()  # create the schema now, so errors surface at start-up
@@ -49,6 +53,10 @@ class ThreadLocalDB:
             conn.executescript(self._schema)
             self._local.conn = conn
         return conn
+
+    def ddl(self, script: str) -> list[str]:
+        """The statements of ``script`` (SQLite runs the DDL as written)."""
+        return [part.strip() for part in script.split(";") if part.strip()]
 
     def close(self) -> None:
         """Forget every thread's connection (closing the calling thread's); the next

@@ -30,6 +30,7 @@ from typing import Any
 from wsgidav.mw.base_mw import BaseMiddleware
 
 from davserver.auth.state_db import open_state_db
+from providers.statedb import StateConnection
 
 StartResponse = Callable[..., Any]
 
@@ -95,7 +96,8 @@ class _LocalNonces:
 
 
 class NonceRegistry:
-    """Issued nonces and the nonce counts used with each, in SQLite (process-safe).
+    """Issued nonces and the nonce counts used with each, in the state database (SQLite or
+    PostgreSQL; safe across processes and servers).
 
     Every server process opened on the same ``db_path`` (the server's state database) shares
     the registry: a nonce issued by one process is accepted by another, and a count used with
@@ -110,12 +112,12 @@ class NonceRegistry:
         max_nonces: int = MAX_NONCES,
         clock: Callable[[], float] = time.time,
         *,
-        db_path: Path | None = None,
+        db_path: Path | str | None = None,
     ) -> None:
         self._ttl = ttl_s
         self._max = max_nonces
         self._clock = clock
-        self._db = open_state_db(self, db_path, _SCHEMA)
+        self._db = open_state_db(self, db_path, _SCHEMA, component="digest_nonces")
         self._local = _LocalNonces(max_nonces)
         self._issued = 0
 
@@ -125,7 +127,9 @@ class NonceRegistry:
         try:
             with self._db.transaction() as conn:
                 conn.execute(
-                    "INSERT OR REPLACE INTO digest_nonces (nonce, issued_at) VALUES (?, ?)",
+                    "INSERT INTO digest_nonces (nonce, issued_at) VALUES (?, ?)"
+                    " ON CONFLICT (nonce) DO UPDATE SET issued_at = excluded.issued_at,"
+                    " used_plain = 0",
                     (nonce, now),
                 )
                 self._issued += 1
@@ -135,7 +139,7 @@ class NonceRegistry:
             _log.warning("Digest nonce kept in this process only: %s", exc)
             self._local.issue(nonce, now)
 
-    def _prune(self, conn: sqlite3.Connection, now: float) -> None:
+    def _prune(self, conn: StateConnection, now: float) -> None:
         """Drop expired nonces, and the oldest beyond ``max_nonces``."""
         conn.execute("DELETE FROM digest_nonces WHERE issued_at < ?", (now - self._ttl,))
         (count,) = conn.execute("SELECT COUNT(*) FROM digest_nonces").fetchone()
@@ -167,7 +171,7 @@ class NonceRegistry:
 
     def _accept_row(
         self,
-        conn: sqlite3.Connection,
+        conn: StateConnection,
         nonce: str,
         count: int | None,
         issued_at: float,
@@ -188,7 +192,8 @@ class NonceRegistry:
         if used >= MAX_COUNTS_PER_NONCE:
             return False
         cursor = conn.execute(
-            "INSERT OR IGNORE INTO digest_nonce_counts (nonce, nc) VALUES (?, ?)", (nonce, count)
+            "INSERT INTO digest_nonce_counts (nonce, nc) VALUES (?, ?) ON CONFLICT DO NOTHING",
+            (nonce, count),
         )
         return cursor.rowcount == 1
 

@@ -42,6 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from davserver.auth.state_db import open_state_db
+from providers.statedb import StateConnection
 
 __all__ = ["LoginThrottle"]
 
@@ -49,6 +50,7 @@ _log = logging.getLogger(__name__)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS login_failures (
+    id    INTEGER PRIMARY KEY AUTOINCREMENT,
     scope TEXT NOT NULL,
     key   TEXT NOT NULL,
     at    REAL NOT NULL
@@ -56,6 +58,11 @@ CREATE TABLE IF NOT EXISTS login_failures (
 CREATE INDEX IF NOT EXISTS login_failures_key ON login_failures (scope, key, at);
 CREATE INDEX IF NOT EXISTS login_failures_at ON login_failures (at);
 """
+# Version 1 gives each failure an id (older files had none); the counters are short-lived, so
+# the table is simply recreated.
+_MIGRATIONS = ("DROP TABLE IF EXISTS login_failures;" + _SCHEMA.replace("IF NOT EXISTS ", ""),)
+# Separates the account from the address in a pair key; PostgreSQL text cannot hold NUL.
+_SEP = "\x1f"
 
 _PAIR, _ADDR, _ACCOUNT = "pair", "addr", "account"
 _UNKNOWN_ADDR = "-"
@@ -75,8 +82,13 @@ def _addr_key(addr: str) -> str:
     return str(ip)
 
 
+def _text(value: str) -> str:
+    """``value`` storable on every engine (PostgreSQL text cannot hold NUL)."""
+    return value.replace("\x00", "\ufffd")
+
+
 def _pair_key(user: str, addr: str | None) -> str:
-    return f"{user}\x00{_addr_key(addr) if addr is not None else _UNKNOWN_ADDR}"
+    return f"{_text(user)}{_SEP}{_addr_key(addr) if addr is not None else _UNKNOWN_ADDR}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,8 +109,8 @@ class LoginThrottle:
         window_s: how long a failure is remembered, in seconds (> 0).
         lockout_s: how long a key stays locked after its last failure, in seconds (> 0).
         clock: wall-clock time source in seconds (replaceable for tests).
-        db_path: the SQLite file shared by every server process (None: private to this
-            instance).
+        db_path: the state database shared by every server process, a SQLite file or a
+            ``postgresql://`` URL (None: a private file of this instance).
         address_max_failures: failures of one address, for any accounts, that lock it.
         account_max_failures: failures of one account, from all addresses, after which
             every address that failed for it is locked for it.
@@ -115,7 +127,7 @@ class LoginThrottle:
         lockout_s: float = 60,
         clock: Callable[[], float] = time.time,
         *,
-        db_path: Path | None = None,
+        db_path: Path | str | None = None,
         address_max_failures: int | None = None,
         account_max_failures: int | None = None,
         max_records: int = 200_000,
@@ -135,7 +147,9 @@ class LoginThrottle:
         self.lockout_s = float(lockout_s)
         self.max_records = max_records
         self._clock = clock
-        self._db = open_state_db(self, db_path, _SCHEMA)
+        self._db = open_state_db(
+            self, db_path, _SCHEMA, component="login_failures", migrations=_MIGRATIONS
+        )
         self._inserts = 0
 
     def _limit(self, scope: str) -> int:
@@ -177,7 +191,7 @@ class LoginThrottle:
             pair = self._count(_PAIR, _pair_key(user, addr), now)
             waits.append(self._wait(pair, self.max_failures, now))
             if pair.failures > 0:  # the backstop only affects addresses that failed
-                account = self._count(_ACCOUNT, user, now)
+                account = self._count(_ACCOUNT, _text(user), now)
                 waits.append(self._wait(account, self.account_max_failures, now))
         found = [w for w in waits if w is not None]
         return max(found) if found else None
@@ -189,7 +203,7 @@ class LoginThrottle:
             keys.append((_ADDR, _addr_key(addr)))
         if user is not None:
             keys.append((_PAIR, _pair_key(user, addr)))
-            keys.append((_ACCOUNT, user))
+            keys.append((_ACCOUNT, _text(user)))
         if not keys:
             return
         try:
@@ -206,8 +220,8 @@ class LoginThrottle:
                     (scope, key, now),
                 )
                 conn.execute(  # keep only as many failures as the limit needs
-                    "DELETE FROM login_failures WHERE scope = ? AND key = ? AND rowid NOT IN"
-                    " (SELECT rowid FROM login_failures WHERE scope = ? AND key = ?"
+                    "DELETE FROM login_failures WHERE scope = ? AND key = ? AND id NOT IN"
+                    " (SELECT id FROM login_failures WHERE scope = ? AND key = ?"
                     "  ORDER BY at DESC LIMIT ?)",
                     (scope, key, scope, key, self._limit(scope)),
                 )
@@ -215,15 +229,15 @@ class LoginThrottle:
             if self._inserts % _PURGE_EVERY == 1:
                 self._purge(conn, now)
 
-    def _purge(self, conn: sqlite3.Connection, now: float) -> None:
+    def _purge(self, conn: StateConnection, now: float) -> None:
         execute = conn.execute
         horizon = now - max(self.window_s, self.lockout_s)
         execute("DELETE FROM login_failures WHERE at <= ?", (horizon,))
         (total,) = execute("SELECT COUNT(*) FROM login_failures").fetchone()
         if total > self.max_records:
             execute(
-                "DELETE FROM login_failures WHERE rowid IN"
-                " (SELECT rowid FROM login_failures ORDER BY at LIMIT ?)",
+                "DELETE FROM login_failures WHERE id IN"
+                " (SELECT id FROM login_failures ORDER BY at LIMIT ?)",
                 (total - self.max_records,),
             )
 
@@ -254,4 +268,4 @@ class LoginThrottle:
             "SELECT COUNT(DISTINCT key) FROM login_failures WHERE scope = ? AND at > ?",
             (_ADDR, since),
         ).fetchone()
-        return len({key.split("\x00", 1)[0] for (key,) in pairs}), int(addrs)
+        return len({key.split(_SEP, 1)[0] for (key,) in pairs}), int(addrs)

@@ -24,7 +24,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from davserver.auth.errors import InvalidUserNameError, UnknownUserError, UserExistsError
-from providers.sqlite import ThreadLocalDB
+from providers.statedb import open_db
 
 __all__ = ["NAME_RULE", "UserStore", "compute_digest_ha1", "validate_user_name"]
 
@@ -94,23 +94,25 @@ class UserStore:
     Safe to use from several threads (each thread gets its own connection) and processes.
 
     Args:
-        db_path: the database file; created with its parent folders if missing.
+        db_path: the database file (created with its parent folders if missing) or a
+            ``postgresql://`` URL (see ``providers.statedb``).
         hasher: the argon2 hasher; defaults to ``PasswordHasher()`` (RFC 9106 low-memory
             profile). Hashes made with other parameters still verify and are upgraded to the
             current parameters on the next successful :meth:`verify`.
     """
 
-    def __init__(self, db_path: Path, *, hasher: PasswordHasher | None = None) -> None:
-        self._db = ThreadLocalDB(db_path, _SCHEMA)
+    def __init__(self, db_path: Path | str, *, hasher: PasswordHasher | None = None) -> None:
+        self._db = open_db(db_path, _SCHEMA, component="users")
+        self._target = db_path
         self._hasher = hasher if hasher is not None else PasswordHasher()
         # Verified against for unknown or invalid names, so that the time taken does not reveal
         # whether an account exists.
         self._dummy_hash = self._hasher.hash(secrets.token_urlsafe(24))
 
     @property
-    def db_path(self) -> Path:
-        """The database file."""
-        return self._db.db_path
+    def db_path(self) -> Path | str:
+        """The database: a SQLite file or a PostgreSQL URL."""
+        return self._target
 
     def add(self, name: str, password: str, *, digest_realm: str | None = None) -> None:
         """Create an account.

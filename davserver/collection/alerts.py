@@ -9,26 +9,25 @@ An alert is queued (inside the caller's transaction) as one job per configured c
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from pathlib import Path
 from typing import Any
 
 from davserver.collection.config import AlertSettings
 from davserver.collection.queue import KIND_ALERT, JobQueue, JobSpec
-from providers.sqlite import ThreadLocalDB
+from providers.statedb import StateConnection, open_db
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS upload_failures (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     time REAL NOT NULL,
-    user TEXT NOT NULL,
+    "user" TEXT NOT NULL,
     path TEXT NOT NULL,
     reason TEXT NOT NULL,
     refused INTEGER NOT NULL,
     client TEXT
 );
-CREATE INDEX IF NOT EXISTS upload_failures_user_time ON upload_failures(user, time);
+CREATE INDEX IF NOT EXISTS upload_failures_user_time ON upload_failures("user", time);
 CREATE TABLE IF NOT EXISTS alert_marks (
     key TEXT PRIMARY KEY,
     time REAL NOT NULL
@@ -59,12 +58,12 @@ def text_of(alert: dict[str, Any]) -> str:
 class Alerts:
     """Queues alerts and keeps the failure tallies that produce some of them."""
 
-    def __init__(self, db_path: Path, settings: AlertSettings, queue: JobQueue) -> None:
-        self.db = ThreadLocalDB(db_path, SCHEMA)
+    def __init__(self, db_path: Path | str, settings: AlertSettings, queue: JobQueue) -> None:
+        self.db = open_db(db_path, SCHEMA, component="collection_alerts")
         self.settings = settings
         self.queue = queue
 
-    def queue_alert(self, conn: sqlite3.Connection, alert: dict[str, Any], now: float) -> None:
+    def queue_alert(self, conn: StateConnection, alert: dict[str, Any], now: float) -> None:
         """Queue ``alert`` for every configured channel inside the caller's transaction."""
         alert = {**alert, "time": now}
         s = self.settings
@@ -97,7 +96,7 @@ class Alerts:
         threshold = self.settings.failed_uploads
         with self.db.transaction() as conn:
             conn.execute(
-                "INSERT INTO upload_failures (time, user, path, reason, refused, client)"
+                'INSERT INTO upload_failures (time, "user", path, reason, refused, client)'
                 " VALUES (?,?,?,?,?,?)",
                 (now, user, path, reason, int(refused), client),
             )
@@ -105,7 +104,7 @@ class Alerts:
                 refusal = {"event": "upload_refused", "user": user, "path": path}
                 self.queue_alert(conn, {**refusal, "reason": reason, "client": client}, now)
             count = conn.execute(
-                "SELECT COUNT(*) FROM upload_failures WHERE user = ? AND time >= ?",
+                'SELECT COUNT(*) FROM upload_failures WHERE "user" = ? AND time >= ?',
                 (user, now - threshold.window),
             ).fetchone()[0]
             if count >= threshold.count and self._mark_once(
@@ -115,12 +114,16 @@ class Alerts:
                 self.queue_alert(conn, {**failing, "count": count, "window": threshold.window}, now)
 
     @staticmethod
-    def _mark_once(conn: sqlite3.Connection, key: str, now: float, window: float) -> bool:
+    def _mark_once(conn: StateConnection, key: str, now: float, window: float) -> bool:
         """True (and remembered) unless ``key`` was marked within ``window``."""
         row = conn.execute("SELECT time FROM alert_marks WHERE key = ?", (key,)).fetchone()
         if row is not None and now - float(row[0]) < window:
             return False
-        conn.execute("INSERT OR REPLACE INTO alert_marks (key, time) VALUES (?, ?)", (key, now))
+        conn.execute(
+            "INSERT INTO alert_marks (key, time) VALUES (?, ?)"
+            " ON CONFLICT (key) DO UPDATE SET time = excluded.time",
+            (key, now),
+        )
         return True
 
     def last_refusal(self, user: str) -> tuple[float, str, str] | None:
@@ -128,7 +131,7 @@ class Alerts:
         row = (
             self.db.conn()
             .execute(
-                "SELECT time, path, reason FROM upload_failures WHERE user = ? AND refused = 1"
+                'SELECT time, path, reason FROM upload_failures WHERE "user" = ? AND refused = 1'
                 " ORDER BY id DESC LIMIT 1",
                 (user,),
             )

@@ -74,7 +74,7 @@ def add_commands(
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Run a collection subcommand; exit status."""
-    if not settings.db_path.exists():
+    if settings.state is None and not settings.db_path.exists():
         print(f"error: no server state at {settings.db_path} (wrong --root?)", file=sys.stderr)
         return 2
     if args.command == "triggers":
@@ -85,7 +85,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if args.manifest and args.day is None:
         print("error: --manifest needs --day", file=sys.stderr)
         return 2
-    journal = ArrivalJournal(settings.db_path)
+    journal = ArrivalJournal(settings.state_target)
     since = time.time() - args.since if args.since else None
     until = None
     if args.day is not None:
@@ -135,7 +135,7 @@ def _diff(
 
 
 def _triggers(args: argparse.Namespace, settings: Settings) -> int:
-    queue = JobQueue(settings.db_path)
+    queue = JobQueue(settings.state_target)
     if args.retry_dead:
         count = queue.retry_dead(time.time(), args.user)
         print(f"queued {count} dead trigger run(s) again (a running server picks them up)")

@@ -1,4 +1,4 @@
-"""The arrival journal: one SQLite row per committed file (``model.Arrival``).
+"""The arrival journal: one state-database row per committed file (``model.Arrival``).
 
 Lives in the server's state database, so every server process on one root writes and reads
 the same journal. ``record`` takes the caller's open transaction, so that the arrival and the
@@ -7,18 +7,17 @@ trigger runs it causes are stored together or not at all.
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
 from davserver.collection.model import Arrival, Totals
-from providers.sqlite import ThreadLocalDB
+from providers.statedb import StateConnection, open_db
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS arrivals (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     time REAL NOT NULL,
-    user TEXT NOT NULL,
+    "user" TEXT NOT NULL,
     path TEXT NOT NULL,
     size INTEGER NOT NULL,
     md5 TEXT NOT NULL,
@@ -29,11 +28,11 @@ CREATE TABLE IF NOT EXISTS arrivals (
     client TEXT,
     actor TEXT
 );
-CREATE INDEX IF NOT EXISTS arrivals_user_time ON arrivals(user, time);
+CREATE INDEX IF NOT EXISTS arrivals_user_time ON arrivals("user", time);
 CREATE INDEX IF NOT EXISTS arrivals_time ON arrivals(time);
 """
 
-_COLUMNS = "id, time, user, path, size, md5, sha1, sha256, previous_sha256, protocol, client"
+_COLUMNS = 'id, time, "user", path, size, md5, sha1, sha256, previous_sha256, protocol, client'
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,14 +75,14 @@ def _arrival(row: tuple[object, ...]) -> Arrival:
 class ArrivalJournal:
     """Append, query and prune arrivals (times: POSIX seconds)."""
 
-    def __init__(self, db_path: Path) -> None:
-        self.db = ThreadLocalDB(db_path, SCHEMA)
+    def __init__(self, db_path: Path | str) -> None:
+        self.db = open_db(db_path, SCHEMA, component="collection_journal")
 
-    def record(self, conn: sqlite3.Connection, new: NewArrival) -> Arrival:
+    def record(self, conn: StateConnection, new: NewArrival) -> Arrival:
         """Insert ``new`` inside the caller's transaction on ``conn``; returns it with its id."""
         cur = conn.execute(
-            "INSERT INTO arrivals (time, user, path, size, md5, sha1, sha256, previous_sha256,"
-            " protocol, client, actor) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            'INSERT INTO arrivals (time, "user", path, size, md5, sha1, sha256, previous_sha256,'
+            " protocol, client, actor) VALUES (?,?,?,?,?,?,?,?,?,?,?) RETURNING id",
             (
                 new.time,
                 new.user,
@@ -98,7 +97,7 @@ class ArrivalJournal:
                 new.actor,
             ),
         )
-        return new.stored(int(cur.lastrowid or 0))
+        return new.stored(int(cur.fetchone()[0]))
 
     def recent(
         self,
@@ -134,7 +133,7 @@ class ArrivalJournal:
 
     def last_times(self) -> dict[str, float]:
         """Each user's newest arrival time."""
-        rows = self.db.conn().execute("SELECT user, MAX(time) FROM arrivals GROUP BY user")
+        rows = self.db.conn().execute('SELECT "user", MAX(time) FROM arrivals GROUP BY "user"')
         return {str(user): float(t) for user, t in rows}
 
     def totals(self, user: str, since: float) -> Totals:
@@ -143,20 +142,18 @@ class ArrivalJournal:
             self.db.conn()
             .execute(
                 "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM arrivals"
-                " WHERE user = ? AND time >= ?",
+                ' WHERE "user" = ? AND time >= ?',
                 (user, since),
             )
             .fetchone()
         )
         return Totals(int(files), int(size))
 
-    def in_folder(
-        self, conn: sqlite3.Connection, user: str, folder: str, since: float
-    ) -> list[str]:
+    def in_folder(self, conn: StateConnection, user: str, folder: str, since: float) -> list[str]:
         """Distinct paths that arrived directly in ``folder`` of ``user`` since ``since``."""
         prefix = folder + "/" if folder else ""
         rows = conn.execute(
-            "SELECT DISTINCT path FROM arrivals WHERE user = ? AND time >= ?"
+            'SELECT DISTINCT path FROM arrivals WHERE "user" = ? AND time >= ?'
             " AND substr(path, 1, ?) = ?",
             (user, since, len(prefix), prefix),
         )

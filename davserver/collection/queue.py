@@ -1,10 +1,12 @@
-"""The persistent run queue of trigger actions and alert deliveries (SQLite, at least once).
+"""The persistent run queue of trigger actions and alert deliveries (state database, at least
+once).
 
 A job is ``queued`` (due at ``due``), ``running`` (claimed by a worker until its lease ends),
 ``done`` or ``dead`` (its attempts are used up). A worker that dies (``kill -9``) leaves its
 job ``running``; it is claimed again once the lease has passed, or at once by a process on the
 same host that sees the owner's pid is gone. Every server process on one root polls the same
-queue; claiming happens inside ``BEGIN IMMEDIATE`` so one job runs in one place at a time.
+queue; claiming happens inside a write transaction (``providers.statedb``) so one job runs in
+one place at a time.
 """
 
 from __future__ import annotations
@@ -12,13 +14,12 @@ from __future__ import annotations
 import json
 import os
 import socket
-import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from davserver.collection.model import TriggerFailure
-from providers.sqlite import ThreadLocalDB
+from providers.statedb import StateConnection, open_db
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS collection_jobs (
@@ -26,7 +27,7 @@ CREATE TABLE IF NOT EXISTS collection_jobs (
     kind TEXT NOT NULL,
     name TEXT NOT NULL,
     action TEXT NOT NULL,
-    user TEXT NOT NULL,
+    "user" TEXT NOT NULL,
     path TEXT NOT NULL,
     spec TEXT NOT NULL,
     event TEXT NOT NULL,
@@ -127,13 +128,13 @@ def retry_delay(backoff: float, attempts: int) -> float:
 class JobQueue:
     """Enqueue, claim, settle and inspect jobs."""
 
-    def __init__(self, db_path: Path) -> None:
-        self.db = ThreadLocalDB(db_path, SCHEMA)
+    def __init__(self, db_path: Path | str) -> None:
+        self.db = open_db(db_path, SCHEMA, component="collection_jobs")
 
-    def enqueue(self, conn: sqlite3.Connection, job: JobSpec, now: float) -> None:
+    def enqueue(self, conn: StateConnection, job: JobSpec, now: float) -> None:
         """Add ``job`` inside the caller's transaction on ``conn``, due at once."""
         conn.execute(
-            "INSERT INTO collection_jobs (kind, name, action, user, path, spec, event, state,"
+            'INSERT INTO collection_jobs (kind, name, action, "user", path, spec, event, state,'
             " max_attempts, backoff, timeout, due, created, updated)"
             " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
@@ -176,7 +177,7 @@ class JobQueue:
                 (RUNNING, owner_token(), now + float(row[4]) + LEASE_GRACE_S, now, candidate),
             )
             full = conn.execute(
-                "SELECT id, kind, name, action, user, path, spec, event, attempts,"
+                'SELECT id, kind, name, action, "user", path, spec, event, attempts,'
                 " max_attempts, backoff, timeout FROM collection_jobs WHERE id = ?",
                 (candidate,),
             ).fetchone()
@@ -196,7 +197,7 @@ class JobQueue:
         )
 
     @staticmethod
-    def _candidate(conn: sqlite3.Connection, now: float) -> int | None:
+    def _candidate(conn: StateConnection, now: float) -> int | None:
         """The id of a job that looks claimable: due, lease over, or owner gone."""
         row = conn.execute(
             "SELECT id FROM collection_jobs WHERE (state = ? AND due <= ?)"
@@ -257,7 +258,7 @@ class JobQueue:
         )
         args: list[Any] = [QUEUED, now, now, KIND_TRIGGER, DEAD]
         if user is not None:
-            sql += " AND user = ?"
+            sql += ' AND "user" = ?'
             args.append(user)
         with self.db.transaction() as conn:
             return conn.execute(sql, args).rowcount
@@ -286,12 +287,12 @@ class JobQueue:
     def failures(self, *, user: str | None = None, limit: int = 50) -> list[TriggerFailure]:
         """Trigger runs that failed at least once and are not done, newest first."""
         sql = (
-            "SELECT name, user, path, last_error, updated, attempts, state FROM collection_jobs"
+            'SELECT name, "user", path, last_error, updated, attempts, state FROM collection_jobs'
             " WHERE kind = ? AND last_error IS NOT NULL AND state IN (?, ?)"
         )
         args: list[Any] = [KIND_TRIGGER, QUEUED, DEAD]
         if user is not None:
-            sql += " AND user = ?"
+            sql += ' AND "user" = ?'
             args.append(user)
         sql += " ORDER BY updated DESC LIMIT ?"
         args.append(limit)

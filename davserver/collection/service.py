@@ -27,7 +27,7 @@ from davserver.collection.sites import SiteStates
 from davserver.settings import Settings
 from providers.base import Provider
 from providers.hashing import Digests
-from providers.sqlite import ThreadLocalDB
+from providers.statedb import open_db
 
 log = logging.getLogger(__name__)
 
@@ -51,12 +51,12 @@ class Collection:
     """See the module docstring. Build with ``open_collection``."""
 
     def __init__(self, settings: Settings, storage: Provider) -> None:
-        db_path = settings.db_path
+        db_path = settings.state_target
         self.settings = settings
         self.journal = ArrivalJournal(db_path)
         self.queue = JobQueue(db_path)
         self.alerts = Alerts(db_path, settings.alerts, self.queue)
-        self.db = ThreadLocalDB(db_path, triggers.SCHEMA + sites.SCHEMA)
+        self.db = open_db(db_path, triggers.SCHEMA + sites.SCHEMA, component="collection_sites")
         self.storage = RecordingProvider(storage, self)
         self._root = getattr(storage, "root", None)
         self._wake = threading.Event()

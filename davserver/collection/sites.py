@@ -7,17 +7,17 @@ with several server processes checking at the same time.
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from davserver.collection.config import WEEKDAYS, SiteSettings, WeeklySchedule
 from davserver.collection.model import SiteHealth, SiteState
+from providers.statedb import StateConnection
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS site_states (
-    user TEXT PRIMARY KEY,
+    "user" TEXT PRIMARY KEY,
     health TEXT NOT NULL,
     since REAL,
     watch_since REAL NOT NULL
@@ -94,7 +94,7 @@ class SiteStates:
 
     @staticmethod
     def update(
-        conn: sqlite3.Connection,
+        conn: StateConnection,
         sites: dict[str, SiteSettings],
         last_arrivals: dict[str, float],
         now: float,
@@ -103,11 +103,11 @@ class SiteStates:
         out: list[Transition] = []
         for user, site in sorted(sites.items()):
             row = conn.execute(
-                "SELECT health, since, watch_since FROM site_states WHERE user = ?", (user,)
+                'SELECT health, since, watch_since FROM site_states WHERE "user" = ?', (user,)
             ).fetchone()
             if row is None:
                 conn.execute(
-                    "INSERT INTO site_states (user, health, since, watch_since)"
+                    'INSERT INTO site_states ("user", health, since, watch_since)'
                     " VALUES (?, 'unknown', NULL, ?)",
                     (user, now),
                 )
@@ -122,7 +122,7 @@ class SiteStates:
             else:
                 continue
             conn.execute(
-                "UPDATE site_states SET health = ?, since = ? WHERE user = ?", (new, since, user)
+                'UPDATE site_states SET health = ?, since = ? WHERE "user" = ?', (new, since, user)
             )
             if not (old == "unknown" and new == "ok"):
                 out.append(Transition(user, new, since, describe(site)))  # type: ignore[arg-type]
@@ -130,7 +130,7 @@ class SiteStates:
 
     @staticmethod
     def read(
-        conn: sqlite3.Connection,
+        conn: StateConnection,
         sites: dict[str, SiteSettings],
         last_arrivals: dict[str, float],
         now: float,
@@ -139,7 +139,7 @@ class SiteStates:
         page never shows stale health between two checks)."""
         stored = {
             str(u): float(w)
-            for u, w in conn.execute("SELECT user, watch_since FROM site_states").fetchall()
+            for u, w in conn.execute('SELECT "user", watch_since FROM site_states').fetchall()
         }
         out: dict[str, SiteState] = {}
         for user, site in sites.items():

@@ -8,7 +8,6 @@ trigger last fired for it; the firing is remembered in ``trigger_sets``).
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,14 +19,15 @@ from davserver.collection.journal import ArrivalJournal
 from davserver.collection.model import Arrival
 from davserver.collection.queue import KIND_TRIGGER, JobSpec
 from providers.paths import name_of, parent_of
+from providers.statedb import StateConnection
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS trigger_sets (
     trigger TEXT NOT NULL,
-    user TEXT NOT NULL,
+    "user" TEXT NOT NULL,
     folder TEXT NOT NULL,
     fired REAL NOT NULL,
-    PRIMARY KEY (trigger, user, folder)
+    PRIMARY KEY (trigger, "user", folder)
 );
 """
 
@@ -76,14 +76,14 @@ def event_of(arrival: Arrival, local_file: Path | None) -> dict[str, Any]:
 
 
 def _set_complete(
-    conn: sqlite3.Connection, journal: ArrivalJournal, trigger: TriggerSettings, arrival: Arrival
+    conn: StateConnection, journal: ArrivalJournal, trigger: TriggerSettings, arrival: Arrival
 ) -> list[str] | None:
     """The files of the set if this arrival completes one, else None (records the firing)."""
     count = trigger.when.count
     assert count is not None
     folder = parent_of(arrival.path)
     row = conn.execute(
-        "SELECT fired FROM trigger_sets WHERE trigger = ? AND user = ? AND folder = ?",
+        'SELECT fired FROM trigger_sets WHERE trigger = ? AND "user" = ? AND folder = ?',
         (trigger.name, arrival.user, folder),
     ).fetchone()
     since = float(row[0]) if row is not None else 0.0
@@ -95,14 +95,15 @@ def _set_complete(
     if len(members) < count:
         return None
     conn.execute(
-        "INSERT OR REPLACE INTO trigger_sets (trigger, user, folder, fired) VALUES (?,?,?,?)",
+        'INSERT INTO trigger_sets (trigger, "user", folder, fired) VALUES (?,?,?,?)'
+        ' ON CONFLICT (trigger, "user", folder) DO UPDATE SET fired = excluded.fired',
         (trigger.name, arrival.user, folder, arrival.time + 1e-6),
     )
     return sorted(members)
 
 
 def plan_runs(
-    conn: sqlite3.Connection,
+    conn: StateConnection,
     journal: ArrivalJournal,
     triggers: list[TriggerSettings],
     arrival: Arrival,

@@ -1,4 +1,5 @@
-"""WebDAV lock storage in SQLite, shared by every server process that opens the same file.
+"""WebDAV lock storage in the state database (SQLite or PostgreSQL, ``providers.statedb``),
+shared by every server process that opens the same database.
 
 ``SQLiteLockStorage`` is a drop-in replacement for WsgiDAV's ``LockStorageDict``: WsgiDAV's
 ``LockManager`` calls ``open``, ``close``, ``get``, ``create``, ``refresh``, ``delete`` and
@@ -20,7 +21,8 @@ Contracts:
   ``delete`` treat it as unknown, and it is purged when met (or by ``cleanup``).
 - Requested timeouts are clamped to ``max_timeout_s``; ``-1`` (infinite) and any other
   negative timeout become ``max_timeout_s`` as well, so every lock expires eventually.
-- ``create`` runs in one ``BEGIN IMMEDIATE`` transaction that also re-checks lock conflicts
+- ``create`` runs in one write transaction (writers serialised across processes and servers:
+  SQLite ``BEGIN IMMEDIATE``, PostgreSQL an advisory lock) that also re-checks lock conflicts
   (the same rules as ``LockManager``). ``LockManager`` checks conflicts under a lock that only
   exists inside one process, so without this re-check two processes could both grant an
   exclusive lock on the same resource. A conflict raises ``DAVError(423 Locked)`` with the
@@ -39,7 +41,6 @@ from __future__ import annotations
 
 import logging
 import math
-import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -56,7 +57,7 @@ from wsgidav.dav_error import (
 )
 from wsgidav.lock_man.lock_manager import generate_lock_token
 
-from providers.sqlite import ThreadLocalDB
+from providers.statedb import StateConnection, StateDB, open_db
 
 __all__ = ["DEFAULT_TIMEOUT_S", "LockDict", "SQLiteLockStorage"]
 
@@ -84,6 +85,8 @@ CREATE INDEX IF NOT EXISTS dav_locks_root ON dav_locks (root);
 CREATE INDEX IF NOT EXISTS dav_locks_expire ON dav_locks (expire);
 CREATE INDEX IF NOT EXISTS dav_locks_principal ON dav_locks (principal, expire);
 """
+# Version 1: ``seq`` orders locks by creation (SQLite's rowid did before), on every engine.
+_MIGRATIONS = ("ALTER TABLE dav_locks ADD COLUMN seq INTEGER NOT NULL DEFAULT 0",)
 
 _COLUMNS = "token, root, type, scope, depth, owner, principal, timeout, expire"
 
@@ -142,7 +145,7 @@ class SQLiteLockStorage:
 
     def __init__(
         self,
-        db_path: Path,
+        db_path: Path | str,
         *,
         max_timeout_s: int = 7 * 24 * 3600,
         max_locks_per_principal: int = 1000,
@@ -152,18 +155,18 @@ class SQLiteLockStorage:
             raise ValueError("max_timeout_s must be positive")
         if max_locks_per_principal <= 0:
             raise ValueError("max_locks_per_principal must be positive")
-        self.db_path = Path(db_path)
+        self.db_path = db_path
         self.max_timeout_s = max_timeout_s
         self.max_locks_per_principal = max_locks_per_principal
         self._clock = clock
-        self._db = ThreadLocalDB(self.db_path, _SCHEMA)
+        self._db = open_db(db_path, _SCHEMA, component="dav_locks", migrations=_MIGRATIONS)
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.db_path.name!r})"
+        return f"{type(self).__name__}({self._db.display_name!r})"
 
     # --- life cycle -----------------------------------------------------------------------
 
-    def _database(self) -> ThreadLocalDB:
+    def _database(self) -> StateDB:
         return self._db
 
     def open(self) -> None:
@@ -194,7 +197,7 @@ class SQLiteLockStorage:
             return float(self.max_timeout_s)
         return value
 
-    def _purge(self, conn: sqlite3.Connection, tokens: Sequence[str], now: float) -> None:
+    def _purge(self, conn: StateConnection, tokens: Sequence[str], now: float) -> None:
         """Delete those of ``tokens`` that are still expired (a refresh elsewhere wins)."""
         for token in tokens:
             conn.execute("DELETE FROM dav_locks WHERE token = ? AND expire < ?", (token, now))
@@ -293,7 +296,8 @@ class SQLiteLockStorage:
                 )
             expire = now + timeout
             conn.execute(
-                f"INSERT INTO dav_locks ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO dav_locks ({_COLUMNS}, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?,"
+                " (SELECT COALESCE(MAX(seq), 0) + 1 FROM dav_locks))",
                 (token, root, "write", scope, depth, owner_text, principal, timeout, expire),
             )
 
@@ -305,9 +309,7 @@ class SQLiteLockStorage:
         _logger.debug("created lock %s..%s on %r for %r", token[:20], token[-4:], root, principal)
         return lock
 
-    def _raise_on_conflict(
-        self, conn: sqlite3.Connection, root: str, scope: str, depth: str
-    ) -> None:
+    def _raise_on_conflict(self, conn: StateConnection, root: str, scope: str, depth: str) -> None:
         """Raise DAVError(423) if a new lock (root, scope, depth) conflicts with a live lock.
 
         The rules are ``LockManager._check_lock_permission``'s: a lock on ``root`` or a
@@ -321,7 +323,7 @@ class SQLiteLockStorage:
         above = conn.execute(
             "SELECT root, scope FROM dav_locks WHERE root = ?"
             + (f" OR (depth = 'infinity' AND root IN ({marks}))" if ancestors else "")
-            + " ORDER BY rowid",
+            + " ORDER BY seq, token",
             (root, *ancestors),
         ).fetchall()
         for lock_root, lock_scope in above:
@@ -331,7 +333,7 @@ class SQLiteLockStorage:
             low, high = _descendant_bounds(root)
             below = conn.execute(
                 "SELECT root FROM dav_locks WHERE root >= ? AND root < ? AND root != ?"
-                " ORDER BY rowid",
+                " ORDER BY seq, token",
                 (low, high, root),
             ).fetchall()
             conflicts.extend(lock_root for (lock_root,) in below)
@@ -404,7 +406,7 @@ class SQLiteLockStorage:
             clauses.append("(root >= ? AND root < ? AND root != ?)")
             params.extend((low, high, root))
         locks = self._select_live(
-            f"SELECT {_COLUMNS} FROM dav_locks WHERE {' OR '.join(clauses)} ORDER BY rowid",
+            f"SELECT {_COLUMNS} FROM dav_locks WHERE {' OR '.join(clauses)} ORDER BY seq, token",
             params,
         )
         if token_only:

@@ -1,4 +1,5 @@
-"""WebDAV dead-property storage in SQLite, shared by every server process using the same file.
+"""WebDAV dead-property storage in the state database (SQLite or PostgreSQL), shared by every
+server process using it.
 
 ``SQLitePropertyManager`` is a drop-in replacement for WsgiDAV's ``PropertyManager``; wire it
 in with ``config["property_manager"] = SQLitePropertyManager(path)``. WsgiDAV calls
@@ -22,7 +23,7 @@ Contracts:
   for the database to grow gives the same 507 (and nothing is written). The checks also
   run for ``dry_run=True`` (PROPPATCH's validation pass); the count check there considers
   only the one property, so the real pass may still refuse later ones of the same request.
-- Every change is one ``BEGIN IMMEDIATE`` transaction, atomic across processes.
+- Every change is one write transaction (``providers.statedb``), atomic across processes.
 - ``copy_properties`` and ``move_properties`` replace the destination's properties with the
   source's (with children: the whole destination subtree is replaced). Subtrees are selected
   with the range ``url >= prefix + '/' AND url < prefix + '0'``, so LIKE wildcards in URLs
@@ -43,7 +44,7 @@ from typing import Any
 
 from wsgidav.dav_error import HTTP_INSUFFICIENT_STORAGE, DAVError
 
-from providers.sqlite import ThreadLocalDB
+from providers.statedb import StateConnection, StateDB, open_db
 
 __all__ = ["SQLitePropertyManager"]
 
@@ -68,15 +69,10 @@ CREATE TABLE IF NOT EXISTS dav_props (
     value BLOB NOT NULL,
     PRIMARY KEY (url, name)
 ) WITHOUT ROWID;
-CREATE TEMP TABLE IF NOT EXISTS dav_props_moving (
-    url   TEXT NOT NULL,
-    name  TEXT NOT NULL,
-    value BLOB NOT NULL
-);
 """
 
 #: Selects ``url`` equal to ``:key`` or below it (parameters ``key``, ``low``, ``high``).
-_SUBTREE = "(url = :key OR (url >= :low AND url < :high))"
+_SUBTREE = "(url = ? OR (url >= ? AND url < ?))"
 
 Environ = Mapping[str, Any] | None
 
@@ -93,10 +89,11 @@ def _base(key: str) -> str:
     return "" if key == "/" else key
 
 
-def _subtree_params(key: str) -> dict[str, str]:
-    """Parameters for ``_SUBTREE``: ``/`` is followed by ``0`` in code-point order."""
+def _subtree_params(key: str) -> tuple[str, str, str]:
+    """Parameters for ``_SUBTREE`` (key, low, high): ``/`` is followed by ``0`` in code-point
+    order (both engines compare the column so: SQLite's binary collation, PostgreSQL's "C")."""
     base = _base(key)
-    return {"key": key, "low": base + "/", "high": base + "0"}
+    return key, base + "/", base + "0"
 
 
 class SQLitePropertyManager:
@@ -105,7 +102,7 @@ class SQLitePropertyManager:
 
     def __init__(
         self,
-        db_path: Path,
+        db_path: Path | str,
         *,
         max_value_bytes: int = 64 * 1024,
         max_name_bytes: int = 1024,
@@ -113,18 +110,18 @@ class SQLitePropertyManager:
     ) -> None:
         if min(max_value_bytes, max_name_bytes, max_properties_per_resource) <= 0:
             raise ValueError("limits must be positive")
-        self.db_path = Path(db_path)
+        self.db_path = db_path
         self.max_value_bytes = max_value_bytes
         self.max_name_bytes = max_name_bytes
         self.max_properties_per_resource = max_properties_per_resource
-        self._db = ThreadLocalDB(self.db_path, _SCHEMA)
+        self._db = open_db(db_path, _SCHEMA, component="dav_props")
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.db_path.name!r})"
+        return f"{type(self).__name__}({self._db.display_name!r})"
 
     # --- life cycle -----------------------------------------------------------------------
 
-    def _database(self) -> ThreadLocalDB:
+    def _database(self) -> StateDB:
         return self._db
 
     def close(self) -> None:
@@ -216,7 +213,7 @@ class SQLitePropertyManager:
                 (key, name, value),
             )
 
-    def _check_count(self, conn: sqlite3.Connection, key: str, name: str) -> None:
+    def _check_count(self, conn: StateConnection, key: str, name: str) -> None:
         """Raise DAVError(507) if adding ``name`` to ``key`` would exceed the count bound."""
         exists = conn.execute(
             "SELECT 1 FROM dav_props WHERE url = ? AND name = ?", (key, name)
@@ -277,26 +274,16 @@ class SQLitePropertyManager:
                 conn.execute("DELETE FROM dav_props WHERE url = ?", (dest,))
                 conn.execute("UPDATE dav_props SET url = ? WHERE url = ?", (dest, src))
                 return
-            params = {
-                **_subtree_params(src),
-                "src_len": len(_base(src)),
-                "dest_base": _base(dest),
-            }
-            conn.execute("DELETE FROM temp.dav_props_moving")
-            # Rows move through a temporary table: the destination subtree may overlap the
-            # source (a move onto an ancestor), so the source is taken out before the
-            # destination is cleared.
-            conn.execute(
-                "INSERT INTO temp.dav_props_moving (url, name, value)"
-                " SELECT CASE WHEN :dest_base || substr(url, :src_len + 1) = '' THEN '/'"
-                " ELSE :dest_base || substr(url, :src_len + 1) END, name, value"
-                f" FROM dav_props WHERE {_SUBTREE}",
-                params,
-            )
+            params = _subtree_params(src)
+            # The rows are read out first: the destination subtree may overlap the source (a
+            # move onto an ancestor), so the source is taken out before the destination is
+            # cleared.
+            rows = conn.execute(
+                f"SELECT url, name, value FROM dav_props WHERE {_SUBTREE}", params
+            ).fetchall()
+            src_len, dest_base = len(_base(src)), _base(dest)
+            moved = [((dest_base + url[src_len:]) or "/", name, value) for url, name, value in rows]
             conn.execute(f"DELETE FROM dav_props WHERE {_SUBTREE}", params)
             conn.execute(f"DELETE FROM dav_props WHERE {_SUBTREE}", _subtree_params(dest))
-            conn.execute(
-                "INSERT INTO dav_props (url, name, value)"
-                " SELECT url, name, value FROM temp.dav_props_moving"
-            )
-            conn.execute("DELETE FROM temp.dav_props_moving")
+            if moved:
+                conn.executemany("INSERT INTO dav_props (url, name, value) VALUES (?, ?, ?)", moved)

@@ -45,7 +45,7 @@ def open_upload_service(
 ) -> UploadService:
     """Open the session store under ``settings.state_path / "uploads"`` and remove what has
     expired since the last run. Raises UploadError if the store cannot be opened."""
-    store = SessionStore(settings.db_path, settings.state_path / "uploads", clock)
+    store = SessionStore(settings.state_target, settings.state_path / "uploads", clock)
     service = UploadService(store, storage, limits_from(settings), clock)
     try:
         service.expire()

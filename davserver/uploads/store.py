@@ -1,4 +1,5 @@
-"""Durable upload sessions: rows in the shared SQLite database, chunk bytes in files.
+"""Durable upload sessions: rows in the shared state database (SQLite or PostgreSQL), chunk
+bytes in files.
 
 Layout: every session owns a directory ``<chunk_root>/<random hex>/``; every stored chunk is
 a file ``<random hex>.chunk`` in it, named in the ``upload_chunks`` row that makes it count.
@@ -39,7 +40,7 @@ from davserver.uploads.errors import (
     TooManySessionsError,
     UploadStoreError,
 )
-from providers.sqlite import ThreadLocalDB
+from providers.statedb import StateConnection, open_db
 
 log = logging.getLogger(__name__)
 
@@ -205,13 +206,13 @@ def os_error(exc: OSError, doing: str) -> Exception:
 class SessionStore:
     """Sessions and chunks (see the module docstring). Thread-safe; multi-process safe."""
 
-    def __init__(self, db_path: Path, chunk_root: Path, clock: Clock) -> None:
+    def __init__(self, db_path: Path | str, chunk_root: Path, clock: Clock) -> None:
         """Open the database and the chunk directory. Raises UploadStoreError."""
         self.chunk_root = chunk_root
         self._clock = clock
         try:
             chunk_root.mkdir(parents=True, exist_ok=True)
-            self._db = ThreadLocalDB(db_path, SCHEMA)
+            self._db = open_db(db_path, SCHEMA, component="upload_sessions")
         except OSError as exc:
             raise os_error(exc, "opening the upload store") from exc
         except sqlite3.Error as exc:
@@ -220,7 +221,7 @@ class SessionStore:
     # ------------------------------------------------------------------ plumbing
 
     @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
+    def _tx(self) -> Iterator[StateConnection]:
         try:
             with self._db.transaction() as conn:
                 yield conn
@@ -423,8 +424,11 @@ class SessionStore:
                 check(current, chunks)
                 old = next((c for c in chunks if c.name == name), None)
                 conn.execute(
-                    "INSERT OR REPLACE INTO upload_chunks (owner, session, name, file, size, "
-                    "first_byte, last_byte, created_at) VALUES (?,?,?,?,?,?,?,?)",
+                    "INSERT INTO upload_chunks (owner, session, name, file, size, "
+                    "first_byte, last_byte, created_at) VALUES (?,?,?,?,?,?,?,?) "
+                    "ON CONFLICT (owner, session, name) DO UPDATE SET file = excluded.file, "
+                    "size = excluded.size, first_byte = excluded.first_byte, "
+                    "last_byte = excluded.last_byte, created_at = excluded.created_at",
                     (
                         session.owner,
                         session.name,
@@ -470,7 +474,7 @@ class SessionStore:
         with contextlib.suppress(OSError):
             (self.directory_of(session) / str(row[0])).unlink()
 
-    def _require_open(self, conn: sqlite3.Connection, owner: str, name: str, now: float) -> Session:
+    def _require_open(self, conn: StateConnection, owner: str, name: str, now: float) -> Session:
         row = conn.execute(
             f"SELECT {_SESSION_COLUMNS} FROM upload_sessions WHERE owner=? AND name=?",
             (owner, name),

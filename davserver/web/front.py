@@ -129,7 +129,9 @@ class WebFront:
         self.context = context
         self.refusals = RefusalTracker()
         self.registry, self.request_metrics = metrics.new_registry(context)
-        self.health_check = HealthCheck(settings.files_dir, settings.state_path, settings.db_path)
+        self.health_check = HealthCheck(
+            settings.files_dir, settings.state_path, settings.state_target
+        )
         self.pages = StatusPages(context, self.refusals)
         observers: list[Observer] = [AuthFailureLogger(), self.refusals, self.request_metrics]
         if settings.log.access:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from davserver.web.wsgi import StartResponse, respond
+from providers.statedb import is_postgres_url
 
 PATH = "/healthz"
 PROBE_PREFIX = ".davsync-healthz-"
@@ -47,8 +48,14 @@ def probe_writable(folder: Path) -> str | None:
     return None
 
 
-def probe_database(db_path: Path, timeout_s: float = 5.0) -> str | None:
-    """None if the SQLite database at ``db_path`` answers ``SELECT 1``; else a short reason."""
+def probe_database(db_path: Path | str, timeout_s: float = 5.0) -> str | None:
+    """None if the state database at ``db_path`` (a SQLite file or a PostgreSQL URL) answers
+    ``SELECT 1``; else a short reason."""
+    if is_postgres_url(db_path):
+        from providers.postgres import probe  # the driver is only needed for PostgreSQL
+
+        return probe(str(db_path), timeout_s)
+    db_path = Path(db_path)
     try:
         uri = f"{db_path.absolute().as_uri()}?mode=rw"  # a relative --root is common
         conn = sqlite3.connect(uri, uri=True, timeout=timeout_s)
@@ -66,7 +73,7 @@ def probe_database(db_path: Path, timeout_s: float = 5.0) -> str | None:
 class HealthCheck:
     """The checks for one server (see the module docstring)."""
 
-    def __init__(self, files_dir: Path, state_dir: Path, db_path: Path) -> None:
+    def __init__(self, files_dir: Path, state_dir: Path, db_path: Path | str) -> None:
         self.files_dir = files_dir
         self.state_dir = state_dir
         self.db_path = db_path

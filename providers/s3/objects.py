@@ -121,7 +121,7 @@ class ObjectStore:
     def delete(self, keys: list[str]) -> None:
         """Delete ``keys`` (missing ones are fine)."""
         for start in range(0, len(keys), 1000):
-            batch = [{"Key": k} for k in keys[start : start + 1000]]
+            batch: list[Any] = [{"Key": k} for k in keys[start : start + 1000]]
             with s3_errors("delete"):
                 self.client.delete_objects(
                     Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True}
