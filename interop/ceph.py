@@ -177,9 +177,7 @@ rgw dns name = {HOST}
 """
 
 
-def _wait(
-    predicate: Callable[[], bool], deadline: float, what: str, cluster: CephCluster
-) -> None:
+def _wait(predicate: Callable[[], bool], deadline: float, what: str, cluster: CephCluster) -> None:
     while time.monotonic() < deadline:
         dead = [n for n, p in cluster.procs.items() if p.poll() is not None]
         if dead:

@@ -77,7 +77,9 @@ class S3Access:
             with self.credentials_file.open(encoding="utf-8") as f:
                 parser.read_file(f)
         except (OSError, configparser.Error) as exc:
-            raise S3ConfigError(f"cannot read S3 credentials {self.credentials_file}: {exc}") from exc
+            raise S3ConfigError(
+                f"cannot read S3 credentials {self.credentials_file}: {exc}"
+            ) from exc
         if not parser.has_section(self.profile):
             raise S3ConfigError(f"{self.credentials_file} has no [{self.profile}] section")
         section = parser[self.profile]

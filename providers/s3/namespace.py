@@ -16,13 +16,13 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Iterable, Iterator
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from providers.base import Entry
 from providers.hashing import Digests
 from providers.paths import parent_of
+from providers.statedb import StateConnection as Connection
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS s3_nodes (
@@ -51,33 +51,6 @@ _COLUMNS = (
     "path, parent, is_dir, size, mtime_ns, ctime_ns, file_id, version, md5, sha1, sha256, "
     "object_key"
 )
-
-
-class Cursor(Protocol):
-    """The part of a DB-API cursor used here."""
-
-    def fetchone(self) -> Any:
-        """The next row or None."""
-
-    def fetchall(self) -> list[Any]:
-        """The remaining rows."""
-
-
-class Connection(Protocol):
-    """The part of a DB-API connection used here."""
-
-    def execute(self, sql: str, parameters: Any = ..., /) -> Any:
-        """Run one statement; returns a cursor."""
-
-
-class StateDB(Protocol):
-    """``providers.sqlite.ThreadLocalDB`` and the state-database interface share this."""
-
-    def conn(self) -> Any:
-        """This thread's connection."""
-
-    def transaction(self) -> AbstractContextManager[Any]:
-        """A write transaction that serialises writers; committed on success."""
 
 
 def new_file_id() -> str:

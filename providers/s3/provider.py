@@ -39,10 +39,10 @@ from providers.local.expectations import check_expectations
 from providers.local.oserrors import map_db_error, map_os_error
 from providers.paths import PathPolicy, is_within, name_of, normalize, parent_of
 from providers.s3 import namespace as ns
-from providers.s3.location import S3Access, S3Location, make_client
+from providers.s3.location import S3Access, S3ConfigError, S3Location, make_client
 from providers.s3.objects import ObjectStore
 from providers.s3.sweeper import SweepReport, sweep
-from providers.sqlite import ThreadLocalDB
+from providers.statedb import is_postgres_url, open_db
 
 log = logging.getLogger(__name__)
 
@@ -53,11 +53,6 @@ EMPTY = Digests(
 )
 DEFAULT_GRACE_S = 3600.0
 STATE_FILE = "s3-namespace.sqlite"
-
-
-def open_state_db(target: Path | str, schema: str) -> ns.StateDB:
-    """The namespace database at ``target`` (a SQLite file path)."""
-    return ThreadLocalDB(Path(target), schema)
 
 
 @contextmanager
@@ -83,22 +78,29 @@ class S3Provider:
         path_policy: PathPolicy | None = None,
         grace_s: float = DEFAULT_GRACE_S,
     ) -> None:
-        """``location``: ``s3://bucket/prefix``; ``state``: the namespace database (a SQLite
-        file, or a folder that gets ``s3-namespace.sqlite``); ``staging_dir``: where writes
-        are staged before upload (default: ``<state folder>/s3-staging``). Creates the bucket
-        if missing. Raises S3ConfigError, StorageIOError, StorageUnavailableError."""
+        """``location``: ``s3://bucket/prefix``; ``state``: the namespace database as
+        ``providers.statedb.open_db`` takes it (a ``postgresql://`` URL, a SQLite file, or a
+        folder that gets ``s3-namespace.sqlite``); ``staging_dir``: where writes are staged
+        before upload (default: ``s3-staging`` next to a SQLite file; required with a URL).
+        Creates the bucket if missing. Raises S3ConfigError, StorageIOError,
+        StorageUnavailableError."""
         self.location = S3Location.parse(location) if isinstance(location, str) else location
         self.objects = ObjectStore(make_client(access), self.location)
-        target = Path(state)
-        if target.is_dir() or not target.suffix:
-            target.mkdir(parents=True, exist_ok=True)
-            target = target / STATE_FILE
-        self.staging_dir = staging_dir or target.parent / "s3-staging"
+        target: Path | str = state
+        if not is_postgres_url(state):
+            target = Path(state)
+            if target.is_dir() or not target.suffix:
+                target.mkdir(parents=True, exist_ok=True)
+                target = target / STATE_FILE
+            staging_dir = staging_dir or target.parent / "s3-staging"
+        if staging_dir is None:
+            raise S3ConfigError("a staging folder is needed when the state is a database URL")
+        self.staging_dir = staging_dir
         self.staging_dir.mkdir(parents=True, exist_ok=True)
         self.policy = path_policy or PathPolicy()
         self.grace_s = grace_s
         with _db_errors():
-            self.db = open_state_db(target, ns.SCHEMA)
+            self.db = open_db(target, ns.SCHEMA, component="s3-namespace")
             with self.db.transaction() as conn:
                 ns.ensure_root(conn)
         self.objects.ensure_bucket()
@@ -385,9 +387,7 @@ class S3Provider:
         if self._sweeper is not None:
             self._sweeper.join(timeout=10)
             self._sweeper = None
-        close = getattr(self.db, "close", None)
-        if callable(close):
-            close()
+        self.db.close()
 
 
 class S3WriteHandle:

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 
 from providers.s3 import namespace as ns
 from providers.s3.objects import ObjectStore
+from providers.statedb import StateDB
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +32,7 @@ class SweepReport:
     uploads_aborted: int
 
 
-def sweep(db: ns.StateDB, objects: ObjectStore, grace_s: float) -> SweepReport:
+def sweep(db: StateDB, objects: ObjectStore, grace_s: float) -> SweepReport:
     """Run the three clean-ups (see the module docstring). StorageUnavailableError if the
     object store cannot be reached (nothing is forgotten: the next sweep retries)."""
     cutoff_ns = time.time_ns() - int(grace_s * 1e9)
