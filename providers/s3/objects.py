@@ -128,7 +128,11 @@ class ObjectStore:
                 )
 
     def open(self, key: str, size: int) -> io.BufferedReader:
-        """A seekable buffered reader of object ``key`` of ``size`` bytes."""
+        """A seekable buffered reader of object ``key`` of ``size`` bytes. The object is
+        checked (HEAD) now, so an unreachable store or a missing object is reported here,
+        before a response has started; the bytes come by ranged GETs as they are read."""
+        with s3_errors("open"):
+            self.client.head_object(Bucket=self.bucket, Key=key)
         return io.BufferedReader(RangedReader(self, key, size), buffer_size=READ_BLOCK)
 
     def get_range(self, key: str, start: int) -> Any:
