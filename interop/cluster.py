@@ -17,6 +17,7 @@ be killed (any signal, e.g. ``SIGKILL``) and restarted on the same port.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -102,6 +103,7 @@ class Backend:
     settings: dict[str, Any] = field(default_factory=dict)
     env: dict[str, str] = field(default_factory=dict)
     stop: Callable[[], None] = _nothing
+    pids: dict[str, int] = field(default_factory=dict)  # engine processes, by name
 
 
 def local_backend(root: Path) -> Backend:
@@ -109,15 +111,55 @@ def local_backend(root: Path) -> Backend:
     return Backend("local disk + SQLite", root)
 
 
-BACKENDS = ("local",)
+def engines_backend(work: Path, *, bucket: str = "davsync", prefix: str = "scaleout") -> Backend:
+    """State on a throwaway PostgreSQL (``interop.postgres``), file bytes on a throwaway
+    single-node Ceph radosgw (``interop.ceph``), both started below ``work``; its ``stop``
+    stops both. Raises Unavailable when an engine is not installed."""
+    from interop.ceph import start_ceph
+    from interop.postgres import postgres_cluster
+
+    work.mkdir(parents=True, exist_ok=True)
+    engines = contextlib.ExitStack()
+    try:
+        pg = engines.enter_context(postgres_cluster())  # a folder the postgres user can reach
+        ceph = start_ceph(work / "ceph")
+        engines.callback(ceph.stop)
+        credentials = work / "s3-credentials"
+        credentials.write_text(
+            f"[default]\naws_access_key_id = {ceph.access_key}\n"
+            f"aws_secret_access_key = {ceph.secret_key}\n",
+            encoding="utf-8",
+        )
+        os.chmod(credentials, 0o600)
+    except BaseException:
+        engines.close()
+        raise
+    settings = {
+        "state": pg.url,
+        "storage": f"s3://{bucket}/{prefix}",
+        "s3": {
+            "endpoint": ceph.endpoint,
+            "region": ceph.region,
+            "credentials_file": str(credentials),
+        },
+    }
+    pids = {"postgres": pg.pid, **{f"ceph-{name}": p.pid for name, p in ceph.procs.items()}}
+    return Backend(
+        "PostgreSQL + S3 (Ceph radosgw)", work / "root", settings, stop=engines.close, pids=pids
+    )
+
+
+BACKENDS = ("local", "engines")
 
 
 def backend_for(kind: str, work: Path) -> Backend:
-    """The backend named ``kind`` (one of :data:`BACKENDS`), its engines started under
-    ``work``. Raises Unavailable when an engine cannot run here, ValueError for an unknown
-    name."""
+    """The backend named ``kind`` (one of :data:`BACKENDS`: ``local`` is shared local disk
+    + SQLite, ``engines`` PostgreSQL + Ceph radosgw), its engines started under ``work``.
+    Raises Unavailable when an engine cannot run here, ValueError for an unknown name."""
     if kind == "local":
         return local_backend(work / "root")
+    if kind == "engines":
+        return engines_backend(work)
     raise ValueError(f"unknown scale-out backend {kind!r} (known: {', '.join(BACKENDS)})")
 
 

@@ -1,6 +1,6 @@
 """Fixtures of the scale-out suite: one cluster (two davserver nodes over a shared backend,
 nginx with TLS in front) for the whole suite. A test that kills a node restarts it before it
-ends (``running_cluster`` checks every node is up before handing the cluster out).
+ends (``cluster_up`` checks every node is up before handing the cluster out).
 
 The backend is chosen by ``DAVSYNC_SCALEOUT_BACKEND`` (default ``local``: shared local disk
 + SQLite); see ``interop.cluster.backend_for``.
@@ -49,7 +49,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, tls_ca: trustme.CA) -> Ite
 
 
 @pytest.fixture()
-def running_cluster(cluster: Cluster) -> Cluster:
+def cluster_up(cluster: Cluster) -> Cluster:
     """The cluster, with every node (re)started if an earlier test left one down."""
     for node in cluster.nodes:
         if not node.alive():

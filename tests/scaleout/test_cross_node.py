@@ -69,9 +69,9 @@ def sha256(data: bytes) -> str:
 
 
 @pytest.fixture()
-def ab(running_cluster: Cluster) -> Iterator[tuple[Node, Node, httpx.Client, httpx.Client]]:
+def ab(cluster_up: Cluster) -> Iterator[tuple[Node, Node, httpx.Client, httpx.Client]]:
     """Nodes A and B with a Digest client each."""
-    a, b = running_cluster.nodes[:2]
+    a, b = cluster_up.nodes[:2]
     with node_client() as ca, node_client() as cb:
         yield a, b, ca, cb
     for node in (a, b):
@@ -80,7 +80,7 @@ def ab(running_cluster: Cluster) -> Iterator[tuple[Node, Node, httpx.Client, htt
 
 
 def test_chunk_session_started_on_one_node_is_finished_on_another(
-    running_cluster: Cluster, ab: tuple[Node, Node, httpx.Client, httpx.Client]
+    cluster_up: Cluster, ab: tuple[Node, Node, httpx.Client, httpx.Client]
 ) -> None:
     a, b, ca, cb = ab
     data = os.urandom(3 * CHUNK + 12345)
@@ -98,7 +98,7 @@ def test_chunk_session_started_on_one_node_is_finished_on_another(
         end = min(start + CHUNK, len(rest)) - 1
         name = chunk_name(2 * CHUNK + start, 2 * CHUNK + end)
         assert cb.put(session_b + name, content=rest[start : end + 1]).status_code == 201
-    target = running_cluster.files_url(USER, f"across-{uuid.uuid4().hex[:8]}.bin", b.url)
+    target = cluster_up.files_url(USER, f"across-{uuid.uuid4().hex[:8]}.bin", b.url)
     r = cb.request("MOVE", session_b + ".file", headers={"Destination": target})
     assert r.status_code == 201, r.text
     got = ca.get(target.replace(b.url, a.url))
@@ -158,13 +158,13 @@ def _new_folder(c: httpx.Client, cluster: Cluster, base: str, prefix: str) -> st
 
 
 def test_node_killed_mid_chunk_commits_leaves_old_or_new_and_b_finishes(
-    running_cluster: Cluster, ab: tuple[Node, Node, httpx.Client, httpx.Client]
+    cluster_up: Cluster, ab: tuple[Node, Node, httpx.Client, httpx.Client]
 ) -> None:
     a, b, ca, cb = ab
     count = len(KILL_DELAYS_S)
     olds = [os.urandom(CHUNK + i) for i in range(count)]
     news = [os.urandom(5 * CHUNK + 777 + i) for i in range(count)]
-    folders_a = [_new_folder(ca, running_cluster, a.url, "commit") for _ in range(count)]
+    folders_a = [_new_folder(ca, cluster_up, a.url, "commit") for _ in range(count)]
     sessions_a = [uploads_url(a.url, f"s-{uuid.uuid4().hex[:12]}/") for _ in range(count)]
     for folder, session, old, new in zip(folders_a, sessions_a, olds, news, strict=True):
         assert ca.put(folder + "f.bin", content=old).status_code == 201
@@ -209,13 +209,13 @@ def test_node_killed_mid_chunk_commits_leaves_old_or_new_and_b_finishes(
 
 
 def test_node_killed_at_the_end_of_puts_leaves_old_or_new(
-    running_cluster: Cluster, ab: tuple[Node, Node, httpx.Client, httpx.Client]
+    cluster_up: Cluster, ab: tuple[Node, Node, httpx.Client, httpx.Client]
 ) -> None:
     a, b, ca, cb = ab
     count = len(KILL_DELAYS_S)
     olds = [os.urandom(MB + i) for i in range(count)]
     news = [os.urandom(8 * MB + 9 + i) for i in range(count)]
-    folders_a = [_new_folder(ca, running_cluster, a.url, "put") for _ in range(count)]
+    folders_a = [_new_folder(ca, cluster_up, a.url, "put") for _ in range(count)]
     clients = [node_client() for _ in range(count)]
     for c, folder, old in zip(clients, folders_a, olds, strict=True):
         assert c.put(folder + "f.bin", content=old).status_code == 201  # also authenticates

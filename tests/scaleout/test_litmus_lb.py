@@ -17,9 +17,9 @@ pytestmark = [pytest.mark.scaleout, pytest.mark.slow]
 
 
 def test_litmus_in_full_through_the_load_balancer(
-    running_cluster: Cluster, ca_file: Path, capsys: pytest.CaptureFixture[str]
+    cluster_up: Cluster, ca_file: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    url = running_cluster.files_url(USER, "litmus-lb/")
+    url = cluster_up.files_url(USER, "litmus-lb/")
     with lb_client(ca_file) as client:
         client.request("DELETE", url)
         assert client.request("MKCOL", url).status_code == 201
@@ -32,10 +32,9 @@ def test_litmus_in_full_through_the_load_balancer(
     # litmus skips one test over TLS by itself: expect100 ("skipping for SSL server")
     skipped = [line for line in out.splitlines() if "SKIPPED" in line]
     assert all("expect100" in line and "SSL" in line for line in skipped), out
-    served = [node.log_text().count("PROPFIND") for node in running_cluster.nodes]
+    served = [node.log_text().count("PROPFIND") for node in cluster_up.nodes]
     assert all(served), f"a node served no PROPFIND: {served}"
     with capsys.disabled():
         print(
-            f"\nlitmus through the load balancer ({running_cluster.backend.name}): "
-            f"{passed}/{run} passed"
+            f"\nlitmus through the load balancer ({cluster_up.backend.name}): {passed}/{run} passed"
         )

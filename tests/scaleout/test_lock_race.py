@@ -44,11 +44,11 @@ def _race(urls: list[str], clients: list[httpx.Client]) -> list[int]:
 
 
 def test_200_simultaneous_exclusive_locks_across_two_nodes_grant_one(
-    running_cluster: Cluster,
+    cluster_up: Cluster,
 ) -> None:
     name = f"race-{uuid.uuid4().hex[:8]}.txt"
-    bases = [node.url for node in running_cluster.nodes[:2]]
-    urls = [running_cluster.files_url(USER, name, bases[i % 2]) for i in range(RACERS)]
+    bases = [node.url for node in cluster_up.nodes[:2]]
+    urls = [cluster_up.files_url(USER, name, bases[i % 2]) for i in range(RACERS)]
     clients = [node_client() for _ in range(RACERS)]
     try:
         assert clients[0].put(urls[0], content=b"contended\n").status_code == 201
@@ -64,7 +64,7 @@ def test_200_simultaneous_exclusive_locks_across_two_nodes_grant_one(
         assert counts[423] == RACERS - 1, counts
         for base in bases:
             r = clients[0].request(
-                "PROPFIND", running_cluster.files_url(USER, name, base), headers={"Depth": "0"}
+                "PROPFIND", cluster_up.files_url(USER, name, base), headers={"Depth": "0"}
             )
             assert r.status_code == 207 and r.text.count("<D:activelock>") == 1, r.text
     finally:

@@ -34,11 +34,11 @@ def _sessions(client: httpx.Client, url: str) -> int:
 
 
 def test_rclone_copies_200mb_while_a_node_is_killed_and_restarted(
-    running_cluster: Cluster, ca_file: Path, tmp_path: Path
+    cluster_up: Cluster, ca_file: Path, tmp_path: Path
 ) -> None:
     remote = Rclone(
         tmp_path,
-        running_cluster.files_url(USER).rstrip("/"),
+        cluster_up.files_url(USER).rstrip("/"),
         "nextcloud",
         USER,
         PASSWORDS[USER],
@@ -47,12 +47,12 @@ def test_rclone_copies_200mb_while_a_node_is_killed_and_restarted(
     src = tmp_path / "src"
     for i in range(FILES):
         write_random(src / f"part-{i}.bin", FILE_SIZE)
-    victim = running_cluster.nodes[0]
+    victim = cluster_up.nodes[0]
     cmd = [remote.binary, "--config", str(remote.config), "--ca-cert", str(ca_file)]
     cmd += [*RCLONE_FLAGS, "copy", str(src), "dav:killed"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        uploads = f"{running_cluster.url}remote.php/dav/uploads/{USER}/"
+        uploads = f"{cluster_up.url}remote.php/dav/uploads/{USER}/"
         with lb_client(ca_file) as client:
             deadline = time.monotonic() + 120
             while proc.poll() is None and _sessions(client, uploads) < 2:
