@@ -25,13 +25,16 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from interop.nginx import nginx_conf
 from interop.stock import HOST, StockServer, _launch
 from interop.tools import find_tool, free_port, wait_for_port
+
+if TYPE_CHECKING:
+    from interop.ceph import CephCluster
 
 NODE_STARTUP_S = 60.0
 LB_CONNECTIONS = 2048  # the LOCK race opens 200 client + 200 upstream connections at once
@@ -111,10 +114,36 @@ def local_backend(root: Path) -> Backend:
     return Backend("local disk + SQLite", root)
 
 
-def engines_backend(work: Path, *, bucket: str = "davsync", prefix: str = "scaleout") -> Backend:
+def engines_settings(
+    state_url: str, ceph: CephCluster, storage_url: str, credentials: Path
+) -> dict[str, Any]:
+    """Settings storing state in PostgreSQL at ``state_url`` and file bytes at ``storage_url``
+    (``s3://bucket/prefix``) on ``ceph``; its keys are written to the INI file
+    ``credentials`` (mode 0600)."""
+    credentials.write_text(
+        f"[default]\naws_access_key_id = {ceph.access_key}\n"
+        f"aws_secret_access_key = {ceph.secret_key}\n",
+        encoding="utf-8",
+    )
+    os.chmod(credentials, 0o600)
+    return {
+        "state": state_url,
+        "storage": storage_url,
+        "s3": {
+            "endpoint": ceph.endpoint,
+            "region": ceph.region,
+            "credentials_file": str(credentials),
+        },
+    }
+
+
+ENGINES = "PostgreSQL + S3 (Ceph radosgw)"
+
+
+def engines_backend(work: Path, *, storage_url: str = "s3://davsync/scaleout") -> Backend:
     """State on a throwaway PostgreSQL (``interop.postgres``), file bytes on a throwaway
-    single-node Ceph radosgw (``interop.ceph``), both started below ``work``; its ``stop``
-    stops both. Raises Unavailable when an engine is not installed."""
+    single-node Ceph radosgw (``interop.ceph``); its ``stop`` stops both. Raises Unavailable
+    when an engine is not installed."""
     from interop.ceph import start_ceph
     from interop.postgres import postgres_cluster
 
@@ -124,29 +153,12 @@ def engines_backend(work: Path, *, bucket: str = "davsync", prefix: str = "scale
         pg = engines.enter_context(postgres_cluster())  # a folder the postgres user can reach
         ceph = start_ceph(work / "ceph")
         engines.callback(ceph.stop)
-        credentials = work / "s3-credentials"
-        credentials.write_text(
-            f"[default]\naws_access_key_id = {ceph.access_key}\n"
-            f"aws_secret_access_key = {ceph.secret_key}\n",
-            encoding="utf-8",
-        )
-        os.chmod(credentials, 0o600)
+        settings = engines_settings(pg.url, ceph, storage_url, work / "s3-credentials")
     except BaseException:
         engines.close()
         raise
-    settings = {
-        "state": pg.url,
-        "storage": f"s3://{bucket}/{prefix}",
-        "s3": {
-            "endpoint": ceph.endpoint,
-            "region": ceph.region,
-            "credentials_file": str(credentials),
-        },
-    }
     pids = {"postgres": pg.pid, **{f"ceph-{name}": p.pid for name, p in ceph.procs.items()}}
-    return Backend(
-        "PostgreSQL + S3 (Ceph radosgw)", work / "root", settings, stop=engines.close, pids=pids
-    )
+    return Backend(ENGINES, work / "root", settings, stop=engines.close, pids=pids)
 
 
 BACKENDS = ("local", "engines")
