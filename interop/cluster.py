@@ -107,6 +107,7 @@ class Backend:
     env: dict[str, str] = field(default_factory=dict)
     stop: Callable[[], None] = _nothing
     pids: dict[str, int] = field(default_factory=dict)  # engine processes, by name
+    folders: tuple[Path, ...] = ()  # engine data outside ``root`` (removed by ``stop``)
 
 
 def local_backend(root: Path) -> Backend:
@@ -158,7 +159,9 @@ def engines_backend(work: Path, *, storage_url: str = "s3://davsync/scaleout") -
         engines.close()
         raise
     pids = {"postgres": pg.pid, **{f"ceph-{name}": p.pid for name, p in ceph.procs.items()}}
-    return Backend(ENGINES, work / "root", settings, stop=engines.close, pids=pids)
+    return Backend(
+        ENGINES, work / "root", settings, stop=engines.close, pids=pids, folders=(pg.folder,)
+    )
 
 
 BACKENDS = ("local", "engines")
