@@ -22,6 +22,7 @@ import os
 import secrets
 import shutil
 import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -57,8 +58,8 @@ def _backend(run: Path, local: bool) -> tuple[Backend, str]:
         return local_backend(run / "root"), "asked for (--local)"
     try:
         return engines_backend(run / "engines"), ""
-    except (Unavailable, RuntimeError) as exc:
-        return local_backend(run / "root"), f"{exc}".splitlines()[0]
+    except (Unavailable, RuntimeError, subprocess.SubprocessError, OSError) as exc:
+        return local_backend(run / "root"), (f"{exc}".splitlines() or [repr(exc)])[0]
 
 
 def _alive(pid: int) -> bool:
@@ -105,6 +106,7 @@ def up(run: Path, nodes: int, local: bool) -> int:
         for _name, pid in reversed(started):
             _stop(pid)
         backend.stop()
+        shutil.rmtree(run, ignore_errors=True)
         print(f"error: scale-out did not start: {exc}", file=sys.stderr)
         return 1
     state = {
@@ -192,9 +194,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--nodes", type=int, default=2)
     parser.add_argument("--local", action="store_true", help="shared local disk + SQLite")
     args = parser.parse_args(argv)
+    run = args.run_dir.resolve()
     if args.command == "up":
-        return up(args.run_dir, args.nodes, args.local)
-    return down(args.run_dir)
+        return up(run, args.nodes, args.local)
+    return down(run)
 
 
 if __name__ == "__main__":
