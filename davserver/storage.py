@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from davserver.preflight import StartupError
 from davserver.settings import Settings
 from providers.base import Provider
+from providers.errors import ProviderError
 from providers.local import LocalProvider
 from providers.paths import PathPolicy
 
@@ -50,22 +52,29 @@ def open_chunk_bytes(settings: Settings) -> ChunkBytes | None:
 
 def open_storage(settings: Settings) -> Provider:
     """The provider ``settings`` choose, ready to serve (folders created, local files
-    reconciled, the S3 sweeper started). Raises S3ConfigError / ProviderError / OSError."""
+    reconciled, the S3 sweeper started). Raises StartupError (S3 unusable or unreachable),
+    ProviderError / OSError (local storage)."""
     policy = PathPolicy(windows_compatible=settings.paths.windows_compatible)
     settings.state_path.mkdir(parents=True, exist_ok=True)
     settings.files_dir.mkdir(parents=True, exist_ok=True)  # the health probe checks it
     if settings.storage is not None:
-        from providers.s3 import S3Provider  # boto3 is only needed for S3
+        from providers.s3 import S3ConfigError, S3Provider  # boto3 is only needed for S3
 
         s3 = settings.s3
-        provider = S3Provider(
-            settings.storage,
-            s3_access(settings),
-            settings.state_target,
-            staging_dir=settings.state_path / "s3-staging",
-            path_policy=policy,
-            grace_s=s3.grace_s,
-        )
+        try:
+            provider = S3Provider(
+                settings.storage,
+                s3_access(settings),
+                settings.state_target,
+                staging_dir=settings.state_path / "s3-staging",
+                path_policy=policy,
+                grace_s=s3.grace_s,
+            )
+        except (S3ConfigError, ProviderError) as exc:
+            raise StartupError(
+                f"storage {settings.storage}: {exc} (check s3.endpoint, the credentials and "
+                "that the object store runs)"
+            ) from exc
         if s3.sweep_interval_s > 0:
             provider.start_sweeper(s3.sweep_interval_s)
         return provider
