@@ -43,6 +43,10 @@ class ChunkBytes(Protocol):
     def remove(self, directory: str, file: str | None) -> None:
         """Forget one chunk, or every chunk of ``directory`` (``file`` None). Never raises."""
 
+    def directories(self) -> set[str]:
+        """Session folders that hold chunks outside this server (for the orphan clean-up,
+        listed before the sessions are read). Never raises (empty when unknown)."""
+
 
 class LocalChunkBytes:
     """Chunks live only in the local chunk folder."""
@@ -55,6 +59,10 @@ class LocalChunkBytes:
 
     def remove(self, directory: str, file: str | None) -> None:
         """Nothing to do."""
+
+    def directories(self) -> set[str]:
+        """None: the local chunk folder is all there is."""
+        return set()
 
 
 class SharedChunkBytes:
@@ -102,3 +110,20 @@ class SharedChunkBytes:
             self.objects.delete(keys)
         except ProviderError as exc:
             log.warning("could not delete chunk objects of session folder %s: %s", directory, exc)
+
+    def directories(self) -> set[str]:
+        """Session folders with chunk objects on the store (empty if it cannot be listed)."""
+        from providers.s3.objects import s3_errors
+
+        prefix = self.objects.location.key(SESSIONS)
+        found: set[str] = set()
+        try:
+            paginator = self.objects.client.get_paginator("list_objects_v2")
+            with s3_errors("listing session folders"):
+                pages = paginator.paginate(Bucket=self.objects.bucket, Prefix=prefix, Delimiter="/")
+                for page in pages:
+                    for common in page.get("CommonPrefixes", []):
+                        found.add(common["Prefix"][len(prefix) :].rstrip("/"))
+        except ProviderError as exc:
+            log.warning("could not list session folders on the object store: %s", exc)
+        return found

@@ -581,6 +581,7 @@ class SessionStore:
         """
         try:
             names = {p.name for p in self.chunk_root.iterdir() if p.is_dir()}
+            names |= self.chunk_bytes.directories()
         except OSError as exc:
             raise os_error(exc, "listing upload directories") from exc
         rows = self._query("SELECT directory FROM upload_sessions", ())
