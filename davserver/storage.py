@@ -8,6 +8,7 @@ chunks are shared through the object store too (``open_chunk_bytes``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from davserver.preflight import StartupError
@@ -48,6 +49,19 @@ def open_chunk_bytes(settings: Settings) -> ChunkBytes | None:
 
     location = S3Location.parse(settings.storage)
     return SharedChunkBytes(ObjectStore(make_client(s3_access(settings)), location))
+
+
+def objects_probe(settings: Settings) -> Callable[[], str | None] | None:
+    """For ``/healthz``: a check that the bucket answers (None without S3 storage). The
+    probe returns None when healthy, else a short reason; it never raises."""
+    if settings.storage is None:
+        return None
+    from providers.s3 import S3Location
+    from providers.s3.location import make_client
+    from providers.s3.objects import ObjectStore
+
+    store = ObjectStore(make_client(s3_access(settings)), S3Location.parse(settings.storage))
+    return store.probe
 
 
 def open_storage(settings: Settings) -> Provider:

@@ -113,6 +113,15 @@ class ObjectStore:
                     raise
                 self.client.create_bucket(Bucket=self.bucket)
 
+    def probe(self) -> str | None:
+        """None if the bucket answers a HEAD request, else a short reason (never raises)."""
+        try:
+            with s3_errors("bucket"):
+                self.client.head_bucket(Bucket=self.bucket)
+        except ProviderError as exc:
+            return type(exc).__name__
+        return None
+
     def upload(self, key: str, source: Path) -> None:
         """Store the file ``source`` as ``key``: one PUT below ``MULTIPART_THRESHOLD``, else
         boto3's managed multipart transfer (parallel parts)."""
