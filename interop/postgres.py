@@ -15,6 +15,7 @@ import pwd
 import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -146,21 +147,33 @@ def _reaped(pid: int, *, block: bool = False) -> bool:
 
 
 @contextmanager
-def postgres_cluster(folder: Path) -> Iterator[Cluster]:
-    """A running cluster in ``folder`` (created; must not exist or be empty) with a superuser
-    ``dav`` and a database ``dav``; stopped at the end."""
+def postgres_cluster(folder: Path | None = None) -> Iterator[Cluster]:
+    """A running cluster with a superuser ``dav`` and a database ``dav``, stopped at the end.
+
+    ``folder`` (created; must be empty) holds it and must be reachable by the ``postgres``
+    user when running as root; by default a new folder in the system's temporary directory,
+    removed at the end.
+    """
     bin_dir = find_postgres_bin()
     run_as = SERVICE_USER if os.geteuid() == 0 else None
+    owned = folder is None
+    folder = Path(tempfile.mkdtemp(prefix="davsync-pg-")) if folder is None else folder
+    try:
+        with _cluster_in(folder, bin_dir, run_as) as cluster:
+            yield cluster
+    finally:
+        if owned:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextmanager
+def _cluster_in(folder: Path, bin_dir: Path, run_as: str | None) -> Iterator[Cluster]:
     folder.mkdir(parents=True, exist_ok=True)
     if run_as is not None:
         try:
             account = pwd.getpwnam(run_as)
         except KeyError as exc:
             raise Unavailable(f"running as root and there is no {run_as} user") from exc
-        for path in (folder, *folder.parents):
-            if path == Path("/"):
-                break
-            path.chmod(path.stat().st_mode | 0o011)  # let the service user reach the folder
         os.chown(folder, account.pw_uid, account.pw_gid)
     init = subprocess.run(
         [

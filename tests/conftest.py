@@ -9,6 +9,8 @@ import httpx
 import pytest
 import trustme
 
+from interop.postgres import Cluster
+from tests.support.postgres import fresh_database, running_cluster
 from tests.support.server import DavServer, add_user
 
 pytest_plugins = ["tests.support.ceph"]  # the ceph and s3_target fixtures
@@ -96,3 +98,15 @@ def bob() -> Iterator[httpx.Client]:
     """bob's Digest client."""
     with digest_client("bob") as client:
         yield client
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Cluster]:
+    """A throwaway PostgreSQL cluster on a free loopback port, for the whole session."""
+    yield from running_cluster()
+
+
+@pytest.fixture
+def postgres_url(postgres: Cluster) -> str:
+    """A new empty database on the session's PostgreSQL cluster (its URL)."""
+    return fresh_database(postgres)

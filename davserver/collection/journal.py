@@ -112,7 +112,7 @@ class ArrivalJournal:
         where: list[str] = ["1=1"]
         args: list[object] = []
         if user is not None:
-            where.append("user = ?")
+            where.append('"user" = ?')
             args.append(user)
         if since is not None:
             where.append("time >= ?")

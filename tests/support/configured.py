@@ -22,7 +22,7 @@ def prepare_root(
     settings = load_settings(cfg, {"root": root})
     settings.files_dir.mkdir(parents=True, exist_ok=True)
     settings.state_path.mkdir(parents=True, exist_ok=True)
-    store = UserStore(settings.db_path)
+    store = UserStore(settings.state_target)
     realm = settings.auth.realm if settings.auth.digest else None
     for name, password in (users or USERS).items():
         store.add(name, password, digest_realm=realm)

@@ -1,0 +1,152 @@
+"""Two real ``davserver`` processes with ``state: postgresql://...`` share users, Digest
+nonces, locks and dead properties through PostgreSQL; a PostgreSQL restart between requests
+costs nothing but the requests in flight; an unreachable PostgreSQL is a one-line start-up
+error, and a password in the URL is never printed."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+
+from interop.postgres import Cluster
+from interop.tools import free_port
+from tests.support.configured import USERS, start_server
+from tests.support.server import DavServer
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
+
+LOCKINFO = (
+    b'<?xml version="1.0" encoding="utf-8"?><D:lockinfo xmlns:D="DAV:">'
+    b"<D:lockscope><D:exclusive/></D:lockscope><D:locktype><D:write/></D:locktype>"
+    b"<D:owner>node-a</D:owner></D:lockinfo>"
+)
+PROPPATCH = (
+    b'<?xml version="1.0" encoding="utf-8"?><D:propertyupdate xmlns:D="DAV:" xmlns:Z="urn:z">'
+    b"<D:set><D:prop><Z:color>teal</Z:color></D:prop></D:set></D:propertyupdate>"
+)
+PROPFIND = (
+    b'<?xml version="1.0" encoding="utf-8"?><D:propfind xmlns:D="DAV:" xmlns:Z="urn:z">'
+    b"<D:prop><Z:color/></D:prop></D:propfind>"
+)
+SECRET = "never-printed-7f3a"
+
+
+def _with_password(url: str) -> str:
+    return url.replace("postgresql://dav@", f"postgresql://dav:{SECRET}@")
+
+
+@pytest.fixture
+def two_nodes(tmp_path: Path, postgres_url: str) -> Iterator[tuple[DavServer, DavServer]]:
+    """Two servers on one data folder whose state lives in one PostgreSQL database (the URL
+    carries a password; the throwaway cluster trusts loopback, so any password works)."""
+    config = f"state: {_with_password(postgres_url)}\n"
+    first = start_server(tmp_path, config)
+    second = DavServer(first.root, ["--config", str(tmp_path / "config.yaml")]).start()
+    yield first, second
+    second.stop()
+    first.stop()
+
+
+def test_two_servers_share_users_nonces_locks_and_properties(
+    two_nodes: tuple[DavServer, DavServer], postgres_url: str, postgres: Cluster
+) -> None:
+    a, b = two_nodes
+    for node in (a, b):
+        printed = "".join(node.output)
+        assert SECRET not in printed
+        assert f"State database: {postgres_url}" in printed
+    auth = httpx.DigestAuth("alice", USERS["alice"])  # one auth: B sees the nonce A issued
+    with httpx.Client(auth=auth, timeout=30) as client:
+        url_a, url_b = a.files_url("alice", "shared.txt"), b.files_url("alice", "shared.txt")
+        assert client.put(url_a, content=b"from node a").status_code == 201
+        assert client.request("PROPPATCH", url_a, content=PROPPATCH).status_code == 207
+        locked = client.request("LOCK", url_a, content=LOCKINFO, headers={"Depth": "0"})
+        assert locked.status_code == 200
+        token = locked.headers["Lock-Token"]
+
+        found = client.request("PROPFIND", url_b, content=PROPFIND, headers={"Depth": "0"})
+        assert found.status_code == 207 and b"teal" in found.content
+        assert client.put(url_b, content=b"from node b").status_code == 423
+        second_lock = client.request("LOCK", url_b, content=LOCKINFO, headers={"Depth": "0"})
+        assert second_lock.status_code == 423
+        discovery = client.request(
+            "PROPFIND",
+            url_b,
+            headers={"Depth": "0"},
+            content=b'<?xml version="1.0"?><D:propfind xmlns:D="DAV:"><D:prop>'
+            b"<D:lockdiscovery/></D:prop></D:propfind>",
+        )
+        assert token.strip("<>").encode() in discovery.content
+
+        postgres.restart()  # every pooled connection of both servers is cut
+        after = client.request("PROPFIND", url_b, content=PROPFIND, headers={"Depth": "0"})
+        assert after.status_code == 207 and b"teal" in after.content
+        unlocked = client.request("UNLOCK", url_a, headers={"Lock-Token": token})
+        assert unlocked.status_code == 204
+        assert client.put(url_b, content=b"from node b").status_code == 204
+        assert client.get(url_a).content == b"from node b"
+
+    with psycopg.connect(postgres_url) as conn:  # the state really is in PostgreSQL
+        users = conn.execute("SELECT name FROM users ORDER BY name").fetchall()
+        props = conn.execute("SELECT COUNT(*) FROM dav_props").fetchone()
+    assert [u[0] for u in users] == sorted(USERS) and props == (1,)
+
+
+def test_unreachable_postgres_is_a_one_line_startup_error(tmp_path: Path) -> None:
+    url = f"postgresql://dav:{SECRET}@127.0.0.1:{free_port()}/dav"
+    command = [sys.executable, "-m", "davserver.cli", "serve", "--root", str(tmp_path / "r")]
+    proc = subprocess.run(
+        [*command, "--port", "0", "--state", url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(
+        "error: state database postgresql://dav@127.0.0.1:"
+    )
+    assert "unreachable" in lines[0] and SECRET not in proc.stderr + proc.stdout
+    assert not (tmp_path / "r").exists()  # refused before anything was created
+
+
+RACERS = 200
+
+
+@pytest.mark.slow
+def test_200_simultaneous_exclusive_locks_through_two_servers_grant_one(
+    two_nodes: tuple[DavServer, DavServer],
+) -> None:
+    a, b = two_nodes
+    clients = [
+        httpx.Client(auth=httpx.DigestAuth("alice", USERS["alice"]), timeout=120)
+        for _ in range(RACERS)
+    ]
+    urls = [(a, b)[i % 2].files_url("alice", "race.txt") for i in range(RACERS)]
+    try:
+        for client, url in zip(clients, urls, strict=True):  # log in first: the race is LOCK
+            assert client.request("OPTIONS", url).status_code == 200
+        barrier = threading.Barrier(RACERS)
+
+        def race(i: int) -> int:
+            barrier.wait(timeout=120)
+            response = clients[i].request("LOCK", urls[i], content=LOCKINFO, headers={"Depth": "0"})
+            return response.status_code
+
+        with ThreadPoolExecutor(max_workers=RACERS) as pool:
+            codes = Counter(pool.map(race, range(RACERS)))
+    finally:
+        for client in clients:
+            client.close()
+    granted = codes[200] + codes[201]
+    assert granted == 1 and codes[423] == RACERS - 1, codes
