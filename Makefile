@@ -26,7 +26,7 @@ test-venv: $(VENV)/.test-installed
 serve: venv
 	$(VENV)/bin/davserver serve --root $(ROOT) --port $(PORT)
 
-## tools: Debian packages the interop tests drive (litmus, cadaver, davfs2, nginx + dav-ext, chromium + chromium-driver, nextcloudcmd, owncloudcmd); needs root or sudo
+## tools: Debian packages the interop tests drive (litmus, cadaver, davfs2, nginx + dav-ext, chromium + chromium-driver, nextcloudcmd, owncloudcmd, Ceph mon+osd+radosgw); needs root or sudo
 tools:
 	@bash .ci/install-tools
 

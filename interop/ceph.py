@@ -4,7 +4,8 @@
 BlueStore file, logs, admin sockets), starts the three daemons on free 127.0.0.1 ports with
 authentication off, creates an S3 user with random keys and returns a ``CephCluster`` whose
 ``endpoint``, ``access_key`` and ``secret_key`` reach radosgw. ``CephCluster.stop()`` stops
-exactly the processes it started (by PID: SIGTERM, then SIGKILL). ``stop_rgw`` and
+exactly the processes it started (by PID: SIGTERM, then SIGKILL). From a shell:
+``python -m interop.ceph start DIR`` / ``python -m interop.ceph stop DIR``. ``stop_rgw`` and
 ``start_rgw`` restart only radosgw, for tests of an object store that goes away and comes back.
 
 Start-up is bounded (``STARTUP_TIMEOUT_S`` overall): on time-out or a daemon exiting early the
@@ -16,6 +17,7 @@ The Debian packages ``ceph-mon ceph-osd radosgw ceph-common`` provide the binari
 from __future__ import annotations
 
 import contextlib
+import os
 import secrets
 import signal
 import subprocess
@@ -272,3 +274,81 @@ def running_ceph(work: Path, timeout_s: float = STARTUP_TIMEOUT_S) -> Iterator[C
         yield cluster
     finally:
         cluster.stop()
+
+
+PIDS_FILE = "pids"
+
+
+def save_pids(cluster: CephCluster) -> Path:
+    """Write ``<work>/pids`` (one ``name pid`` per line) so another process can stop the
+    cluster later (``stop_saved``)."""
+    path = cluster.work / PIDS_FILE
+    lines = [f"{name} {proc.pid}\n" for name, proc in cluster.procs.items()]
+    path.write_text("".join(lines), encoding="utf-8")
+    return path
+
+
+def stop_saved(work: Path, timeout_s: float = STOP_TIMEOUT_S) -> list[int]:
+    """Stop the daemons listed in ``<work>/pids`` (radosgw, osd, mon) that still run this
+    cluster's configuration (a reused PID is left alone); returns the PIDs signalled."""
+    path = work / PIDS_FILE
+    if not path.exists():
+        return []
+    conf = str(work / "ceph.conf")
+    pids = dict(line.split() for line in path.read_text(encoding="utf-8").splitlines() if line)
+    stopped = []
+    for name in ("rgw", "osd", "mon"):
+        if name not in pids:
+            continue
+        pid = int(pids[name])
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if conf.encode() not in cmdline:
+            continue
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+            stopped.append(pid)
+        deadline = time.monotonic() + timeout_s
+        while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if Path(f"/proc/{pid}").exists():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    path.unlink(missing_ok=True)
+    return stopped
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m interop.ceph start DIR``: start a cluster below DIR, print ``S3:``,
+    ``ACCESS_KEY:``, ``SECRET_KEY:`` and ``REGION:`` lines and leave it running;
+    ``python -m interop.ceph stop DIR``: stop exactly the daemons that start left there."""
+    import argparse
+    import sys
+
+    from interop.tools import Unavailable
+
+    parser = argparse.ArgumentParser(prog="python -m interop.ceph")
+    parser.add_argument("action", choices=["start", "stop"])
+    parser.add_argument("dir", type=Path)
+    args = parser.parse_args(argv)
+    if args.action == "stop":
+        print(f"stopped: {' '.join(map(str, stop_saved(args.dir))) or 'nothing'}")
+        return 0
+    try:
+        cluster = start_ceph(args.dir)
+    except (Unavailable, CephStartError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    save_pids(cluster)
+    print(f"S3: {cluster.endpoint}")
+    print(f"ACCESS_KEY: {cluster.access_key}")
+    print(f"SECRET_KEY: {cluster.secret_key}")
+    print(f"REGION: {cluster.region}")
+    print(f"PIDS: {' '.join(map(str, cluster.pids))}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

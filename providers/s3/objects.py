@@ -113,10 +113,24 @@ class ObjectStore:
                     raise
                 self.client.create_bucket(Bucket=self.bucket)
 
+    def probe(self) -> str | None:
+        """None if the bucket answers a HEAD request, else a short reason (never raises)."""
+        try:
+            with s3_errors("bucket"):
+                self.client.head_bucket(Bucket=self.bucket)
+        except ProviderError as exc:
+            return type(exc).__name__
+        return None
+
     def upload(self, key: str, source: Path) -> None:
-        """Store the file ``source`` as ``key`` (multipart for big files)."""
+        """Store the file ``source`` as ``key``: one PUT below ``MULTIPART_THRESHOLD``, else
+        boto3's managed multipart transfer (parallel parts)."""
         with s3_errors("upload"):
-            self.client.upload_file(str(source), self.bucket, key, Config=self._transfer)
+            if source.stat().st_size < MULTIPART_THRESHOLD:
+                with source.open("rb") as body:
+                    self.client.put_object(Bucket=self.bucket, Key=key, Body=body)
+            else:
+                self.client.upload_file(str(source), self.bucket, key, Config=self._transfer)
 
     def delete(self, keys: list[str]) -> None:
         """Delete ``keys`` (missing ones are fine)."""

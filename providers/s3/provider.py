@@ -96,7 +96,7 @@ class S3Provider:
         if staging_dir is None:
             raise S3ConfigError("a staging folder is needed when the state is a database URL")
         self.staging_dir = staging_dir
-        self.staging_dir.mkdir(parents=True, exist_ok=True)
+        self.staging_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.policy = path_policy or PathPolicy()
         self.grace_s = grace_s
         with _db_errors():

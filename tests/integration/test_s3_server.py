@@ -77,9 +77,13 @@ def test_object_store_dying_mid_upload_answers_503_and_recovers(
         assert listing.status_code == 207 and etag in listing.text
         # a read needs the store: also 503, never a partial or wrong body
         assert c.get(url).status_code == 503
+        health = httpx.get(s3_server.url + "healthz", timeout=30)
+        assert health.status_code == 503 and health.json()["checks"]["objects"] != "ok"
     finally:
         cluster.start_rgw()
     assert c.get(url).content == old  # old version intact
+    health = httpx.get(s3_server.url + "healthz", timeout=30)
+    assert health.status_code == 200 and health.json()["checks"]["objects"] == "ok"
     done = c.put(url, content=new, headers={"If-Match": etag})
     assert done.status_code == 204, done.text
     assert c.get(url).content == new

@@ -4,12 +4,16 @@ unreachable store becomes ``503`` with ``Retry-After`` (no Ceph needed here)."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from davserver.dav.errors import to_dav_error
 from davserver.settings import SettingsError, load_settings
+from interop.tools import free_port
 from providers.errors import StorageIOError, StorageUnavailableError
 from providers.s3 import S3Access, S3ConfigError, S3Location
 from providers.s3.objects import map_s3_error
@@ -80,3 +84,18 @@ def test_unreachable_store_is_503_with_retry_after() -> None:
     assert dav.value == 503
     assert ("Retry-After", str(error.retry_after_s)) in (dav.add_headers or [])
     assert to_dav_error(StorageIOError("disk")).value == 500
+
+
+def test_unreachable_store_at_start_is_one_clear_line(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    port = free_port()  # nothing listens there
+    config.write_text(f"storage: s3://bucket1/x\ns3:\n  endpoint: http://127.0.0.1:{port}\n")
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "b"}
+    done = subprocess.run(
+        [sys.executable, "-m", "davserver.cli", "serve", "--root", str(tmp_path / "root"),
+         "--port", "0", "--config", str(config)],
+        capture_output=True, text=True, timeout=120, env=env, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert "error: storage s3://bucket1/x:" in done.stderr and "cannot be reached" in done.stderr
+    assert "Traceback" not in done.stderr
