@@ -31,6 +31,7 @@ from davserver.dav.limits_mw import DavLimits
 from davserver.dav.lock_store import SQLiteLockStorage
 from davserver.dav.prop_store import SQLitePropertyManager
 from davserver.dav.provider import DavsyncDAVProvider, VirtualRootProvider
+from davserver.dav.state_unavailable import StateUnavailable
 from davserver.dav.streamed import RequestScope
 from davserver.dav.streamed import install as install_streamed_log_filter
 from davserver.gateways.form import AUTHENTICATED_USER_KEY, GATEWAY_APP_KEY, AppRef, FormUploads
@@ -129,6 +130,7 @@ def wsgidav_config(
         "provider_mapping": provider_mapping,
         "middleware_stack": [
             ErrorPrinter,
+            StateUnavailable,
             ThrottleGate,
             DigestNonceGuard,
             HTTPAuthenticator,

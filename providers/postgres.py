@@ -39,6 +39,7 @@ from providers.statedb import StateCursor, redact_url, split_statements
 #: The advisory lock every write transaction takes (an arbitrary constant: "davsync").
 WRITER_LOCK_KEY = 0x64617673796E63
 CONNECT_TIMEOUT_S = 10
+POOL_WAIT_S = 5.0  # how long a request waits for a connection (PostgreSQL down: then 503)
 LOCK_TIMEOUT_MS = 30_000  # as long as SQLite's busy timeout
 POOL_MAX_CONNECTIONS = 64
 
@@ -166,7 +167,7 @@ class _SharedPool:
             min_size=1,
             max_size=POOL_MAX_CONNECTIONS,
             kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT_S, "options": options},
-            timeout=CONNECT_TIMEOUT_S,
+            timeout=POOL_WAIT_S,
             check=ConnectionPool.check_connection,
             name=f"davsync-state {display}",
             open=False,
@@ -228,6 +229,10 @@ class PostgresDB:
     def _raw(self) -> psycopg.Connection[Any]:
         lease: _Lease | None = getattr(self._shared.local, "lease", None)
         if lease is None or lease.raw.closed or lease.raw.broken:
+            if self._in_transaction():  # never continue a transaction on another connection
+                raise PgOperationalError(
+                    f"PostgreSQL at {self.display_name}: connection lost during a transaction"
+                )
             if lease is not None:
                 lease.release()
             try:
@@ -286,6 +291,9 @@ class PostgresDB:
         """One write transaction holding the writers' advisory lock: committed on success,
         rolled back on error."""
         conn = self.conn()
+        if self._in_transaction():  # SQLite refuses a nested BEGIN; here it joins the outer one
+            yield conn
+            return
         self._begin()
         self._shared.local.depth = 1
         try:

@@ -13,6 +13,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import psycopg
 import pytest
 from wsgidav.dav_error import DAVError
 
@@ -316,3 +317,19 @@ def test_queue_claims_each_job_once_and_alerts_mark_once(target: Path | str) -> 
     assert refusal is not None and refusal[1:] == ("in/x", "digest mismatch")
     # one upload_refused per refusal, uploads_failing once per window (alert_marks upsert)
     assert other.states("alert") == {"queued": settings.failed_uploads.count + 2 + 1}
+
+
+def test_postgresql_connection_lost_mid_transaction_commits_nothing(postgres_url: str) -> None:
+    """The connection of a transaction killed half-way: the transaction fails with an
+    OperationalError, nothing of it is committed, and the next statement reconnects."""
+    db = open_db(postgres_url, "CREATE TABLE IF NOT EXISTS k (a INTEGER)")
+    with pytest.raises(sqlite3.OperationalError), db.transaction() as conn:
+        conn.execute("INSERT INTO k (a) VALUES (?)", (1,))
+        (pid,) = conn.execute("SELECT pg_backend_pid()").fetchone()
+        with psycopg.connect(postgres_url, autocommit=True) as killer:
+            killer.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        conn.execute("INSERT INTO k (a) VALUES (?)", (2,))
+    assert db.conn().execute("SELECT COUNT(*) FROM k").fetchone() == (0,)
+    with db.transaction() as conn:
+        conn.execute("INSERT INTO k (a) VALUES (?)", (3,))
+    assert db.conn().execute("SELECT a FROM k").fetchall() == [(3,)]

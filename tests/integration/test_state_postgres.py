@@ -102,6 +102,25 @@ def test_two_servers_share_users_nonces_locks_and_properties(
     assert [u[0] for u in users] == sorted(USERS) and props == (1,)
 
 
+def test_postgres_down_is_503_with_retry_after_and_the_server_recovers(
+    two_nodes: tuple[DavServer, DavServer], postgres: Cluster
+) -> None:
+    node = two_nodes[0]
+    with httpx.Client(auth=httpx.DigestAuth("alice", USERS["alice"]), timeout=60) as client:
+        url = node.files_url("alice", "down.txt")
+        assert client.put(url, content=b"before").status_code == 201
+        postgres.stop()
+        try:
+            refused = client.put(url, content=b"while down")
+            assert refused.status_code == 503, refused.text
+            assert refused.headers["Retry-After"] == "5"
+        finally:
+            postgres.start()
+        assert client.get(url).content == b"before"  # nothing half-committed
+        assert client.put(url, content=b"after").status_code == 204
+    assert node.proc is not None and node.proc.poll() is None
+
+
 def test_unreachable_postgres_is_a_one_line_startup_error(tmp_path: Path) -> None:
     url = f"postgresql://dav:{SECRET}@127.0.0.1:{free_port()}/dav"
     command = [sys.executable, "-m", "davserver.cli", "serve", "--root", str(tmp_path / "r")]

@@ -3,12 +3,17 @@ passwords kept out of display names, choosing the engine from the target."""
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
+from wsgidav.dav_error import DAVError
 
+from davserver.auth.throttle import LoginThrottle
+from davserver.dav.lock_store import SQLiteLockStorage
+from davserver.dav.state_unavailable import state_failure
 from davserver.settings import Settings, load_settings
-from providers.postgres import translate_ddl, translate_sql
+from providers.postgres import PgOperationalError, translate_ddl, translate_sql
 from providers.statedb import is_postgres_url, open_db, redact_url
 
 
@@ -66,3 +71,50 @@ def test_state_comes_from_the_environment_below_the_command_line() -> None:
     assert load_settings(None, {}, environ=env).state == "postgresql://env@127.0.0.1:5/db"
     flag = load_settings(None, {"state": "postgresql://flag@h/db"}, environ=env)
     assert flag.state == "postgresql://flag@h/db"
+
+
+def test_a_state_file_of_the_previous_release_is_migrated_in_place(tmp_path: Path) -> None:
+    """Locks kept in order without rowid (``seq``), login failures given an id: an existing
+    state.sqlite is upgraded at open, and its locks survive."""
+    path = tmp_path / "state.sqlite"
+    with sqlite3.connect(path) as old:
+        old.executescript(
+            "CREATE TABLE dav_locks (token TEXT PRIMARY KEY, root TEXT NOT NULL,"
+            " type TEXT NOT NULL, scope TEXT NOT NULL, depth TEXT NOT NULL,"
+            " owner TEXT NOT NULL, principal TEXT NOT NULL, timeout REAL NOT NULL,"
+            " expire REAL NOT NULL);"
+            "INSERT INTO dav_locks VALUES ('opaquelocktoken:old', '/a', 'write', 'exclusive',"
+            " '0', '', 'alice', 600, 4102444800);"
+            "CREATE TABLE login_failures (scope TEXT NOT NULL, key TEXT NOT NULL,"
+            " at REAL NOT NULL);"
+            "INSERT INTO login_failures VALUES ('addr', '192.0.2.1', 1);"
+        )
+    locks = SQLiteLockStorage(path)
+    newer = locks.create(
+        "/a/b",
+        {
+            "type": "write",
+            "scope": "shared",
+            "depth": "0",
+            "owner": b"",
+            "principal": "bob",
+            "timeout": 60,
+        },
+    )
+    listed = locks.get_lock_list("/a", include_root=True, include_children=True, token_only=True)
+    assert listed == ["opaquelocktoken:old", newer["token"]]
+    throttle = LoginThrottle(1, 60, 60, db_path=path)
+    throttle.record_failure("alice", "192.0.2.1")
+    assert throttle.check("alice", "192.0.2.1") is not None
+    with sqlite3.connect(path) as conn:
+        versions = dict(conn.execute("SELECT component, version FROM schema_versions"))
+    assert versions == {"dav_locks": 1, "login_failures": 1}
+
+
+def test_only_an_unusable_state_database_becomes_503() -> None:
+    down = PgOperationalError("connection refused")
+    assert state_failure(down) is down
+    assert state_failure(DAVError(500, src_exception=down)) is down
+    assert state_failure(sqlite3.OperationalError("database is locked")) is not None
+    assert state_failure(sqlite3.IntegrityError("duplicate")) is None
+    assert state_failure(ValueError("bug")) is None
