@@ -46,11 +46,6 @@ from providers.statedb import is_postgres_url, open_db
 
 log = logging.getLogger(__name__)
 
-EMPTY = Digests(
-    md5="d41d8cd98f00b204e9800998ecf8427e",
-    sha1="da39a3ee5e6b4b0d3255bfef95601890afd80709",
-    sha256="e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
-)
 DEFAULT_GRACE_S = 3600.0
 STATE_FILE = "s3-namespace.sqlite"
 
@@ -445,7 +440,7 @@ class S3WriteHandle:
                 self._path,
                 self._staged,
                 size,
-                EMPTY if size == 0 else digests,
+                digests,
                 mtime_ns=time.time_ns() if mtime_ns is None else mtime_ns,
                 if_match=if_match,
                 if_none_match_any=if_none_match_any,

@@ -13,8 +13,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from interop.postgres import postgres_cluster
-from interop.tools import Unavailable, tool_missing
 from tests.conftest import CONFIG, PASSWORDS, digest_client
 from tests.support.ceph import S3Target, s3_config
 from tests.support.server import DavServer, run_cli
@@ -23,35 +21,27 @@ pytestmark = [pytest.mark.integration, pytest.mark.s3]
 
 
 @pytest.fixture()
-def two_servers(tmp_path: Path, s3_target: S3Target) -> Iterator[tuple[DavServer, DavServer]]:
+def two_servers(
+    tmp_path: Path, s3_target: S3Target, postgres_url: str
+) -> Iterator[tuple[DavServer, DavServer]]:
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        CONFIG + s3_config(s3_target, tmp_path / "creds") + f"state: {postgres_url}\n",
+        encoding="utf-8",
+    )
+    for user, password in PASSWORDS.items():
+        run_cli(
+            "user", "add", user, "--password-stdin", "--config", str(config),
+            stdin=password + "\n", root=tmp_path / "a",
+        )  # fmt: skip
+    servers: list[DavServer] = []
     try:
-        cluster_cm = postgres_cluster(tmp_path / "pg")
-        cluster = cluster_cm.__enter__()
-    except Unavailable as exc:
-        tool_missing(exc)
-    try:
-        config = tmp_path / "config.yaml"
-        config.write_text(
-            CONFIG + s3_config(s3_target, tmp_path / "creds") + f"state: {cluster.url}\n",
-            encoding="utf-8",
-        )
-        servers = []
-        for name in ("a", "b"):
-            root = tmp_path / name
-            if name == "a":
-                for user, password in PASSWORDS.items():
-                    run_cli(
-                        "user", "add", user, "--password-stdin", "--config", str(config),
-                        stdin=password + "\n", root=root,
-                    )  # fmt: skip
-            servers.append(DavServer(root, ["--config", str(config)]).start())
-        try:
-            yield servers[0], servers[1]
-        finally:
-            for server in servers:
-                server.stop()
+        for name in ("a", "b"):  # separate roots: separate local state and chunk folders
+            servers.append(DavServer(tmp_path / name, ["--config", str(config)]).start())
+        yield servers[0], servers[1]
     finally:
-        cluster_cm.__exit__(None, None, None)
+        for server in servers:
+            server.stop()
 
 
 def test_chunked_session_begun_on_one_server_finishes_on_the_other(
