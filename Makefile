@@ -5,7 +5,7 @@ PY      = $(VENV)/bin/python
 PORT   ?= 8080
 ROOT   ?= data
 
-.PHONY: serve test lint fmt bench tools clean venv test-venv soak fuzz test-random
+.PHONY: serve test lint fmt bench tools clean venv test-venv soak fuzz test-random scaleout scaleout-down
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,7 +26,7 @@ test-venv: $(VENV)/.test-installed
 serve: venv
 	$(VENV)/bin/davserver serve --root $(ROOT) --port $(PORT)
 
-## tools: Debian packages the interop tests drive (litmus, cadaver, davfs2, nginx + dav-ext, chromium + chromium-driver, nextcloudcmd, owncloudcmd); needs root or sudo
+## tools: Debian packages the interop tests drive (litmus, cadaver, davfs2, nginx + dav-ext, chromium + chromium-driver, nextcloudcmd, owncloudcmd, Ceph mon+osd+radosgw); needs root or sudo
 tools:
 	@bash .ci/install-tools
 
@@ -55,6 +55,15 @@ fmt: test-venv
 
 bench: test-venv tools
 	$(PY) -m bench.run
+
+## scaleout: PostgreSQL, Ceph radosgw, two davserver nodes and nginx (TLS) on loopback;
+## prints URL:, NODE: lines and the credentials (see docs/SCALEOUT.md)
+scaleout: test-venv tools
+	$(PY) -m interop.scaleout up
+
+## scaleout-down: stops exactly what make scaleout started
+scaleout-down: test-venv
+	$(PY) -m interop.scaleout down
 
 ## soak: 50 concurrent clients for 60 s against a real server, then every stored hash verified
 soak: test-venv

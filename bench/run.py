@@ -13,6 +13,7 @@ BENCHES = (
     "bench.form_vs_put",
     "bench.attack",
     "bench.ftp_gateway",
+    "bench.scaleout",
 )
 
 

@@ -41,10 +41,9 @@ from davserver.nextcloud.ocs import STATUS_PATHS, NextcloudEndpoints
 from davserver.nextcloud.webdav_alias import WebdavAlias
 from davserver.quirks import RequestQuirks
 from davserver.settings import Settings
+from davserver.storage import open_storage
 from davserver.uploads import gc_interval, open_upload_service
 from davserver.web.front import WebFront
-from providers.local import LocalProvider
-from providers.paths import PathPolicy
 
 _log = logging.getLogger(__name__)
 
@@ -99,15 +98,7 @@ def open_user_store(settings: Settings) -> UserStore:
 
 def build_context(settings: Settings) -> ServerContext:
     """Open storage and derive the access policy (creates folders on first use)."""
-    settings.files_dir.mkdir(parents=True, exist_ok=True)
-    settings.state_path.mkdir(parents=True, exist_ok=True)
-    storage = LocalProvider(
-        settings.files_dir,
-        settings.state_path,
-        reserve_bytes=settings.reserve_bytes,
-        path_policy=PathPolicy(windows_compatible=settings.paths.windows_compatible),
-    )
-    storage.reconcile()
+    storage = open_storage(settings)  # local files, or S3 (storage: s3://...)
     collection = open_collection(settings, storage)  # its storage journals every arrival
     return ServerContext(
         settings=settings,

@@ -281,7 +281,8 @@ def _serve_bound(settings: Settings, server: Any) -> int:
     host, port = server.bind_addr[:2]
     shown_host = f"[{host}]" if ":" in host else host
     base = f"{settings.scheme}://{shown_host}:{port}"
-    print(f"Serving {settings.files_dir} (state in {settings.state_path}, private: 0700/0600)")
+    files_at = settings.storage or settings.files_dir  # s3://bucket/prefix or a folder
+    print(f"Serving {files_at} (state in {settings.state_path}, private: 0700/0600)")
     if settings.state is not None:
         print(f"State database: {settings.state_display}")
     print(f"Your files: {base}/remote.php/dav/files/<user>/  (also {base}/dav/files/<user>/)")

@@ -151,6 +151,24 @@ class MetricsSettings(_Strict):
         return _check_networks(v)
 
 
+class S3Settings(_Strict):
+    """How to reach the object store of ``storage: s3://bucket/prefix`` (``providers.s3``).
+
+    ``endpoint`` (e.g. ``http://127.0.0.1:7480`` for Ceph radosgw; None: AWS, or the
+    ``AWS_ENDPOINT_URL`` variable), ``region``; credentials from ``credentials_file`` (AWS INI
+    format, section ``profile``) or else the ``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY``
+    environment. ``sweep_interval_s``: how often unreferenced objects and stale multipart
+    uploads are removed (0: never in this process); ``grace_s``: how old they must be first.
+    """
+
+    endpoint: str | None = None
+    region: str | None = None
+    credentials_file: Path | None = None
+    profile: str = "default"
+    sweep_interval_s: float = Field(600.0, ge=0)
+    grace_s: float = Field(3600.0, ge=0)
+
+
 class LogSettings(_Strict):
     """Logging: the access log (one line per request) and the line format of all logs."""
 
@@ -164,6 +182,8 @@ class Settings(_Strict):
     root: Path = Path("data")
     state_dir: Path | None = None
     state: str | None = None  # postgresql://user@host:port/db; None: the embedded SQLite file
+    storage: str | None = None  # s3://bucket/prefix; None: files below root (files/)
+    s3: S3Settings = S3Settings()
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
     tls: TLSSettings = TLSSettings()
@@ -188,6 +208,13 @@ class Settings(_Strict):
     def _state_url(cls, v: str | None) -> str | None:
         if v is not None and not is_postgres_url(v):
             raise ValueError("must be a postgresql:// URL (leave it out for the SQLite file)")
+        return v
+
+    @field_validator("storage")
+    @classmethod
+    def _storage_url(cls, v: str | None) -> str | None:
+        if v is not None and not v.startswith("s3://"):
+            raise ValueError("storage must be an s3://bucket/prefix URL (or absent: local files)")
         return v
 
     @field_validator("tls")
@@ -236,6 +263,7 @@ _ENV_KEYS = {
     "PORT": "port",
     "STATE_DIR": "state_dir",
     "STATE": "state",
+    "STORAGE": "storage",
 }
 
 

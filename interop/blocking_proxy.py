@@ -8,26 +8,13 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from interop.nginx import nginx_conf
 from interop.stock import HOST, StockServer, _launch
 from interop.tools import find_tool, free_port
 
 ALLOWED = "GET POST HEAD OPTIONS"
 
 PROXY_CONF = """\
-daemon off;
-master_process off;
-worker_processes 1;
-pid {work}/nginx.pid;
-error_log {work}/error.log info;
-events {{ worker_connections 64; }}
-http {{
-    access_log {work}/access.log;
-    client_body_temp_path {work}/client_body;
-    proxy_temp_path {work}/proxy;
-    fastcgi_temp_path {work}/fastcgi;
-    uwsgi_temp_path {work}/uwsgi;
-    scgi_temp_path {work}/scgi;
-    client_max_body_size 0;
     server {{
         listen {host}:{port};
         server_name localhost;
@@ -40,7 +27,6 @@ http {{
             proxy_buffering off;
         }}
     }}
-}}
 """
 
 
@@ -54,12 +40,11 @@ def start_blocking_proxy(work: Path, upstream_url: str, allowed: str = ALLOWED) 
     port = free_port(HOST)
     conf = work / "nginx.conf"
     conf.write_text(
-        PROXY_CONF.format(
-            work=work,
-            host=HOST,
-            port=port,
-            allowed=allowed,
-            upstream=urlsplit(upstream_url).netloc,
+        nginx_conf(
+            work,
+            PROXY_CONF.format(
+                host=HOST, port=port, allowed=allowed, upstream=urlsplit(upstream_url).netloc
+            ),
         ),
         encoding="utf-8",
     )

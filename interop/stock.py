@@ -18,6 +18,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from interop.nginx import nginx_conf
 from interop.tools import find_file, find_tool, free_port, venv_tool, wait_for_port
 
 HOST = "127.0.0.1"
@@ -103,21 +104,6 @@ def _htpasswd_line(user: str, password: str) -> str:
 
 
 NGINX_CONF = """\
-{load_module}
-daemon off;
-master_process off;
-worker_processes 1;
-pid {work}/nginx.pid;
-error_log {work}/error.log info;
-events {{ worker_connections 64; }}
-http {{
-    access_log {work}/access.log;
-    client_body_temp_path {work}/client_body;
-    proxy_temp_path {work}/proxy;
-    fastcgi_temp_path {work}/fastcgi;
-    uwsgi_temp_path {work}/uwsgi;
-    scgi_temp_path {work}/scgi;
-    client_max_body_size 0;
     server {{
         listen {host}:{port};
         server_name localhost;
@@ -132,7 +118,6 @@ http {{
             autoindex on;
         }}
     }}
-}}
 """
 
 
@@ -151,11 +136,10 @@ def start_nginx_dav(work: Path, user: str, password: str) -> StockServer:
     os.chmod(work / "htpasswd", 0o600)
     conf = work / "nginx.conf"
     conf.write_text(
-        NGINX_CONF.format(
-            load_module=f"load_module {NGINX_DAV_EXT};",
-            work=work,
-            host=HOST,
-            port=port,
+        nginx_conf(
+            work,
+            NGINX_CONF.format(work=work, host=HOST, port=port),
+            head=f"load_module {NGINX_DAV_EXT};",
         ),
         encoding="utf-8",
     )

@@ -41,6 +41,10 @@ CI_PACKAGES: dict[str, str] = {
     "swaks": "swaks",
     "SSL.pm": "libio-socket-ssl-perl",  # pulls in Net::SSLeay, which swaks' STARTTLS needs
     "lftp": "lftp",
+    "ceph-mon": "ceph-mon",  # with ceph-osd, radosgw, ceph-common: interop/ceph.py
+    "ceph-osd": "ceph-osd",
+    "radosgw": "radosgw",
+    "radosgw-admin": "ceph-common",
     "initdb": "postgresql",  # in /usr/lib/postgresql/<version>/bin (interop/postgres.py)
 }
 # What the ``test`` extra of pyproject.toml installs into the virtualenv: executable -> package.

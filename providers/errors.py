@@ -13,6 +13,7 @@ Every provider raises only these (or subclasses), never OSError or sqlite3 error
     +-- SizeMismatchError         fewer or more bytes arrived than announced
     +-- InsufficientStorageError  the disk (or a quota) is full
     +-- StorageIOError            any other I/O failure (transient)
+        +-- StorageUnavailableError   the storage backend (an object store) cannot be reached
 """
 
 from __future__ import annotations
@@ -75,3 +76,10 @@ class StorageIOError(ProviderError):
     """An I/O error other than a full disk."""
 
     permanent = False
+
+
+class StorageUnavailableError(StorageIOError):
+    """The storage backend cannot be reached right now (an object store is down or answers
+    5xx); nothing was changed, and the same request may succeed after ``retry_after_s``."""
+
+    retry_after_s: int = 5

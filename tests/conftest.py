@@ -13,6 +13,8 @@ from interop.postgres import Cluster
 from tests.support.postgres import fresh_database, running_cluster
 from tests.support.server import DavServer, add_user
 
+pytest_plugins = ["tests.support.ceph"]  # the ceph and s3_target fixtures
+
 PASSWORDS = {"alice": "alice-pw-1", "bob": "bob-pw-2", "oper": "oper-pw-3"}
 
 CONFIG = """\

@@ -32,8 +32,15 @@ _STATUS: list[tuple[type[pe.ProviderError], int]] = [
 ]
 
 
+HTTP_SERVICE_UNAVAILABLE = 503
+
+
 def to_dav_error(exc: pe.ProviderError) -> DAVError:
-    """The DAVError a provider error becomes; its message goes to the client."""
+    """The DAVError a provider error becomes; its message goes to the client. An unreachable
+    storage backend is ``503 Service Unavailable`` with ``Retry-After``."""
+    if isinstance(exc, pe.StorageUnavailableError):
+        retry = [("Retry-After", str(exc.retry_after_s))]
+        return DAVError(HTTP_SERVICE_UNAVAILABLE, context_info=str(exc), add_headers=retry)
     for cls, status in _STATUS:
         if isinstance(exc, cls):
             return DAVError(status, context_info=str(exc))

@@ -45,7 +45,10 @@ def open_upload_service(
 ) -> UploadService:
     """Open the session store under ``settings.state_path / "uploads"`` and remove what has
     expired since the last run. Raises UploadError if the store cannot be opened."""
-    store = SessionStore(settings.state_target, settings.state_path / "uploads", clock)
+    from davserver.storage import open_chunk_bytes  # S3 storage: chunks shared by servers
+
+    chunks = open_chunk_bytes(settings)
+    store = SessionStore(settings.state_target, settings.state_path / "uploads", clock, chunks)
     service = UploadService(store, storage, limits_from(settings), clock)
     try:
         service.expire()

@@ -31,6 +31,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from davserver.uploads.chunk_bytes import ChunkBytes, LocalChunkBytes
 from davserver.uploads.errors import (
     InsufficientSpaceError,
     SessionBusyError,
@@ -199,9 +200,18 @@ def os_error(exc: OSError, doing: str) -> Exception:
 class SessionStore:
     """Sessions and chunks (see the module docstring). Thread-safe; multi-process safe."""
 
-    def __init__(self, db_path: Path | str, chunk_root: Path, clock: Clock) -> None:
-        """Open the database and the chunk directory. Raises UploadStoreError."""
+    def __init__(
+        self,
+        db_path: Path | str,
+        chunk_root: Path,
+        clock: Clock,
+        chunk_bytes: ChunkBytes | None = None,
+    ) -> None:
+        """Open the database and the chunk directory. ``chunk_bytes``: where chunks are kept
+        besides the local files (``davserver.uploads.chunk_bytes``; default: nowhere).
+        Raises UploadStoreError."""
         self.chunk_root = chunk_root
+        self.chunk_bytes = chunk_bytes or LocalChunkBytes()
         self._clock = clock
         try:
             chunk_root.mkdir(parents=True, exist_ok=True)
@@ -232,8 +242,10 @@ class SessionStore:
         return self.chunk_root / session.directory
 
     def chunk_path(self, session: Session, chunk: Chunk) -> Path:
-        """The file holding ``chunk``'s bytes."""
-        return self.chunk_root / session.directory / chunk.file
+        """The file holding ``chunk``'s bytes (fetched first if another server stored it)."""
+        path = self.chunk_root / session.directory / chunk.file
+        self.chunk_bytes.fetch(session.directory, chunk.file, path)
+        return path
 
     # ------------------------------------------------------------------ sessions
 
@@ -403,6 +415,9 @@ class SessionStore:
                 raise SessionNotFoundError(f"upload session {session.name!r} is gone") from exc
             except OSError as exc:
                 raise os_error(exc, "storing a chunk") from exc
+            self.chunk_bytes.stored(
+                session.directory, staged.file_name, staged.directory / staged.file_name
+            )
             now = self._clock()
             with self._tx() as conn:
                 current = self._require_open(conn, session.owner, session.name, now)
@@ -443,6 +458,7 @@ class SessionStore:
         if old is not None:
             with contextlib.suppress(OSError):
                 (self.directory_of(current) / old.file).unlink()
+            self.chunk_bytes.remove(current.directory, old.file)
         return Chunk(name, staged.file_name, staged.size, start, end, now)
 
     def delete_chunk(self, owner: str, name: str, chunk_name: str) -> None:
@@ -466,6 +482,7 @@ class SessionStore:
             )
         with contextlib.suppress(OSError):
             (self.directory_of(session) / str(row[0])).unlink()
+        self.chunk_bytes.remove(session.directory, str(row[0]))
 
     def _require_open(self, conn: StateConnection, owner: str, name: str, now: float) -> Session:
         row = conn.execute(
@@ -557,6 +574,7 @@ class SessionStore:
         """
         try:
             names = {p.name for p in self.chunk_root.iterdir() if p.is_dir()}
+            names |= self.chunk_bytes.directories()
         except OSError as exc:
             raise os_error(exc, "listing upload directories") from exc
         rows = self._query("SELECT directory FROM upload_sessions", ())
@@ -566,6 +584,7 @@ class SessionStore:
         return len(orphans)
 
     def _remove_directory(self, directory: str) -> None:
+        self.chunk_bytes.remove(directory, None)
         path = self.chunk_root / directory
         try:
             shutil.rmtree(path)

@@ -20,6 +20,7 @@ from wsgidav.mw.base_mw import BaseMiddleware
 
 from davserver.context import ServerContext
 from davserver.limits import parse_networks
+from davserver.storage import objects_probe
 from davserver.web import health, metrics, status
 from davserver.web.access_log import AccessLogger, AuthFailureLogger, Observer, RequestWatch
 from davserver.web.health import HealthCheck
@@ -130,7 +131,10 @@ class WebFront:
         self.refusals = RefusalTracker()
         self.registry, self.request_metrics = metrics.new_registry(context)
         self.health_check = HealthCheck(
-            settings.files_dir, settings.state_path, settings.state_target
+            settings.files_dir,
+            settings.state_path,
+            settings.state_target,
+            objects_probe(settings),
         )
         self.pages = StatusPages(context, self.refusals)
         observers: list[Observer] = [AuthFailureLogger(), self.refusals, self.request_metrics]

@@ -6,7 +6,8 @@ Checks, each on every request (they are cheap):
 - ``files`` and ``state``: a tiny file is created, written, fsynced and removed in the files
   folder and in the state folder (a read-only or full file system, or lost permissions fail);
 - ``database``: ``SELECT 1`` on a fresh connection to the state database (opened read-write,
-  so a missing or read-only database fails).
+  so a missing or read-only database fails);
+- ``objects`` (only with ``storage: s3://...``): the bucket answers a HEAD request.
 
 Failures are reported by error name only (``EROFS``), never with paths.
 """
@@ -19,6 +20,7 @@ import json
 import os
 import sqlite3
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -73,10 +75,18 @@ def probe_database(db_path: Path | str, timeout_s: float = 5.0) -> str | None:
 class HealthCheck:
     """The checks for one server (see the module docstring)."""
 
-    def __init__(self, files_dir: Path, state_dir: Path, db_path: Path | str) -> None:
+    def __init__(
+        self,
+        files_dir: Path,
+        state_dir: Path,
+        db_path: Path | str,
+        objects: Callable[[], str | None] | None = None,
+    ) -> None:
+        """``objects``: the object-store probe (None: no object store)."""
         self.files_dir = files_dir
         self.state_dir = state_dir
         self.db_path = db_path
+        self.objects = objects
 
     def run(self) -> dict[str, str]:
         """Check name -> ``ok`` or the reason it failed."""
@@ -85,6 +95,8 @@ class HealthCheck:
             "state": probe_writable(self.state_dir),
             "database": probe_database(self.db_path),
         }
+        if self.objects is not None:
+            results["objects"] = self.objects()
         return {name: reason or "ok" for name, reason in results.items()}
 
     def serve(self, environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:

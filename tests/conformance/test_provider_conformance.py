@@ -61,11 +61,43 @@ def fail_writes_below(monkeypatch: pytest.MonkeyPatch, directory: Path, code: in
     monkeypatch.setattr(os, "write", write)
 
 
-@pytest.fixture(params=["memory", "local"])
+def s3_case(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Case:
+    """An S3Provider on the session's real Ceph radosgw (a fresh prefix per test), its
+    namespace in SQLite (``s3``) or in a fresh PostgreSQL database (``s3-postgresql``)."""
+    from providers.s3 import S3Access, S3Provider
+    from tests.support.ceph import S3Target
+
+    target: S3Target = request.getfixturevalue("s3_target")
+    cluster = target.cluster
+    access = S3Access(cluster.endpoint, cluster.region, cluster.access_key, cluster.secret_key)
+    state: Path | str = tmp_path / "state"
+    if request.param == "s3-postgresql":  # the namespace in a fresh PostgreSQL database
+        state = request.getfixturevalue("postgres_url")
+    s3 = S3Provider(target.url, access, state, staging_dir=tmp_path / "staging")
+    request.addfinalizer(s3.close)
+
+    def fill_staging() -> None:
+        fail_writes_below(monkeypatch, s3.staging_dir, errno.ENOSPC)
+
+    return Case(s3, fill_staging)
+
+
+@pytest.fixture(
+    params=[
+        "memory",
+        "local",
+        pytest.param("s3", marks=pytest.mark.s3),
+        pytest.param("s3-postgresql", marks=pytest.mark.s3),
+    ]
+)
 def case(
     request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Case]:
-    if request.param == "memory":
+    if request.param.startswith("s3"):
+        yield s3_case(request, tmp_path, monkeypatch)
+    elif request.param == "memory":
         memory = MemoryProvider()
 
         def fill_memory() -> None:
