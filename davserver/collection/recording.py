@@ -10,11 +10,12 @@ The sink must never raise: recording must not fail a write that already happened
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import threading
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
 from davserver.collection.origin import Origin, current_origin, protocol_of
-from providers.base import CommitResult, Entry, Provider, WriteHandle
+from providers.base import CommitResult, Entry, Provider, WriteHandle, digests_many
 from providers.errors import (
     ChecksumMismatchError,
     NotFoundError,
@@ -85,7 +86,7 @@ class _RecordingHandle:
             raise
         protocol = protocol_of("commit", origin)
         if protocol is not None:
-            self._owner.sink.arrived(
+            self._owner.record_arrival(
                 self._path, result.entry.size, result.digests, previous, protocol, origin
             )
         return result
@@ -105,6 +106,26 @@ class RecordingProvider:
     def __init__(self, inner: Provider, sink: ArrivalSink) -> None:
         self.inner = inner
         self.sink = sink
+        self._arrivals = threading.Lock()
+
+    def record_arrival(
+        self,
+        storage_path: str,
+        size: int,
+        digests: Digests,
+        previous_sha256: str | None,
+        protocol: str,
+        origin: Origin | None,
+    ) -> None:
+        """Hand one arrival to the sink, one at a time in this process.
+
+        The sink writes each arrival in its own database transaction before the request is
+        answered. Concurrent requests queued on the database's write lock would wait in
+        SQLite's busy handler, which sleeps for up to 100 ms between attempts; queued on
+        this lock instead, the next one starts as soon as the previous one committed.
+        """
+        with self._arrivals:
+            self.sink.arrived(storage_path, size, digests, previous_sha256, protocol, origin)
 
     def __getattr__(self, name: str) -> Any:  # provider-specific extras (close, reconcile)
         return getattr(self.inner, name)
@@ -129,6 +150,9 @@ class RecordingProvider:
 
     def digests(self, path: str) -> Digests:
         return self.inner.digests(path)
+
+    def digests_many(self, paths: Sequence[str]) -> dict[str, Digests]:
+        return digests_many(self.inner, paths)
 
     def usage(self, path: str) -> Any:
         return self.inner.usage(path)
@@ -197,7 +221,7 @@ class RecordingProvider:
                 digests = self.inner.digests(file_entry.path)
             except ProviderError:
                 continue  # gone again already
-            self.sink.arrived(
+            self.record_arrival(
                 file_entry.path,
                 file_entry.size,
                 digests,

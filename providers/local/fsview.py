@@ -36,6 +36,7 @@ class FsView:
     def __init__(self, root: Path, reserved: Iterable[str]) -> None:
         self.root = root
         self.reserved = frozenset(reserved)
+        self._root_text = os.fspath(root)
 
     def storage_path(self, raw: str) -> str:
         """Normalise ``raw``; InvalidPathError if the policy forbids it or it is reserved."""
@@ -55,15 +56,15 @@ class FsView:
         Raises OSError for failures other than absence.
         """
         if path == "":
-            return os.lstat(self.root)
-        current = self.root
+            return os.lstat(self._root_text)
+        current = self._root_text
         parts = path.split("/")
         for part in parts[:-1]:
-            current = current / part
-            st = _lstat_or_none(current)
+            current = f"{current}/{part}"
+            st = lstat_or_none(current)
             if st is None or not is_dir(st):
                 return None
-        st = _lstat_or_none(current / parts[-1])
+        st = lstat_or_none(f"{current}/{parts[-1]}")
         if st is None or not (is_file(st) or is_dir(st)):
             return None
         return st
@@ -106,7 +107,8 @@ class FsView:
                     yield child, st
 
 
-def _lstat_or_none(path: Path) -> os.stat_result | None:
+def lstat_or_none(path: Path | str) -> os.stat_result | None:
+    """``lstat`` of ``path``; None if it or a parent is absent or a parent is not a folder."""
     try:
         return os.lstat(path)
     except (FileNotFoundError, NotADirectoryError):

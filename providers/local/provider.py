@@ -41,7 +41,13 @@ from providers.hashing import Digests, hash_stream
 from providers.local.atomic import StagedFile, current_umask, fsync_dir
 from providers.local.copying import copy_content, copy_tree
 from providers.local.entries import etag_of, make_entry
-from providers.local.fsview import STAGING_FALLBACK_NAME, FsView, is_dir, is_file
+from providers.local.fsview import (
+    STAGING_FALLBACK_NAME,
+    FsView,
+    is_dir,
+    is_file,
+    lstat_or_none,
+)
 from providers.local.group_commit import CommitQueue, Ticket
 from providers.local.locks import PathLocks
 from providers.local.metadata import MetadataStore, Row, new_file_id, same_version
@@ -309,6 +315,42 @@ class LocalProvider:
         if row is not None and row.digests is not None and row.matches(st):
             return row.digests
         return self._rehash(p)
+
+    @translate_errors
+    def digests_many(self, paths: Sequence[str]) -> dict[str, Digests]:
+        """Digests of the files among ``paths`` (keyed as given), as ``digests`` would return
+        them, for a listing: each parent folder is looked up once, each file ``lstat``-ed once,
+        and the recorded digests of up to 500 paths come from one metadata query.
+
+        Paths that are invalid, absent or collections are left out (``digests`` raises their
+        error); a file changed behind our back is re-hashed by ``digests``.
+        Raises StorageIOError.
+        """
+        found: dict[str, tuple[str, os.stat_result]] = {}
+        folders: dict[str, str | None] = {}
+        for raw in paths:
+            try:
+                p = self._path(raw)
+            except ProviderError:
+                continue
+            parent = parent_of(p)
+            if parent not in folders:
+                st = self._view.lookup(parent)
+                folders[parent] = str(self._view.full(parent)) if st and is_dir(st) else None
+            base = folders[parent]
+            st = None if base is None else lstat_or_none(os.path.join(base, name_of(p)))
+            if st is not None and is_file(st):
+                found[raw] = (p, st)
+        rows = self._meta.get_many([p for p, _ in found.values()])
+        result: dict[str, Digests] = {}
+        for raw, (p, st) in found.items():
+            row = rows.get(p)
+            if row is not None and row.digests is not None and row.matches(st):
+                result[raw] = row.digests
+                continue
+            with contextlib.suppress(NotFoundError, ConflictError):
+                result[raw] = self.digests(p)
+        return result
 
     def _rehash(self, path: str) -> Digests:
         full = self._view.full(path)
