@@ -37,10 +37,11 @@ from typing import Any
 
 from lxml import etree
 from wsgidav import util
-from wsgidav.dav_error import HTTP_BAD_REQUEST, HTTP_NOT_FOUND, DAVError
+from wsgidav.dav_error import HTTP_BAD_REQUEST, HTTP_NOT_FOUND, DAVError, as_DAVError
 
 from davserver.dav.properties import OC_NS
-from davserver.dav.resources import FolderResource, StorageResource
+from davserver.dav.resources import FileResource, FolderResource, StorageResource
+from davserver.dav.response_xml import render_response
 from providers.base import digests_many
 from providers.errors import ProviderError
 
@@ -199,15 +200,66 @@ def _body(
 
 def _response(res: Any, mode: str, names: list[str]) -> bytes:
     """One serialised ``<D:response>`` for ``res``."""
-    if mode == "named":
+    if mode == "named" and type(res) in (FileResource, FolderResource):
+        props = _named_properties(res, names)
+    elif mode == "named":
         props = res.get_properties("named", name_list=names)
     else:
         props = res.get_properties(mode)
+    href = res.get_href()
+    direct = render_response(href, props)
+    if direct is not None:
+        return direct
     holder = etree.Element("{DAV:}multistatus", nsmap={"D": "DAV:"})
-    util.add_property_response(holder, res.get_href(), props)
+    util.add_property_response(holder, href, props)
     # Serialised with its parent, so the response carries no second xmlns:D (the bytes are
     # those WsgiDAV sends for the same member); the parent's tags are cut off.
     data: bytes = etree.tostring(holder)
     if not (data.startswith(_OPEN) and data.endswith(_TAIL)):  # pragma: no cover - lxml
-        raise AssertionError(f"unexpected serialisation of {res.get_href()!r}")
+        raise AssertionError(f"unexpected serialisation of {href!r}")
     return data[len(_OPEN) : -len(_TAIL)]
+
+
+def _content_length(res: StorageResource) -> str:
+    length = res.get_content_length()  # type: ignore[attr-defined]
+    if length is None:  # a collection
+        raise DAVError(HTTP_NOT_FOUND)
+    return str(length)
+
+
+def _last_modified(res: StorageResource) -> str:
+    return str(util.get_rfc1123_time(res.get_last_modified()))
+
+
+def _resource_type(res: StorageResource) -> Any:
+    if not res.is_collection:
+        return ""
+    element = etree.Element("{DAV:}resourcetype")
+    etree.SubElement(element, "{DAV:}collection")
+    return element
+
+
+_DIRECT: dict[str, Callable[[StorageResource], Any]] = {
+    "{DAV:}getcontentlength": _content_length,
+    "{DAV:}getlastmodified": _last_modified,
+    "{DAV:}resourcetype": _resource_type,
+}
+"""Live properties of stored files and folders read here directly, with the values WsgiDAV's
+``get_property_value`` gives them, without its per-property lock and dead-property plumbing."""
+
+
+def _named_properties(res: StorageResource, names: list[str]) -> list[tuple[str, Any]]:
+    """What ``res.get_properties("named", name_list=names)`` returns, for a stored file or
+    folder: the common live properties read directly, every other name as before."""
+    props: list[tuple[str, Any]] = []
+    for name in names:
+        direct = _DIRECT.get(name)
+        try:
+            value = direct(res) if direct is not None else res.get_property_value(name)
+        except DAVError as exc:
+            props.append((name, exc))
+        except Exception as exc:
+            props.append((name, as_DAVError(exc)))
+        else:
+            props.append((name, value))
+    return props
