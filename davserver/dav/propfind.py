@@ -41,7 +41,7 @@ from wsgidav.dav_error import HTTP_BAD_REQUEST, HTTP_NOT_FOUND, DAVError, as_DAV
 
 from davserver.dav.properties import OC_NS
 from davserver.dav.resources import FileResource, FolderResource, StorageResource
-from davserver.dav.response_xml import render_response
+from davserver.dav.response_xml import TextChild, render_response
 from providers.base import digests_many
 from providers.errors import ProviderError
 
@@ -200,13 +200,15 @@ def _body(
 
 def _response(res: Any, mode: str, names: list[str]) -> bytes:
     """One serialised ``<D:response>`` for ``res``."""
+    href = res.get_href()
     if mode == "named" and type(res) in (FileResource, FolderResource):
-        props = _named_properties(res, names)
-    elif mode == "named":
+        direct = render_response(href, _named_properties(res, names))
+        if direct is not None:
+            return direct
+    if mode == "named":
         props = res.get_properties("named", name_list=names)
     else:
         props = res.get_properties(mode)
-    href = res.get_href()
     direct = render_response(href, props)
     if direct is not None:
         return direct
@@ -239,18 +241,27 @@ def _resource_type(res: StorageResource) -> Any:
     return element
 
 
+def _checksums(res: StorageResource) -> Any:
+    if res.is_collection:
+        return res.get_property_value(_CHECKSUMS)
+    return TextChild("checksum", res.get_digests().as_oc_checksums())
+
+
 _DIRECT: dict[str, Callable[[StorageResource], Any]] = {
+    _CHECKSUMS: _checksums,
     "{DAV:}getcontentlength": _content_length,
     "{DAV:}getlastmodified": _last_modified,
     "{DAV:}resourcetype": _resource_type,
 }
 """Live properties of stored files and folders read here directly, with the values WsgiDAV's
-``get_property_value`` gives them, without its per-property lock and dead-property plumbing."""
+``get_property_value`` gives them (``oc:checksums`` of a file as a ``TextChild`` rather than
+an lxml element), without its per-property lock and dead-property plumbing."""
 
 
 def _named_properties(res: StorageResource, names: list[str]) -> list[tuple[str, Any]]:
     """What ``res.get_properties("named", name_list=names)`` returns, for a stored file or
-    folder: the common live properties read directly, every other name as before."""
+    folder, for ``render_response``: the common live properties read directly, every other
+    name as before."""
     props: list[tuple[str, Any]] = []
     for name in names:
         direct = _DIRECT.get(name)

@@ -17,12 +17,13 @@ them, properties are grouped into one ``propstat`` per status in order of first 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from lxml import etree
 from wsgidav.dav_error import DAVError, get_http_status_string
 
-__all__ = ["render_response"]
+__all__ = ["TextChild", "render_response"]
 
 _OK = "200 OK"
 _PLAIN_TEXT = re.compile(r"[\x20-\x7e\t\n]*")
@@ -30,6 +31,17 @@ _PLAIN_TEXT = re.compile(r"[\x20-\x7e\t\n]*")
 references, no ``&#13;``, nothing it refuses)."""
 _PLAIN_URI = re.compile(r"[A-Za-z0-9:/._~#?=+-]+")
 _PLAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
+
+
+@dataclass(frozen=True, slots=True)
+class TextChild:
+    """A value written as one element ``local`` in the property's namespace holding ``text``
+    (``<oc:checksums><oc:checksum>text</oc:checksum></oc:checksums>``) without building it
+    in lxml. Only ``render_response`` understands it: when it declines, the caller reads the
+    properties again the ordinary way."""
+
+    local: str
+    text: str
 
 
 def _escape(text: str) -> str:
@@ -82,6 +94,11 @@ def _property(tag: str, value: Any, ns: str, prefixes: dict[str, str]) -> str | 
         return f"<{tag}>{_escape(value)}</{tag}>" if _PLAIN_TEXT.fullmatch(value) else None
     if isinstance(value, etree._Element):
         return _element(tag, value, ns, prefixes)
+    if isinstance(value, TextChild):
+        if not (_PLAIN_NAME.fullmatch(value.local) and _PLAIN_TEXT.fullmatch(value.text)):
+            return None
+        inner = f"{prefixes[ns]}:{value.local}"
+        return f"<{tag}><{inner}>{_escape(value.text)}</{inner}></{tag}>"
     return None
 
 

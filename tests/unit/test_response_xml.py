@@ -11,7 +11,7 @@ from lxml import etree
 from wsgidav import util
 from wsgidav.dav_error import HTTP_FORBIDDEN, HTTP_NOT_FOUND, DAVError
 
-from davserver.dav.response_xml import render_response
+from davserver.dav.response_xml import TextChild, render_response
 
 OC = "http://owncloud.org/ns"
 MS = "urn:schemas-microsoft-com:"
@@ -140,3 +140,11 @@ def test_whatever_it_writes_is_what_lxml_writes(props: list[tuple[str, Any]], hr
     direct = render_response(href, props)
     if direct is not None:
         assert direct == expected
+
+
+def test_a_text_child_is_written_as_the_element_it_stands_for() -> None:
+    text = "SHA1:ab MD5:cd SHA256:ef"
+    name = f"{{{OC}}}checksums"
+    direct = render_response("/f", [("{DAV:}getetag", '"e"'), (name, TextChild("checksum", text))])
+    assert direct == lxml_bytes("/f", [("{DAV:}getetag", '"e"'), (name, checksums(text))])
+    assert render_response("/f", [(name, TextChild("checksum", "caf\u00e9"))]) is None
