@@ -14,8 +14,8 @@ import stat
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from providers.errors import InvalidPathError, ProviderError
-from providers.paths import is_within, normalize
+from providers.errors import InvalidPathError
+from providers.paths import MAX_PATH_BYTES, is_within, normalize, validate_segment
 
 STAGING_FALLBACK_NAME = ".davsync-staging"
 
@@ -70,13 +70,20 @@ class FsView:
         return st
 
     def child_path(self, parent: str, name: str) -> str | None:
-        """The storage path of entry ``name`` of ``parent`` if it is addressable and visible."""
-        raw = f"{parent}/{name}" if parent else name
+        """The storage path of entry ``name`` of ``parent`` (a storage path) if it is
+        addressable and visible: what ``storage_path`` accepts unchanged, checking only the
+        new name."""
         try:
-            path = self.storage_path(raw)
-        except ProviderError:
+            if validate_segment(name) != name:  # not NFC: could not be addressed
+                return None
+        except InvalidPathError:
             return None
-        return path if path == raw else None
+        path = f"{parent}/{name}" if parent else name  # ``parent`` is a storage path already
+        if len(path.encode("utf-8")) > MAX_PATH_BYTES:
+            return None
+        if any(is_within(path, r) for r in self.reserved):
+            return None
+        return path
 
     def children(self, path: str) -> Iterator[tuple[str, os.stat_result]]:
         """(storage path, lstat) of the visible files and collections in collection ``path``.
