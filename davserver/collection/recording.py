@@ -10,7 +10,6 @@ The sink must never raise: recording must not fail a write that already happened
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
@@ -86,7 +85,7 @@ class _RecordingHandle:
             raise
         protocol = protocol_of("commit", origin)
         if protocol is not None:
-            self._owner.record_arrival(
+            self._owner.sink.arrived(
                 self._path, result.entry.size, result.digests, previous, protocol, origin
             )
         return result
@@ -106,26 +105,6 @@ class RecordingProvider:
     def __init__(self, inner: Provider, sink: ArrivalSink) -> None:
         self.inner = inner
         self.sink = sink
-        self._arrivals = threading.Lock()
-
-    def record_arrival(
-        self,
-        storage_path: str,
-        size: int,
-        digests: Digests,
-        previous_sha256: str | None,
-        protocol: str,
-        origin: Origin | None,
-    ) -> None:
-        """Hand one arrival to the sink, one at a time in this process.
-
-        The sink writes each arrival in its own database transaction before the request is
-        answered. Concurrent requests queued on the database's write lock would wait in
-        SQLite's busy handler, which sleeps for up to 100 ms between attempts; queued on
-        this lock instead, the next one starts as soon as the previous one committed.
-        """
-        with self._arrivals:
-            self.sink.arrived(storage_path, size, digests, previous_sha256, protocol, origin)
 
     def __getattr__(self, name: str) -> Any:  # provider-specific extras (close, reconcile)
         return getattr(self.inner, name)
@@ -221,7 +200,7 @@ class RecordingProvider:
                 digests = self.inner.digests(file_entry.path)
             except ProviderError:
                 continue  # gone again already
-            self.record_arrival(
+            self.sink.arrived(
                 file_entry.path,
                 file_entry.size,
                 digests,
