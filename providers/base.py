@@ -23,10 +23,11 @@ Contracts shared by every provider (the conformance suite in tests/conformance c
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import BinaryIO, Protocol, runtime_checkable
 
+from providers.errors import ConflictError, InvalidPathError, NotFoundError
 from providers.hashing import Digests
 
 
@@ -156,3 +157,26 @@ class Provider(Protocol):
 
     def free_space(self) -> int | None:
         """Bytes available for new writes (None: unknown). Cheap: never walks the tree."""
+
+
+@runtime_checkable
+class BatchDigests(Protocol):
+    """A provider that can give the digests of many files at once (a folder listing)."""
+
+    def digests_many(self, paths: Sequence[str]) -> dict[str, Digests]:
+        """Digests of the files among ``paths``, keyed as given, each as ``digests`` would
+        return it. Paths that are absent, invalid or collections are left out (``digests``
+        raises their error). Raises StorageIOError."""
+
+
+def digests_many(provider: Provider, paths: Sequence[str]) -> dict[str, Digests]:
+    """``provider.digests_many(paths)`` if it has that, else one ``digests`` call per path."""
+    if isinstance(provider, BatchDigests):
+        return provider.digests_many(paths)
+    result: dict[str, Digests] = {}
+    for path in paths:
+        try:
+            result[path] = provider.digests(path)
+        except (NotFoundError, ConflictError, InvalidPathError):
+            continue
+    return result

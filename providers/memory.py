@@ -17,7 +17,7 @@ import itertools
 import secrets
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import BinaryIO
 
@@ -26,6 +26,7 @@ from providers.errors import (
     AlreadyExistsError,
     ConflictError,
     InsufficientStorageError,
+    InvalidPathError,
     NotFoundError,
     PreconditionFailedError,
     ProviderError,
@@ -174,6 +175,19 @@ class MemoryProvider:
         if isinstance(node, _Dir):
             raise ConflictError(f"{p!r} is a collection")
         return node.digests
+
+    def digests_many(self, paths: Sequence[str]) -> dict[str, Digests]:
+        """Digests of the files among ``paths`` (keyed as given); others are left out."""
+        result: dict[str, Digests] = {}
+        with self._lock:
+            for path in paths:
+                try:
+                    node = self._get(normalize(path))
+                except (NotFoundError, ConflictError, InvalidPathError):
+                    continue
+                if not isinstance(node, _Dir):
+                    result[path] = node.digests
+        return result
 
     def free_space(self) -> int | None:
         """``capacity`` minus everything stored (None without a capacity)."""

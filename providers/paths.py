@@ -61,11 +61,14 @@ def normalize(raw: str) -> str:
     return path
 
 
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
+
+
 def validate_segment(segment: str) -> str:
     """Return ``segment`` in NFC form, or raise InvalidPathError saying what is wrong."""
     if segment in (".", ".."):
         raise InvalidPathError(f"dot segment {segment!r} not allowed")
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in segment):
+    if _CONTROL.search(segment):
         raise InvalidPathError(f"control character in name {segment!r}")
     if "\\" in segment:
         raise InvalidPathError(f"backslash in name {segment!r}")

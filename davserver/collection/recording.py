@@ -10,11 +10,11 @@ The sink must never raise: recording must not fail a write that already happened
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
 from davserver.collection.origin import Origin, current_origin, protocol_of
-from providers.base import CommitResult, Entry, Provider, WriteHandle
+from providers.base import CommitResult, Entry, Provider, WriteHandle, digests_many
 from providers.errors import (
     ChecksumMismatchError,
     NotFoundError,
@@ -129,6 +129,9 @@ class RecordingProvider:
 
     def digests(self, path: str) -> Digests:
         return self.inner.digests(path)
+
+    def digests_many(self, paths: Sequence[str]) -> dict[str, Digests]:
+        return digests_many(self.inner, paths)
 
     def usage(self, path: str) -> Any:
         return self.inner.usage(path)

@@ -37,10 +37,14 @@ from typing import Any
 
 from lxml import etree
 from wsgidav import util
-from wsgidav.dav_error import HTTP_BAD_REQUEST, HTTP_NOT_FOUND, DAVError
+from wsgidav.dav_error import HTTP_BAD_REQUEST, HTTP_NOT_FOUND, DAVError, as_DAVError
 
-from davserver.dav.resources import FolderResource
+from davserver.dav.properties import OC_NS
+from davserver.dav.resources import FileResource, FolderResource, StorageResource
+from davserver.dav.response_xml import TextChild, render_response
 from davserver.http.environ import StartResponse
+from providers.base import digests_many
+from providers.errors import ProviderError
 
 __all__ = ["BLOCK_BYTES", "stream_propfind"]
 
@@ -59,6 +63,10 @@ _OPEN = b'<D:multistatus xmlns:D="DAV:">'
 _HEAD = b"<?xml version='1.0' encoding='UTF-8'?>\n" + _OPEN
 _TAIL = b"</D:multistatus>"
 _DEPTHS = ("0", "1", "infinity")
+_CHECKSUMS = f"{{{OC_NS}}}checksums"
+
+DIGEST_BATCH = 500
+"""Members whose digests (for ``oc:checksums``) are fetched from the provider at once."""
 
 
 def stream_propfind(
@@ -78,7 +86,8 @@ def stream_propfind(
         raise DAVError(HTTP_NOT_FOUND, context_info=path)
     request_server._evaluate_if_headers(res, environ)
     mode, names = _requested(util.parse_xml_body(environ, allow_empty=True))
-    resources = _walk(res, depth)  # lists the target folder: its errors still become a status
+    # lists the target folder: its errors still become a status
+    resources = _with_digests(_walk(res, depth), mode, names)
     first = list(itertools.islice(resources, BUFFERED_MEMBERS + 1))
     headers = [
         ("Content-Type", "application/xml; charset=utf-8"),
@@ -142,6 +151,27 @@ def _walk_from(res: Any, members: Iterator[Any], *, infinite: bool) -> Iterator[
             stack.append(_members(member))
 
 
+def _with_digests(resources: Iterator[Any], mode: str, names: list[str]) -> Iterator[Any]:
+    """``resources``, with the digests of their files fetched :data:`DIGEST_BATCH` at a time
+    (one provider call instead of one per file) if ``oc:checksums`` is asked for."""
+    if mode == "allprop" or (mode == "named" and _CHECKSUMS in names):
+        return _digests_fetched(resources)
+    return resources
+
+
+def _digests_fetched(resources: Iterator[Any]) -> Iterator[Any]:
+    while batch := list(itertools.islice(resources, DIGEST_BATCH)):
+        files = [r for r in batch if isinstance(r, StorageResource) and not r.is_collection]
+        if files:
+            try:
+                known = digests_many(files[0].ctx.storage, [r.storage_path for r in files])
+            except ProviderError:  # each file then asks on its own, and reports its error
+                known = {}
+            for r in files:
+                r.known_digests = known.get(r.storage_path)
+        yield from batch
+
+
 def _members(res: Any) -> Iterator[Any]:
     if isinstance(res, FolderResource):
         return res.iter_members()
@@ -170,15 +200,77 @@ def _body(
 
 def _response(res: Any, mode: str, names: list[str]) -> bytes:
     """One serialised ``<D:response>`` for ``res``."""
+    href = res.get_href()
+    if mode == "named" and type(res) in (FileResource, FolderResource):
+        direct = render_response(href, _named_properties(res, names))
+        if direct is not None:
+            return direct
     if mode == "named":
         props = res.get_properties("named", name_list=names)
     else:
         props = res.get_properties(mode)
+    direct = render_response(href, props)
+    if direct is not None:
+        return direct
     holder = etree.Element("{DAV:}multistatus", nsmap={"D": "DAV:"})
-    util.add_property_response(holder, res.get_href(), props)
+    util.add_property_response(holder, href, props)
     # Serialised with its parent, so the response carries no second xmlns:D (the bytes are
     # those WsgiDAV sends for the same member); the parent's tags are cut off.
     data: bytes = etree.tostring(holder)
     if not (data.startswith(_OPEN) and data.endswith(_TAIL)):  # pragma: no cover - lxml
-        raise AssertionError(f"unexpected serialisation of {res.get_href()!r}")
+        raise AssertionError(f"unexpected serialisation of {href!r}")
     return data[len(_OPEN) : -len(_TAIL)]
+
+
+def _content_length(res: StorageResource) -> str:
+    length = res.get_content_length()  # type: ignore[attr-defined]
+    if length is None:  # a collection
+        raise DAVError(HTTP_NOT_FOUND)
+    return str(length)
+
+
+def _last_modified(res: StorageResource) -> str:
+    return str(util.get_rfc1123_time(res.get_last_modified()))
+
+
+def _resource_type(res: StorageResource) -> Any:
+    if not res.is_collection:
+        return ""
+    element = etree.Element("{DAV:}resourcetype")
+    etree.SubElement(element, "{DAV:}collection")
+    return element
+
+
+def _checksums(res: StorageResource) -> Any:
+    if res.is_collection:
+        return res.get_property_value(_CHECKSUMS)
+    return TextChild("checksum", res.get_digests().as_oc_checksums())
+
+
+_DIRECT: dict[str, Callable[[StorageResource], Any]] = {
+    _CHECKSUMS: _checksums,
+    "{DAV:}getcontentlength": _content_length,
+    "{DAV:}getlastmodified": _last_modified,
+    "{DAV:}resourcetype": _resource_type,
+}
+"""Live properties of stored files and folders read here directly, with the values WsgiDAV's
+``get_property_value`` gives them (``oc:checksums`` of a file as a ``TextChild`` rather than
+an lxml element), without its per-property lock and dead-property plumbing."""
+
+
+def _named_properties(res: StorageResource, names: list[str]) -> list[tuple[str, Any]]:
+    """What ``res.get_properties("named", name_list=names)`` returns, for a stored file or
+    folder, for ``render_response``: the common live properties read directly, every other
+    name as before."""
+    props: list[tuple[str, Any]] = []
+    for name in names:
+        direct = _DIRECT.get(name)
+        try:
+            value = direct(res) if direct is not None else res.get_property_value(name)
+        except DAVError as exc:
+            props.append((name, exc))
+        except Exception as exc:
+            props.append((name, as_DAVError(exc)))
+        else:
+            props.append((name, value))
+    return props

@@ -50,6 +50,7 @@ class StorageResource:
     environ: Environ
     path: str
     is_collection: bool
+    known_digests: Digests | None = None
 
     def _init_storage(self, area: str, storage_path: str, entry: Entry | None) -> None:
         self.area = area
@@ -138,7 +139,9 @@ class StorageResource:
         return paths.name_of(self.storage_path)
 
     def get_digests(self) -> Digests:
-        """The content digests (files only)."""
+        """The content digests (files only): ``known_digests`` if a listing fetched them."""
+        if self.known_digests is not None:
+            return self.known_digests
         with translated():
             return self.ctx.storage.digests(self.storage_path)
 

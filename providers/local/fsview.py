@@ -14,8 +14,8 @@ import stat
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from providers.errors import InvalidPathError, ProviderError
-from providers.paths import is_within, normalize
+from providers.errors import InvalidPathError
+from providers.paths import MAX_PATH_BYTES, is_within, normalize, validate_segment
 
 STAGING_FALLBACK_NAME = ".davsync-staging"
 
@@ -36,6 +36,7 @@ class FsView:
     def __init__(self, root: Path, reserved: Iterable[str]) -> None:
         self.root = root
         self.reserved = frozenset(reserved)
+        self._root_text = os.fspath(root)
 
     def storage_path(self, raw: str) -> str:
         """Normalise ``raw``; InvalidPathError if the policy forbids it or it is reserved."""
@@ -55,27 +56,34 @@ class FsView:
         Raises OSError for failures other than absence.
         """
         if path == "":
-            return os.lstat(self.root)
-        current = self.root
+            return os.lstat(self._root_text)
+        current = self._root_text
         parts = path.split("/")
         for part in parts[:-1]:
-            current = current / part
-            st = _lstat_or_none(current)
+            current = f"{current}/{part}"
+            st = lstat_or_none(current)
             if st is None or not is_dir(st):
                 return None
-        st = _lstat_or_none(current / parts[-1])
+        st = lstat_or_none(f"{current}/{parts[-1]}")
         if st is None or not (is_file(st) or is_dir(st)):
             return None
         return st
 
     def child_path(self, parent: str, name: str) -> str | None:
-        """The storage path of entry ``name`` of ``parent`` if it is addressable and visible."""
-        raw = f"{parent}/{name}" if parent else name
+        """The storage path of entry ``name`` of ``parent`` (a storage path) if it is
+        addressable and visible: what ``storage_path`` accepts unchanged, checking only the
+        new name."""
         try:
-            path = self.storage_path(raw)
-        except ProviderError:
+            if validate_segment(name) != name:  # not NFC: could not be addressed
+                return None
+        except InvalidPathError:
             return None
-        return path if path == raw else None
+        path = f"{parent}/{name}" if parent else name  # ``parent`` is a storage path already
+        if len(path.encode("utf-8")) > MAX_PATH_BYTES:
+            return None
+        if any(is_within(path, r) for r in self.reserved):
+            return None
+        return path
 
     def children(self, path: str) -> Iterator[tuple[str, os.stat_result]]:
         """(storage path, lstat) of the visible files and collections in collection ``path``.
@@ -106,7 +114,8 @@ class FsView:
                     yield child, st
 
 
-def _lstat_or_none(path: Path) -> os.stat_result | None:
+def lstat_or_none(path: Path | str) -> os.stat_result | None:
+    """``lstat`` of ``path``; None if it or a parent is absent or a parent is not a folder."""
     try:
         return os.lstat(path)
     except (FileNotFoundError, NotADirectoryError):

@@ -41,7 +41,13 @@ from providers.hashing import Digests, hash_stream
 from providers.local.atomic import StagedFile, current_umask, fsync_dir
 from providers.local.copying import copy_content, copy_tree
 from providers.local.entries import etag_of, make_entry
-from providers.local.fsview import STAGING_FALLBACK_NAME, FsView, is_dir, is_file
+from providers.local.fsview import (
+    STAGING_FALLBACK_NAME,
+    FsView,
+    is_dir,
+    is_file,
+    lstat_or_none,
+)
 from providers.local.group_commit import CommitQueue, Ticket
 from providers.local.locks import PathLocks
 from providers.local.metadata import MetadataStore, Row, new_file_id, same_version
@@ -68,6 +74,8 @@ class _Landing:
 
 _READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
 _HASH_ATTEMPTS = 3
+_LISTING_ROWS_KEPT = 20_000
+"""A listing of at most this many members keeps its rows for ``digests_many`` (a few MB)."""
 
 
 class LocalProvider:
@@ -118,6 +126,8 @@ class LocalProvider:
         self._commits: CommitQueue[_Landing, tuple[Entry, bool]] = CommitQueue(self._land_batch)
         self._file_mode = 0o666 & ~current_umask()
         self._policy = path_policy or PathPolicy()
+        self._last_listing: dict[str, Row] = {}
+        """Metadata rows of the files of the most recent listing, for ``digests_many``."""
 
     def _measure_root(self) -> None:
         """Give the tree folder states if it has none (a new store, or one from before folder
@@ -270,6 +280,8 @@ class LocalProvider:
         missing = [(c, st) for c, st in children if c not in rows or rows[c].is_dir != is_dir(st)]
         if missing:
             rows.update(self._ensure_rows(missing))
+        kept = rows.items() if len(rows) <= _LISTING_ROWS_KEPT else ()
+        self._last_listing = {c: row for c, row in kept if row.digests is not None}
         return [make_entry(c, cst, rows[c], folders.get(c)) for c, cst in children]
 
     @translate_errors
@@ -309,6 +321,46 @@ class LocalProvider:
         if row is not None and row.digests is not None and row.matches(st):
             return row.digests
         return self._rehash(p)
+
+    @translate_errors
+    def digests_many(self, paths: Sequence[str]) -> dict[str, Digests]:
+        """Digests of the files among ``paths`` (keyed as given), as ``digests`` would return
+        them, for a listing: each parent folder is looked up once, each file ``lstat``-ed once,
+        and the recorded digests come from the rows the most recent ``listdir`` read (each
+        handed out once, so they are not kept after the listing) or else from one metadata
+        query per 500 paths. A row is used only if it describes the file as it is now.
+
+        Paths that are invalid, absent or collections are left out (``digests`` raises their
+        error); a file changed behind our back is re-hashed by ``digests``.
+        Raises StorageIOError.
+        """
+        found: dict[str, tuple[str, os.stat_result]] = {}
+        folders: dict[str, str | None] = {}
+        for raw in paths:
+            try:
+                p = self._path(raw)
+            except ProviderError:
+                continue
+            parent = parent_of(p)
+            if parent not in folders:
+                st = self._view.lookup(parent)
+                folders[parent] = str(self._view.full(parent)) if st and is_dir(st) else None
+            base = folders[parent]
+            st = None if base is None else lstat_or_none(os.path.join(base, name_of(p)))
+            if st is not None and is_file(st):
+                found[raw] = (p, st)
+        listed = self._last_listing  # rows a listing just read: usable if they still match
+        rows = {p: row for p, _ in found.values() if (row := listed.pop(p, None)) is not None}
+        rows.update(self._meta.get_many([p for p, _ in found.values() if p not in rows]))
+        result: dict[str, Digests] = {}
+        for raw, (p, st) in found.items():
+            row = rows.get(p)
+            if row is not None and row.digests is not None and row.matches(st):
+                result[raw] = row.digests
+                continue
+            with contextlib.suppress(NotFoundError, ConflictError):
+                result[raw] = self.digests(p)
+        return result
 
     def _rehash(self, path: str) -> Digests:
         full = self._view.full(path)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from providers.base import CommitResult, Provider
+from providers.base import BatchDigests, CommitResult, Provider, digests_many
 from providers.errors import (
     AlreadyExistsError,
     ChecksumMismatchError,
@@ -958,3 +958,24 @@ def test_folder_size_is_the_recursive_size(provider: Provider) -> None:
     assert [provider.stat(f).size for f in ("h/a/b/c", "h/a", "h/other", "h")] == [11, 20, 0, 20]
     provider.delete("h/a/b")
     assert (provider.stat("h/a").size, provider.usage("h").used) == (9, 9)
+
+
+def test_digests_many_answers_as_digests_does_for_files_only(provider: Provider) -> None:
+    provider.mkdir("d")
+    put(provider, "d/a.txt", b"alpha")
+    put(provider, "d/b.txt", b"beta")
+    provider.mkdir("d/sub")
+    asked = ["d/a.txt", "d/b.txt", "d/sub", "d/missing", "d/../x", "/d/a.txt"]
+    got = digests_many(provider, asked)
+    assert set(got) == {"d/a.txt", "d/b.txt", "/d/a.txt"}
+    assert got["d/a.txt"] == provider.digests("d/a.txt") == got["/d/a.txt"]
+    assert got["d/b.txt"].sha256 == sha256(b"beta")
+    assert isinstance(provider, BatchDigests)  # both providers answer in one call
+
+
+def test_digests_many_after_a_listing_sees_later_commits(provider: Provider) -> None:
+    provider.mkdir("d")
+    put(provider, "d/a.txt", b"first")
+    assert [e.name for e in provider.listdir("d")] == ["a.txt"]
+    put(provider, "d/a.txt", b"second")
+    assert digests_many(provider, ["d/a.txt"])["d/a.txt"].sha256 == sha256(b"second")

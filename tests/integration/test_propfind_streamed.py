@@ -25,6 +25,11 @@ SOME = (
     b"<D:prop><D:getetag/><D:getcontentlength/><D:resourcetype/><oc:checksums/>"
     b"<oc:fileid/><x:color/><x:unknown/><D:lockdiscovery/></D:prop></D:propfind>"
 )
+LISTING = (  # what rclone and the desktop clients ask for
+    b'<D:propfind xmlns:D="DAV:" xmlns:oc="http://owncloud.org/ns"><D:prop>'
+    b"<D:getlastmodified/><D:getcontentlength/><D:resourcetype/><D:getetag/>"
+    b"<oc:checksums/><oc:permissions/><oc:size/><oc:id/></D:prop></D:propfind>"
+)
 PROPPATCH = (
     b'<D:propertyupdate xmlns:D="DAV:" xmlns:x="urn:x"><D:set><D:prop>'
     b"<x:color>blue</x:color></D:prop></D:set></D:propertyupdate>"
@@ -83,7 +88,9 @@ def _restore(providers: list[DavsyncDAVProvider]) -> None:
 
 
 @pytest.mark.parametrize(
-    "body", [b"", ALLPROP, PROPNAME, SOME], ids=["empty", "all", "names", "some"]
+    "body",
+    [b"", ALLPROP, PROPNAME, SOME, LISTING],
+    ids=["empty", "all", "names", "some", "listing"],
 )
 @pytest.mark.parametrize("depth", ["0", "1"])
 @pytest.mark.parametrize("path", ["pf/", "pf/a.txt", "pf/b b.txt", "", "many/"])

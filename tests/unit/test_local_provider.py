@@ -490,3 +490,28 @@ def test_unaddressable_names_are_hidden(provider: LocalProvider, root: Path) -> 
     (root / "ok").write_bytes(b"x")
     assert [e.name for e in provider.listdir("")] == ["ok"]
     assert provider.usage("").used == 1
+
+
+def test_digests_many_rehashes_a_file_changed_after_the_listing(
+    provider: LocalProvider, root: Path
+) -> None:
+    put(provider, "a.txt", b"original")
+    put(provider, "b.txt", b"kept")
+    provider.listdir("")  # its rows are kept for the digests that follow
+    (root / "a.txt").write_bytes(b"rewritten by someone else")
+    got = provider.digests_many(["a.txt", "b.txt"])
+    assert got["a.txt"].sha256 == hashlib.sha256(b"rewritten by someone else").hexdigest()
+    assert got["b.txt"].sha256 == hashlib.sha256(b"kept").hexdigest()
+
+
+def test_digests_many_after_a_listing_reads_no_content(
+    provider: LocalProvider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for i in range(5):
+        put(provider, f"f{i}", b"x" * i)
+    provider.listdir("")
+    forbid_hashing(monkeypatch)
+    got = provider.digests_many([f"f{i}" for i in range(5)])
+    assert [got[f"f{i}"].sha256 for i in range(5)] == [
+        hashlib.sha256(b"x" * i).hexdigest() for i in range(5)
+    ]

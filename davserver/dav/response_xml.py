@@ -1,0 +1,136 @@
+"""One PROPFIND ``<D:response>`` written as text, byte for byte as WsgiDAV and lxml write it.
+
+WsgiDAV renders each member of a listing by building an lxml tree with
+``util.add_property_response`` and serialising it; for a listing of thousands of files that
+tree is a large share of the time. ``render_response`` writes the same bytes directly for the
+values the common property sets have (text, an error status, ``<D:collection/>`` in
+``resourcetype``, one text child as in ``oc:checksums``) and returns None for anything else
+(non-ASCII or control characters, attributes, deeper elements, properties without a
+namespace, other value types), which the caller then renders with lxml as before.
+
+The result is the ``<D:response>`` element as lxml serialises it inside a
+``<D:multistatus xmlns:D="DAV:">`` parent (ASCII, no XML declaration): namespaces other than
+``DAV:`` are declared on the response as ``NS1``, ``NS2``... in the order the properties name
+them, properties are grouped into one ``propstat`` per status in order of first appearance.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from lxml import etree
+from wsgidav.dav_error import DAVError, get_http_status_string
+
+__all__ = ["TextChild", "render_response"]
+
+_OK = "200 OK"
+_PLAIN_TEXT = re.compile(r"[\x20-\x7e\t\n]*")
+"""Text lxml writes unchanged apart from escaping ``&``, ``<`` and ``>`` (no character
+references, no ``&#13;``, nothing it refuses)."""
+_PLAIN_URI = re.compile(r"[A-Za-z0-9:/._~#?=+-]+")
+_PLAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
+
+
+@dataclass(frozen=True, slots=True)
+class TextChild:
+    """A value written as one element ``local`` in the property's namespace holding ``text``
+    (``<oc:checksums><oc:checksum>text</oc:checksum></oc:checksums>``) without building it
+    in lxml. Only ``render_response`` understands it: when it declines, the caller reads the
+    properties again the ordinary way."""
+
+    local: str
+    text: str
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def render_response(href: str, props: list[tuple[str, Any]]) -> bytes | None:
+    """The serialised ``<D:response>`` for ``href`` and ``props`` (name in Clark notation,
+    value: text, None, an lxml element or a DAVError), or None if a value or name is one this
+    module does not write (see the module docstring)."""
+    if not _PLAIN_TEXT.fullmatch(href):
+        return None
+    prefixes: dict[str, str] = {"DAV:": "D"}
+    groups: dict[str, list[str]] = {}
+    for name, value in props:
+        if not name.startswith("{") or "}" not in name:
+            return None
+        ns, local = name[1:].split("}", 1)
+        if not _PLAIN_NAME.fullmatch(local):
+            return None
+        if ns not in prefixes:
+            if not _PLAIN_URI.fullmatch(ns):
+                return None
+            prefixes[ns] = f"NS{len(prefixes)}"
+        tag = f"{prefixes[ns]}:{local}"
+        if isinstance(value, DAVError):
+            status, value = get_http_status_string(value), None
+        else:
+            status = _OK
+        rendered = _property(tag, value, ns, prefixes)
+        if rendered is None:
+            return None
+        groups.setdefault(status, []).append(rendered)
+    declarations = "".join(
+        f' xmlns:{prefix}="{ns}"' for ns, prefix in prefixes.items() if prefix != "D"
+    )
+    parts = [f"<D:response{declarations}><D:href>{_escape(href)}</D:href>"]
+    for status, rendered_props in groups.items():
+        parts.append("<D:propstat><D:prop>")
+        parts.extend(rendered_props)
+        parts.append(f"</D:prop><D:status>HTTP/1.1 {status}</D:status></D:propstat>")
+    parts.append("</D:response>")
+    return "".join(parts).encode("ascii")
+
+
+def _property(tag: str, value: Any, ns: str, prefixes: dict[str, str]) -> str | None:
+    if value is None:
+        return f"<{tag}/>"
+    if isinstance(value, str):
+        return f"<{tag}>{_escape(value)}</{tag}>" if _PLAIN_TEXT.fullmatch(value) else None
+    if isinstance(value, etree._Element):
+        return _element(tag, value, ns, prefixes)
+    if isinstance(value, TextChild):
+        if not (_PLAIN_NAME.fullmatch(value.local) and _PLAIN_TEXT.fullmatch(value.text)):
+            return None
+        inner = f"{prefixes[ns]}:{value.local}"
+        return f"<{tag}><{inner}>{_escape(value.text)}</{inner}></{tag}>"
+    return None
+
+
+def _element(tag: str, value: Any, ns: str, prefixes: dict[str, str]) -> str | None:
+    """``<D:resourcetype><D:collection/></D:resourcetype>`` and elements like
+    ``<oc:checksums><oc:checksum>text</oc:checksum></oc:checksums>``: the property element
+    itself (in the property's namespace) holding at most one child in the same namespace,
+    no attributes, no tails."""
+    if value.tag != _clark(ns, tag) or value.attrib or len(value) > 1:
+        return None
+    if value.text is not None or value.tail is not None:
+        return None
+    if not set(value.nsmap.values()) <= prefixes.keys():
+        return None
+    if len(value) == 0:
+        return f"<{tag}/>"
+    child = value[0]
+    if not isinstance(child.tag, str) or child.attrib or len(child) or child.tail is not None:
+        return None
+    child_local = child.tag[len(ns) + 2 :]
+    if not child.tag.startswith(f"{{{ns}}}") or not _PLAIN_NAME.fullmatch(child_local):
+        return None
+    if not set(child.nsmap.values()) <= prefixes.keys():
+        return None
+    inner = f"{prefixes[ns]}:{child_local}"
+    text = child.text
+    if text is None:
+        return f"<{tag}><{inner}/></{tag}>"
+    if not _PLAIN_TEXT.fullmatch(text):
+        return None
+    return f"<{tag}><{inner}>{_escape(text)}</{inner}></{tag}>"
+
+
+def _clark(ns: str, tag: str) -> str:
+    return f"{{{ns}}}{tag.split(':', 1)[1]}"
