@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from xml.etree import ElementTree
 
 import httpx
 import psycopg
@@ -19,7 +20,7 @@ import pytest
 
 from interop.postgres import Cluster
 from interop.tools import free_port
-from tests.support.configured import USERS, start_server
+from tests.support.configured import USERS, prepare_root, start_server
 from tests.support.server import DavServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
@@ -171,3 +172,52 @@ def test_200_simultaneous_exclusive_locks_through_two_servers_grant_one(
     granted = codes[200] + codes[201]
     logs = [line for node in (a, b) for line in node.output if "WARNING" in line or "ERROR" in line]
     assert granted == 1 and codes[423] == RACERS - 1, (codes, logs[-20:])
+
+
+OC_ID = (
+    b'<?xml version="1.0" encoding="utf-8"?><D:propfind xmlns:D="DAV:" '
+    b'xmlns:oc="http://owncloud.org/ns"><D:prop><oc:id/></D:prop></D:propfind>'
+)
+
+
+OC_ID_TAG = "{http://owncloud.org/ns}id"
+
+
+def _oc_id(client: httpx.Client, url: str) -> str:
+    found = client.request("PROPFIND", url, content=OC_ID, headers={"Depth": "0"})
+    assert found.status_code == 207, found.text
+    ids = [e.text or "" for e in ElementTree.fromstring(found.content).iter(OC_ID_TAG)]
+    assert len(ids) == 1, found.text
+    return ids[0]
+
+
+def test_servers_with_separate_state_folders_report_one_instance_id(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """Each node has its own state folder (as on separate machines); the instance id lives in
+    PostgreSQL, so every node reports the same one in ``oc:id`` and ``OC-FileId``. A node
+    whose folder holds an ``instance_id`` file from its SQLite days seeds the database; a
+    later node's differing file loses to the stored value."""
+    config = f"state: {postgres_url}\n"
+    root = prepare_root(tmp_path, config)
+    folders = [tmp_path / "state-a", tmp_path / "state-b"]
+    for folder, legacy in zip(folders, ("ocseeded0001", "ocother00002"), strict=True):
+        folder.mkdir()
+        (folder / "instance_id").write_text(legacy + "\n", encoding="utf-8")
+    nodes: list[DavServer] = []
+    try:
+        for folder in folders:  # one after the other: the first one's file seeds the database
+            args = ["--config", str(tmp_path / "config.yaml")]
+            nodes.append(DavServer(root, args, env={"DAVSYNC_STATE_DIR": str(folder)}).start())
+        with httpx.Client(auth=httpx.DigestAuth("alice", USERS["alice"]), timeout=30) as client:
+            put = client.put(nodes[0].files_url("alice", "one.txt"), content=b"one file")
+            assert put.status_code == 201
+            ids = [_oc_id(client, node.files_url("alice", "one.txt")) for node in nodes]
+    finally:
+        for node in nodes:
+            node.stop()
+    # local storage keeps file ids per state folder (test_s3_two_servers compares whole ids)
+    assert all(i.endswith("ocseeded0001") for i in [*ids, put.headers["OC-FileId"]]), ids
+    with psycopg.connect(postgres_url) as conn:
+        stored = conn.execute("SELECT value FROM instance_id").fetchall()
+    assert stored == [("ocseeded0001",)]
