@@ -8,6 +8,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -221,3 +222,36 @@ def test_servers_with_separate_state_folders_report_one_instance_id(
     with psycopg.connect(postgres_url) as conn:
         stored = conn.execute("SELECT value FROM instance_id").fetchall()
     assert stored == [("ocseeded0001",)]
+
+
+def _wait_for_line(node: DavServer, text: str, timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not any(text in line for line in list(node.output)):
+        assert time.monotonic() < deadline, f"no {text!r} in: {node.output[-20:]}"
+        time.sleep(0.1)
+
+
+def test_collection_workers_log_one_warning_per_postgres_outage(
+    tmp_path: Path, postgres_url: str, postgres: Cluster
+) -> None:
+    """The workers poll the queue every half second; an outage is one WARNING when it begins
+    and one INFO when it ends, with no traceback in between."""
+    node = start_server(tmp_path, f"state: {postgres_url}\n")
+    try:
+        postgres.stop()
+        try:
+            _wait_for_line(node, "collection jobs wait until it is back")
+            time.sleep(3)  # a few more polls of both workers fail meanwhile
+        finally:
+            postgres.start()
+        _wait_for_line(node, "collection jobs resume")
+        time.sleep(1)  # more polls, now successful
+    finally:
+        node.stop()
+    lines = list(node.output)
+    down = [line for line in lines if "collection jobs wait until it is back" in line]
+    back = [line for line in lines if "collection jobs resume" in line]
+    assert len(down) == 1 and " WARNING state database postgresql://" in down[0], down
+    assert len(back) == 1 and " INFO " in back[0], back
+    noise = [line for line in lines if "Traceback" in line or "trigger queue" in line]
+    assert not noise, lines
