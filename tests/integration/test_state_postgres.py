@@ -5,6 +5,7 @@ error, and a password in the URL is never printed."""
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -19,8 +20,12 @@ import httpx
 import psycopg
 import pytest
 
+from davserver.dav.state_unavailable import state_failure
 from interop.postgres import Cluster
 from interop.tools import free_port
+from providers import postgres as postgres_pools
+from providers.postgres import POOL_MAX_CONNECTIONS, POOL_WAIT_S
+from providers.statedb import open_db
 from tests.support.configured import USERS, prepare_root, start_server
 from tests.support.server import DavServer
 
@@ -255,3 +260,46 @@ def test_collection_workers_log_one_warning_per_postgres_outage(
     assert len(back) == 1 and " INFO " in back[0], back
     noise = [line for line in lines if "Traceback" in line or "trigger queue" in line]
     assert not noise, lines
+
+
+def test_an_exhausted_pool_is_a_state_failure_answered_503(postgres_url: str) -> None:
+    """Each thread holds one pooled connection for its life: with every connection of the
+    process's pool held, another thread waits ``POOL_WAIT_S`` and gets the error the server
+    answers with 503 + Retry-After (as in the PostgreSQL-down test), then works once a holder
+    ends."""
+    db = open_db(postgres_url, "CREATE TABLE IF NOT EXISTS t (x INTEGER)")
+    db.close()  # this thread's connection back to the pool: the holders take all of them
+    holding = threading.Barrier(POOL_MAX_CONNECTIONS + 1)
+    release = threading.Event()
+
+    def hold() -> None:
+        deadline = time.monotonic() + 60
+        while True:  # the pool opens its connections in the background: wait for one
+            try:
+                db.conn().execute("SELECT 1").fetchone()
+                break
+            except sqlite3.OperationalError:
+                if time.monotonic() > deadline:
+                    raise
+        holding.wait(timeout=90)
+        release.wait(timeout=60)
+
+    holders = [threading.Thread(target=hold) for _ in range(POOL_MAX_CONNECTIONS)]
+    try:
+        for thread in holders:
+            thread.start()
+        holding.wait(timeout=90)
+        started = time.monotonic()
+        with pytest.raises(sqlite3.OperationalError) as failed:
+            db.conn().execute("SELECT 1")
+        waited = time.monotonic() - started
+        assert state_failure(failed.value) is failed.value  # what StateUnavailable turns to 503
+        assert POOL_WAIT_S - 0.5 <= waited < POOL_WAIT_S + 10, waited
+        release.set()
+        for thread in holders:
+            thread.join(timeout=60)
+        assert db.conn().execute("SELECT 1").fetchone() == (1,)
+    finally:
+        release.set()
+        db.close()
+        postgres_pools._shared_pool(postgres_url).pool.close()  # give the cluster its slots back
