@@ -7,7 +7,6 @@ so the CLI and tests can reach the same objects the requests use.
 from __future__ import annotations
 
 import logging
-import secrets
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +34,7 @@ from davserver.dav.state_unavailable import StateUnavailable
 from davserver.dav.streamed import RequestScope
 from davserver.dav.streamed import install as install_streamed_log_filter
 from davserver.gateways.form import AUTHENTICATED_USER_KEY, GATEWAY_APP_KEY, AppRef, FormUploads
+from davserver.instance import load_instance_id
 from davserver.limits import RequestGuard, WSGIApp
 from davserver.namespace import SHARES
 from davserver.nextcloud.ocs import STATUS_PATHS, NextcloudEndpoints
@@ -104,17 +104,10 @@ def build_context(settings: Settings) -> ServerContext:
         settings=settings,
         storage=collection.storage,
         policy=AccessPolicy(settings.grants),
-        instance_id=_instance_id(settings),
+        instance_id=load_instance_id(settings.state_target, settings.state_path),
         uploads=open_upload_service(settings, collection.storage),
         collection=collection,
     )
-
-
-def _instance_id(settings: Settings) -> str:
-    path = settings.state_path / "instance_id"
-    if not path.exists():
-        path.write_text("oc" + secrets.token_hex(5) + "\n", encoding="utf-8")
-    return path.read_text(encoding="utf-8").strip()
 
 
 def wsgidav_config(

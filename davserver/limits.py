@@ -15,6 +15,9 @@ does no I/O beyond the request's own headers and needs no WebDAV knowledge:
 - **Destination.** A ``Destination`` header must be an ``http(s)`` URL or an absolute path
   whose path passes the same policy, else 400 (which host and share it names is checked by
   WsgiDAV and the access middleware).
+- **Header values.** A header value carrying NUL is refused (400): RFC 9110 calls NUL in a
+  field value invalid and dangerous, and no store of state (PostgreSQL text) can hold it, so
+  a lock token in ``If`` or ``Lock-Token`` never reaches a lookup with it.
 - **Framing.** HTTP/1.1 requests need ``Host``; ``Content-Length`` must be plain digits and
   must not come with ``Transfer-Encoding``. Anything else is 400.
 - **HEAD.** A response to HEAD never carries a body (WsgiDAV's error pages do, which on a
@@ -159,6 +162,11 @@ class RequestGuard:
     def _check(self, environ: dict[str, Any]) -> None:
         if environ.get("SERVER_PROTOCOL") == "HTTP/1.1" and not environ.get("HTTP_HOST"):
             raise RefusedError("HTTP/1.1 requests need a Host header")
+        for key, value in environ.items():
+            header = key.startswith("HTTP_") or key == "CONTENT_TYPE"
+            if header and isinstance(value, str) and "\x00" in value:
+                name = key.removeprefix("HTTP_").replace("_", "-").title()
+                raise RefusedError(f"NUL in the {name} header")
         length = environ.get("CONTENT_LENGTH")
         if length not in (None, "") and not _DIGITS.fullmatch(str(length).strip()):
             raise RefusedError("malformed Content-Length")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -21,6 +22,7 @@ from davserver.collection.alerts import Alerts
 from davserver.collection.journal import ArrivalJournal, NewArrival
 from davserver.collection.model import Arrival, SiteState, Totals, TriggerFailure
 from davserver.collection.origin import Origin
+from davserver.collection.outage import StateOutage
 from davserver.collection.queue import KIND_ALERT, KIND_TRIGGER, Job, JobQueue
 from davserver.collection.recording import RecordingProvider
 from davserver.collection.sites import SiteStates
@@ -58,6 +60,7 @@ class Collection:
         self.alerts = Alerts(db_path, settings.alerts, self.queue)
         self.db = open_db(db_path, triggers.SCHEMA + sites.SCHEMA, component="collection_sites")
         self.storage = RecordingProvider(storage, self)
+        self.outage = StateOutage(log, settings.state_display)
         self._root = getattr(storage, "root", None)
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -186,9 +189,14 @@ class Collection:
         while not self._stop.is_set():
             try:
                 job = self.queue.claim(time.time())
+            except sqlite3.OperationalError as exc:  # the database is unavailable: expected
+                self.outage.failed(exc)
+                job = None
             except Exception:
                 log.exception("cannot read the trigger queue")
                 job = None
+            else:
+                self.outage.succeeded()
             if job is None:
                 self._wake.wait(self._idle_wait())
                 self._wake.clear()
@@ -273,6 +281,8 @@ class Collection:
                 if now - pruned >= PRUNE_EVERY_S:
                     self.prune(now)
                     pruned = now
+            except sqlite3.OperationalError as exc:
+                self.outage.failed(exc)
             except Exception:
                 log.exception("collection maintenance failed")
 

@@ -9,6 +9,7 @@ import hashlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from xml.etree import ElementTree
 
 import httpx
 import pytest
@@ -18,6 +19,8 @@ from tests.support.ceph import S3Target, s3_config
 from tests.support.server import DavServer, run_cli
 
 pytestmark = [pytest.mark.integration, pytest.mark.s3]
+
+OC_ID = "{http://owncloud.org/ns}id"
 
 
 @pytest.fixture()
@@ -42,6 +45,15 @@ def two_servers(
     finally:
         for server in servers:
             server.stop()
+
+
+def _oc_id(client: httpx.Client, url: str) -> str:
+    body = '<propfind xmlns="DAV:"><prop><id xmlns="http://owncloud.org/ns"/></prop></propfind>'
+    found = client.request("PROPFIND", url, content=body, headers={"Depth": "0"})
+    assert found.status_code == 207, found.text
+    ids = [e.text or "" for e in ElementTree.fromstring(found.content).iter(OC_ID)]
+    assert len(ids) == 1 and ids[0], found.text
+    return ids[0]
 
 
 def test_chunked_session_begun_on_one_server_finishes_on_the_other(
@@ -69,6 +81,8 @@ def test_chunked_session_begun_on_one_server_finishes_on_the_other(
         assert c.get(a.url + target).content == data  # a sees what b assembled
         c.put(a.url + "remote.php/dav/files/alice/from-a.txt", content=b"written on a")
         assert c.get(b.url + "remote.php/dav/files/alice/from-a.txt").content == b"written on a"
+        ids = [_oc_id(c, s.url + "remote.php/dav/files/alice/from-a.txt") for s in (a, b)]
+        assert ids[0] == ids[1], ids  # one instance id (kept in PostgreSQL), one file id
         listing = c.request(
             "PROPFIND", b.url + "remote.php/dav/files/alice/", headers={"Depth": "1"}
         )

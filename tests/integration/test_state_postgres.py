@@ -5,21 +5,28 @@ error, and a password in the URL is never printed."""
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from xml.etree import ElementTree
 
 import httpx
 import psycopg
 import pytest
 
+from davserver.dav.state_unavailable import state_failure
 from interop.postgres import Cluster
 from interop.tools import free_port
-from tests.support.configured import USERS, start_server
+from providers import postgres as postgres_pools
+from providers.postgres import POOL_MAX_CONNECTIONS, POOL_WAIT_S
+from providers.statedb import open_db
+from tests.support.configured import USERS, prepare_root, start_server
 from tests.support.server import DavServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
@@ -171,3 +178,128 @@ def test_200_simultaneous_exclusive_locks_through_two_servers_grant_one(
     granted = codes[200] + codes[201]
     logs = [line for node in (a, b) for line in node.output if "WARNING" in line or "ERROR" in line]
     assert granted == 1 and codes[423] == RACERS - 1, (codes, logs[-20:])
+
+
+OC_ID = (
+    b'<?xml version="1.0" encoding="utf-8"?><D:propfind xmlns:D="DAV:" '
+    b'xmlns:oc="http://owncloud.org/ns"><D:prop><oc:id/></D:prop></D:propfind>'
+)
+
+
+OC_ID_TAG = "{http://owncloud.org/ns}id"
+
+
+def _oc_id(client: httpx.Client, url: str) -> str:
+    found = client.request("PROPFIND", url, content=OC_ID, headers={"Depth": "0"})
+    assert found.status_code == 207, found.text
+    ids = [e.text or "" for e in ElementTree.fromstring(found.content).iter(OC_ID_TAG)]
+    assert len(ids) == 1, found.text
+    return ids[0]
+
+
+def test_servers_with_separate_state_folders_report_one_instance_id(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """Each node has its own state folder (as on separate machines); the instance id lives in
+    PostgreSQL, so every node reports the same one in ``oc:id`` and ``OC-FileId``. A node
+    whose folder holds an ``instance_id`` file from its SQLite days seeds the database; a
+    later node's differing file loses to the stored value."""
+    config = f"state: {postgres_url}\n"
+    root = prepare_root(tmp_path, config)
+    folders = [tmp_path / "state-a", tmp_path / "state-b"]
+    for folder, legacy in zip(folders, ("ocseeded0001", "ocother00002"), strict=True):
+        folder.mkdir()
+        (folder / "instance_id").write_text(legacy + "\n", encoding="utf-8")
+    nodes: list[DavServer] = []
+    try:
+        for folder in folders:  # one after the other: the first one's file seeds the database
+            args = ["--config", str(tmp_path / "config.yaml")]
+            nodes.append(DavServer(root, args, env={"DAVSYNC_STATE_DIR": str(folder)}).start())
+        with httpx.Client(auth=httpx.DigestAuth("alice", USERS["alice"]), timeout=30) as client:
+            put = client.put(nodes[0].files_url("alice", "one.txt"), content=b"one file")
+            assert put.status_code == 201
+            ids = [_oc_id(client, node.files_url("alice", "one.txt")) for node in nodes]
+    finally:
+        for node in nodes:
+            node.stop()
+    # local storage keeps file ids per state folder (test_s3_two_servers compares whole ids)
+    assert all(i.endswith("ocseeded0001") for i in [*ids, put.headers["OC-FileId"]]), ids
+    with psycopg.connect(postgres_url) as conn:
+        stored = conn.execute("SELECT value FROM instance_id").fetchall()
+    assert stored == [("ocseeded0001",)]
+
+
+def _wait_for_line(node: DavServer, text: str, timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not any(text in line for line in list(node.output)):
+        assert time.monotonic() < deadline, f"no {text!r} in: {node.output[-20:]}"
+        time.sleep(0.1)
+
+
+def test_collection_workers_log_one_warning_per_postgres_outage(
+    tmp_path: Path, postgres_url: str, postgres: Cluster
+) -> None:
+    """The workers poll the queue every half second; an outage is one WARNING when it begins
+    and one INFO when it ends, with no traceback in between."""
+    node = start_server(tmp_path, f"state: {postgres_url}\n")
+    try:
+        postgres.stop()
+        try:
+            _wait_for_line(node, "collection jobs wait until it is back")
+            time.sleep(3)  # a few more polls of both workers fail meanwhile
+        finally:
+            postgres.start()
+        _wait_for_line(node, "collection jobs resume")
+        time.sleep(1)  # more polls, now successful
+    finally:
+        node.stop()
+    lines = list(node.output)
+    down = [line for line in lines if "collection jobs wait until it is back" in line]
+    back = [line for line in lines if "collection jobs resume" in line]
+    assert len(down) == 1 and " WARNING state database postgresql://" in down[0], down
+    assert len(back) == 1 and " INFO " in back[0], back
+    noise = [line for line in lines if "Traceback" in line or "trigger queue" in line]
+    assert not noise, lines
+
+
+def test_an_exhausted_pool_is_a_state_failure_answered_503(postgres_url: str) -> None:
+    """Each thread holds one pooled connection for its life: with every connection of the
+    process's pool held, another thread waits ``POOL_WAIT_S`` and gets the error the server
+    answers with 503 + Retry-After (as in the PostgreSQL-down test), then works once a holder
+    ends."""
+    db = open_db(postgres_url, "CREATE TABLE IF NOT EXISTS t (x INTEGER)")
+    db.close()  # this thread's connection back to the pool: the holders take all of them
+    holding = threading.Barrier(POOL_MAX_CONNECTIONS + 1)
+    release = threading.Event()
+
+    def hold() -> None:
+        deadline = time.monotonic() + 60
+        while True:  # the pool opens its connections in the background: wait for one
+            try:
+                db.conn().execute("SELECT 1").fetchone()
+                break
+            except sqlite3.OperationalError:
+                if time.monotonic() > deadline:
+                    raise
+        holding.wait(timeout=90)
+        release.wait(timeout=60)
+
+    holders = [threading.Thread(target=hold) for _ in range(POOL_MAX_CONNECTIONS)]
+    try:
+        for thread in holders:
+            thread.start()
+        holding.wait(timeout=90)
+        started = time.monotonic()
+        with pytest.raises(sqlite3.OperationalError) as failed:
+            db.conn().execute("SELECT 1")
+        waited = time.monotonic() - started
+        assert state_failure(failed.value) is failed.value  # what StateUnavailable turns to 503
+        assert POOL_WAIT_S - 0.5 <= waited < POOL_WAIT_S + 10, waited
+        release.set()
+        for thread in holders:
+            thread.join(timeout=60)
+        assert db.conn().execute("SELECT 1").fetchone() == (1,)
+    finally:
+        release.set()
+        db.close()
+        postgres_pools._shared_pool(postgres_url).pool.close()  # give the cluster its slots back
