@@ -99,6 +99,10 @@ class ObjectStore:
             use_threads=True,
         )
 
+    def close(self) -> None:
+        """Close the client's pooled connections (the store is unusable afterwards)."""
+        self.client.close()
+
     def new_key(self) -> str:
         """A fresh random object key below the location's prefix."""
         return self.location.key(OBJECTS + secrets.token_hex(16))

@@ -377,11 +377,13 @@ class S3Provider:
         self._sweeper.start()
 
     def close(self) -> None:
-        """Stop the sweeper thread and close this thread's database connection."""
+        """Stop the sweeper thread, close the object store's connections and this thread's
+        database connection."""
         self._stop.set()
         if self._sweeper is not None:
             self._sweeper.join(timeout=10)
             self._sweeper = None
+        self.objects.close()
         self.db.close()
 
 
