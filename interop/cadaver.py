@@ -118,9 +118,11 @@ def _run_on_pty(
     answered = False
     consumed = 0  # the transcript up to here has been answered already
     deadline = time.monotonic() + timeout_s
+    poller = select.poll()  # not select(): a long test session may hold descriptors > 1023
+    poller.register(master, select.POLLIN | select.POLLHUP | select.POLLERR)
     try:
         while time.monotonic() < deadline:
-            ready, _, _ = select.select([master], [], [], 0.5)
+            ready = bool(poller.poll(500))
             if ready:
                 try:
                     chunk = os.read(master, 65536)

@@ -9,6 +9,7 @@ import os
 import resource
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -34,6 +35,23 @@ def _write_file(path: Path) -> str:
             digest.update(chunk)
             out.write(chunk)
     return digest.hexdigest()
+
+
+def _wait_bounded(
+    child: subprocess.Popen[bytes], timeout_s: float
+) -> tuple[int, int, resource.struct_rusage]:
+    """``os.wait4`` for ``child`` (its own resource usage), killing it after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        pid, status, usage = os.wait4(child.pid, os.WNOHANG)
+        if pid:
+            child.returncode = os.waitstatus_to_exitcode(status)
+            return pid, status, usage
+        time.sleep(0.2)
+    child.kill()
+    pid, status, usage = os.wait4(child.pid, 0)
+    child.returncode = os.waitstatus_to_exitcode(status)
+    raise AssertionError(f"syncclient did not finish within {timeout_s} s")
 
 
 def _peak_rss_mb(pid: int) -> float:
@@ -62,39 +80,43 @@ def test_300_mb_by_mail_in_pieces_matches_put(tmp_path: Path, tls_ca: trustme.CA
         pw = tmp_path / "pw"
         pw.write_text(USERS["alice"] + "\n")
         pw.chmod(0o600)
-        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-        proc = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "syncclient.cli",
-                "run",
-                "--once",
-                str(src),
-                f"smtp://{target.host}:{target.port}/",
-                "--config",
-                str(config),
-                "--user",
-                "alice",
-                "--password-file",
-                str(pw),
-                "--ca-bundle",
-                str(target.ca_file),
-                "--state-dir",
-                str(tmp_path / "state"),
-                "--json",
-                "--stable-seconds",
-                "0",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=1500,
-            check=False,
-            env={k: v for k, v in os.environ.items() if not k.startswith("SYNCCLIENT_")},
-        )
-        client_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
-        assert '"verified": 1' in proc.stdout
+        out_file, err_file = tmp_path / "client.out", tmp_path / "client.err"
+        with out_file.open("wb") as out, err_file.open("wb") as err:
+            child = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "syncclient.cli",
+                    "run",
+                    "--once",
+                    str(src),
+                    f"smtp://{target.host}:{target.port}/",
+                    "--config",
+                    str(config),
+                    "--user",
+                    "alice",
+                    "--password-file",
+                    str(pw),
+                    "--ca-bundle",
+                    str(target.ca_file),
+                    "--state-dir",
+                    str(tmp_path / "state"),
+                    "--json",
+                    "--stable-seconds",
+                    "0",
+                ],
+                stdout=out,
+                stderr=err,
+                env={k: v for k, v in os.environ.items() if not k.startswith("SYNCCLIENT_")},
+            )
+            # this child's own peak (RUSAGE_CHILDREN would report the largest child so far)
+            _, status, usage = _wait_bounded(child, 1500)
+        stdout = out_file.read_text(encoding="utf-8", errors="replace")
+        stderr = err_file.read_text(encoding="utf-8", errors="replace")
+        returncode = os.waitstatus_to_exitcode(status)
+        client_mb = usage.ru_maxrss / 1024
+        assert returncode == 0, stdout[-3000:] + stderr[-2000:]
+        assert '"verified": 1' in stdout
         mail_in = server.root / "files" / "alice" / "mail-in"
         day = next(p for p in mail_in.iterdir() if p.name != "receipts")
         got = hashlib.sha256()
@@ -114,7 +136,7 @@ def test_300_mb_by_mail_in_pieces_matches_put(tmp_path: Path, tls_ca: trustme.CA
         assert want in by_mail.lower()
         assert server.proc is not None
         server_mb = _peak_rss_mb(server.proc.pid)
-        print(f"peak RSS: server {server_mb:.0f} MB, client {client_mb:.0f} MB (before {before})")
+        print(f"peak RSS: server {server_mb:.0f} MB, client {client_mb:.0f} MB")
         assert server_mb < RSS_LIMIT_MB
         assert client_mb < RSS_LIMIT_MB
     finally:

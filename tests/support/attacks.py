@@ -99,10 +99,18 @@ def _status_of(data: bytes) -> int:
     return 0
 
 
+def _readable(sock: socket.socket) -> bool:
+    """Whether ``sock`` has something to read (or was closed), without waiting; ``poll``, not
+    ``select``, so descriptors above 1023 (a long test session) work too."""
+    poller = select.poll()
+    poller.register(sock, select.POLLIN | select.POLLHUP | select.POLLERR)
+    return bool(poller.poll(0))
+
+
 def _closed_or_answered(sock: socket.socket) -> bytes | None:
     """What the server sent since the last look (``b""``: it closed), or None (nothing)."""
     pending = isinstance(sock, ssl.SSLSocket) and sock.pending() > 0
-    if not pending and not select.select([sock], [], [], 0)[0]:
+    if not pending and not _readable(sock):
         return None
     try:
         return sock.recv(4096) or b""
