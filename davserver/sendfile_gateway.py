@@ -36,15 +36,15 @@ class SendfileStats:
 STATS = SendfileStats()
 
 
-class SendfileGateway(wsgi.Gateway_10):  # type: ignore[misc]
+class SendfileGateway(wsgi.Gateway_10):
     """See the module docstring."""
 
     def __init__(self, req: Any) -> None:
         self._job: SendfileJob | None = None
         super().__init__(req)
 
-    def get_environ(self) -> dict[str, Any]:
-        env: dict[str, Any] = super().get_environ()
+    def get_environ(self) -> dict[str, Any]:  # type: ignore[override]  # stub says None
+        env: dict[str, Any] = super().get_environ()  # type: ignore[no-untyped-call]
         if self.req.server.ssl_adapter is None:
             env[SENDFILE_KEY] = self._offer
         return env

@@ -169,7 +169,9 @@ def test_tls_never_uses_sendfile(tmp_path: Path) -> None:
     cert.private_key_pem.write_to_path(tmp_path / "key.pem")
     ca.cert_pem.write_to_path(tmp_path / "ca.pem")
     config = f"tls: {{cert: {tmp_path / 'cert.pem'}, key: {tmp_path / 'key.pem'}}}\n"
-    with _serving(tmp_path, config, verify=ssl.create_default_context(cafile=tmp_path / "ca.pem")) as tls:
+    with _serving(
+        tmp_path, config, verify=ssl.create_default_context(cafile=tmp_path / "ca.pem")
+    ) as tls:
         assert tls.client.put(tls.url("big.bin"), content=DATA).status_code == 201
         before = STATS.files
         r = tls.client.get(tls.url("big.bin"))
