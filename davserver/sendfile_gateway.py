@@ -72,7 +72,10 @@ class SendfileGateway(wsgi.Gateway_10):
         job, self._job = self._job, None
         if job is None or not job.offered or not self.started_response:
             return
+        sock = self.req.conn.socket
         if self.remaining_bytes_out != job.count or self.req.sent_headers:
+            return
+        if sock.gettimeout() == 0:  # socket.sendfile refuses non-blocking sockets
             return
         self.req.ensure_headers_sent()
         if self.req.chunked_write:  # pragma: no cover - Content-Length was set above
@@ -81,7 +84,7 @@ class SendfileGateway(wsgi.Gateway_10):
         wfile.flush()
         job.taken = True
         try:
-            job.sent = self.req.conn.socket.sendfile(job.file, job.offset, job.count)
+            job.sent = sock.sendfile(job.file, job.offset, job.count)
         except BaseException:
             with contextlib.suppress(OSError, ValueError):
                 job.sent = max(0, job.file.tell() - job.offset)
@@ -89,7 +92,8 @@ class SendfileGateway(wsgi.Gateway_10):
             raise
         finally:
             self.env[SENT_KEY] = int(self.env.get(SENT_KEY, 0)) + job.sent
-            wfile.bytes_written += job.sent
+            if hasattr(wfile, "bytes_written"):  # cheroot's statistics
+                wfile.bytes_written += job.sent
         STATS.count()
         if job.sent != job.count:
             self.req.close_connection = True
