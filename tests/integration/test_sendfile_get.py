@@ -19,6 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 import trustme
+from prometheus_client.parser import text_string_to_metric_families
 
 from davserver.app import build_app
 from davserver.sendfile_gateway import STATS
@@ -89,7 +90,7 @@ def _serving(tmp: Path, config: str, verify: ssl.SSLContext | bool = True) -> It
 
 @pytest.fixture()
 def plain(tmp_path: Path) -> Iterator[Running]:
-    with _serving(tmp_path, "") as running:
+    with _serving(tmp_path, "metrics:\n  anonymous_networks: [127.0.0.0/8]\n") as running:
         assert running.client.put(running.url("big.bin"), content=DATA).status_code == 201
         yield running
 
@@ -115,6 +116,21 @@ def test_access_log_counts_sendfile_bytes(plain: Running) -> None:
     lines = [r.getMessage() for r in plain.access.records if '"GET ' in r.getMessage()]
     assert lines, "no access line for the GET"
     assert f" 200 {SIZE} " in lines[-1]
+
+
+def _bytes_sent_metric(running: Running) -> float:
+    text = httpx.get(running.base + "/metrics").text
+    for family in text_string_to_metric_families(text):
+        if family.name == "davsync_http_response_bytes":
+            return sum(s.value for s in family.samples if s.name.endswith("_total"))
+    raise AssertionError("no davsync_http_response_bytes in /metrics")
+
+
+def test_metrics_count_sendfile_bytes(plain: Running) -> None:
+    before = _bytes_sent_metric(plain)
+    assert plain.client.get(plain.url("big.bin")).status_code == 200
+    grown = _bytes_sent_metric(plain) - before
+    assert SIZE <= grown < SIZE + 1_000_000  # the GET, plus the first scrape's own body
 
 
 def test_range_head_304_and_gzip_keep_the_streamed_path(plain: Running) -> None:
