@@ -15,6 +15,7 @@ from cheroot import wsgi
 
 from davserver.cheroot_guard import DeferredHandshakeAdapter, harden
 from davserver.dav.reasons import install_reason_phrases, quiet_expected_outcomes
+from davserver.sendfile_gateway import SendfileGateway
 from davserver.settings import Settings
 
 MAX_OPEN_FILES = 65536
@@ -43,6 +44,7 @@ def make_server(settings: Settings, app: Any) -> wsgi.Server:
         timeout=settings.server.timeout_s,
         server_name="davsync",
     )
+    server.gateway = SendfileGateway  # whole-file GETs over plain HTTP use sendfile
     server.max_request_header_size = settings.server.max_request_header_bytes
     harden(
         server,

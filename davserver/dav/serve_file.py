@@ -20,6 +20,7 @@ from davserver.dav.streamed import start_streamed
 from davserver.http import conditional, encoding, ranges
 from davserver.http.digests import oc_checksum_header, repr_digest_header
 from davserver.http.environ import StartResponse, request_headers
+from davserver.http.sendfile import offer_sendfile
 from providers.base import Entry
 from providers.hashing import Digests
 
@@ -206,10 +207,16 @@ def _respond(
 
 
 def _file_body(environ: dict[str, Any], reader: IO[bytes], size: int) -> Iterator[bytes]:
-    wrapper = environ.get("wsgi.file_wrapper")
-    if wrapper is not None:
-        yield from wrapper(reader, READ_BLOCK)
-        return
+    """The whole file: copied by the server with ``sendfile`` when it offers that
+    (``davserver.http.sendfile``), else read and yielded in blocks."""
+    job = offer_sendfile(environ, reader, 0, size)
+    if job is not None:
+        try:
+            yield b""  # the server sends the file when this chunk reaches it
+        finally:
+            job.offered = False
+        if job.taken:
+            return
     yield from _slice(reader, 0, size - 1)
 
 

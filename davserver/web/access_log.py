@@ -27,6 +27,7 @@ from typing import IO, Any, Literal
 
 from davserver.auth.domain_controller import ENV_ATTEMPTED_USER, ENV_THROTTLED
 from davserver.http.environ import authenticated_user
+from davserver.http.sendfile import SENT_KEY
 from davserver.web.wsgi import StartResponse, WSGIApp
 
 ACCESS_LOGGER = "davserver.access"
@@ -136,7 +137,7 @@ class RequestWatch:
                 protocol=str(environ.get("SERVER_PROTOCOL", "")),
                 status=status[0] or 500,
                 bytes_in=counter.count,
-                bytes_out=sent,
+                bytes_out=sent + int(environ.get(SENT_KEY, 0)),  # + what sendfile sent
                 duration_s=time.monotonic() - clock,
             )
             for observer in self.observers:
