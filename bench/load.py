@@ -27,7 +27,6 @@ import hashlib
 import os
 import random
 import re
-import signal
 import statistics
 import subprocess
 import sys
@@ -41,6 +40,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+
+from interop.processes import terminate
 
 REQUEST_TIMEOUT_S = 120.0
 STARTUP_TIMEOUT_S = 60.0
@@ -249,12 +250,7 @@ def local_server(users: dict[str, str], log: Path | None = None) -> Iterator[tup
             threading.Thread(target=_drain, args=(proc, log), daemon=True).start()
             yield url, root
         finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
+            terminate(proc, grace_s=20)
 
 
 def _drain(proc: subprocess.Popen[str], log: Path | None) -> None:

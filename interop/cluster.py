@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from interop.nginx import nginx_conf
+from interop.processes import terminate
 from interop.stock import HOST, StockServer, _launch
 from interop.tools import find_tool, free_port, wait_for_port
 
@@ -286,15 +287,7 @@ class Node:
 
     def stop(self) -> None:
         """SIGTERM, then SIGKILL after 10 s."""
-        if not self.alive():
-            return
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
+        terminate(self.proc)
 
     def log_text(self) -> str:
         """The node's output so far (the last 20 000 characters)."""

@@ -13,12 +13,12 @@ import base64
 import hashlib
 import json
 import os
-import signal
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from interop.nginx import nginx_conf
+from interop.processes import terminate
 from interop.tools import find_file, find_tool, free_port, venv_tool, wait_for_port
 
 HOST = "127.0.0.1"
@@ -41,14 +41,7 @@ class StockServer:
 
     def stop(self) -> None:
         """Stop the server (SIGTERM, then SIGKILL after 10 s)."""
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
+        terminate(self.proc)
 
     def log_text(self) -> str:
         """The server's log output so far (for failure messages)."""

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from interop.processes import terminate
 
 STARTUP_TIMEOUT_S = 30.0
 
@@ -83,13 +84,7 @@ class DavServer:
 
     def stop(self) -> None:
         """Terminate gracefully (SIGTERM), then kill if needed."""
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
+        terminate(self.proc)
 
     def kill(self) -> None:
         """SIGKILL the server, as a crash would."""
