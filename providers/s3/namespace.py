@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -156,6 +156,22 @@ def get(conn: Connection, path: str) -> Node | None:
     """The row of ``path`` or None."""
     row = conn.execute(f"SELECT {_COLUMNS} FROM s3_nodes WHERE path = ?", (path,)).fetchone()
     return None if row is None else Node.from_row(row)
+
+
+def get_many(conn: Connection, paths: Sequence[str], batch: int = 500) -> dict[str, Node]:
+    """The rows of those ``paths`` that exist, keyed by path (``batch`` paths per query)."""
+    found: dict[str, Node] = {}
+    unique = list(dict.fromkeys(paths))
+    for start in range(0, len(unique), batch):
+        part = unique[start : start + batch]
+        marks = ",".join("?" * len(part))
+        rows = conn.execute(
+            f"SELECT {_COLUMNS} FROM s3_nodes WHERE path IN ({marks})", part
+        ).fetchall()
+        for row in rows:
+            node = Node.from_row(row)
+            found[node.path] = node
+    return found
 
 
 def children(conn: Connection, path: str) -> list[Node]:

@@ -21,7 +21,7 @@ import sqlite3
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -30,6 +30,7 @@ from providers.base import CommitResult, Entry, Usage
 from providers.errors import (
     AlreadyExistsError,
     ConflictError,
+    InvalidPathError,
     NotFoundError,
     PreconditionFailedError,
     ProviderError,
@@ -170,6 +171,24 @@ class S3Provider:
     def digests(self, path: str) -> Digests:
         """The digests computed when the content was written. NotFoundError, ConflictError."""
         return self._file(path).digests
+
+    def digests_many(self, paths: Sequence[str]) -> dict[str, Digests]:
+        """Digests of the files among ``paths`` (keyed as given) from one query per 500
+        paths; absent, invalid paths and collections are left out."""
+        wanted: dict[str, str] = {}
+        for path in paths:
+            try:
+                wanted[path] = normalize(path)
+            except InvalidPathError:
+                continue
+        with _db_errors():
+            nodes = ns.get_many(self.db.conn(), list(wanted.values()))
+        result: dict[str, Digests] = {}
+        for given, p in wanted.items():
+            node = nodes.get(p)
+            if node is not None and not node.is_dir:
+                result[given] = node.digests
+        return result
 
     def free_space(self) -> int | None:
         """Unknown for an object store (None)."""
