@@ -34,6 +34,8 @@ from pathlib import Path
 
 import trustme
 
+from bench.davsync_user import DAVSERVER_CLI, add_user
+
 USER, PASSWORD = "bench", "bench-password"
 SMALL_BYTES = 16 * 1024
 
@@ -56,14 +58,8 @@ def _tls_files(tmp: Path) -> tuple[Path, Path, Path]:
 def gateway(tmp: Path, cert: Path, key: Path) -> Iterator[tuple[int, Path]]:
     """A davserver with the FTP gateway; yields (FTP port, the user's home on disk)."""
     root = tmp / "davsync"
-    cli = [sys.executable, "-m", "davserver.cli"]
-    subprocess.run(
-        [*cli, "user", "add", USER, "--password-stdin", "--root", str(root)],
-        input=PASSWORD + "\n",
-        text=True,
-        check=True,
-        capture_output=True,
-    )
+    cli = DAVSERVER_CLI
+    add_user(root, USER, PASSWORD)
     tls = ["--tls-cert", str(cert), "--tls-key", str(key)]
     proc = subprocess.Popen(
         [*cli, "serve", "--root", str(root), "--port", "0", "--ftp-port", "0", *tls],

@@ -48,7 +48,9 @@ import httpx
 from lxml import etree
 
 from bench.checks import Verdict, run_checked
-from interop.stock import start_nginx_dav, start_stock_wsgidav
+from bench.davsync_user import DAVSERVER_CLI, add_user
+from interop.processes import terminate
+from interop.stock import StockServer, start_nginx_dav, start_stock_wsgidav
 from interop.tools import Unavailable, free_port, venv_tool, wait_for_port
 
 USER, PASSWORD = "bench", "bench-password"
@@ -82,22 +84,12 @@ class Server:
 ServerFactory = Callable[[Path], AbstractContextManager[Server]]
 
 
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    """SIGTERM, then SIGKILL if the process is still there after 15 s."""
-    proc.terminate()
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=10)
-
-
 def launch(cmd: list[str], port: int, log: Path, **kw: object) -> subprocess.Popen[bytes]:
     """Start ``cmd`` (output to ``log``) and wait until it accepts connections on ``port``."""
     with log.open("wb") as sink:
         proc = subprocess.Popen(cmd, stdout=sink, stderr=subprocess.STDOUT, **kw)  # type: ignore[call-overload]
     if not wait_for_port("127.0.0.1", port, 60) or proc.poll() is not None:
-        stop(proc)
+        terminate(proc, grace_s=15)
         raise RuntimeError(f"{cmd[0]} did not start: {log.read_text(errors='replace')[-2000:]}")
     return proc  # type: ignore[no-any-return]
 
@@ -105,14 +97,8 @@ def launch(cmd: list[str], port: int, log: Path, **kw: object) -> subprocess.Pop
 @contextmanager
 def davserver(tmp: Path) -> Iterator[Server]:
     root = tmp / "davsync"
-    cli = [sys.executable, "-m", "davserver.cli"]
-    subprocess.run(
-        [*cli, "user", "add", USER, "--password-stdin", "--root", str(root)],
-        input=PASSWORD + "\n",
-        text=True,
-        check=True,
-        capture_output=True,
-    )
+    cli = DAVSERVER_CLI
+    add_user(root, USER, PASSWORD)
     config = tmp / "davsync.yaml"
     config.write_text(DAVSERVER_CONFIG, encoding="utf-8")
     port = free_port()
@@ -125,12 +111,12 @@ def davserver(tmp: Path) -> Iterator[Server]:
     try:
         yield Server(f"http://127.0.0.1:{port}/remote.php/dav/files/{USER}/", proc.pid)
     finally:
-        stop(proc)
+        terminate(proc, grace_s=15)
 
 
 @contextmanager
-def stock_wsgidav(tmp: Path) -> Iterator[Server]:
-    server = start_stock_wsgidav(tmp, USER, PASSWORD)
+def _stock(start: Callable[[Path, str, str], StockServer], tmp: Path) -> Iterator[Server]:
+    server = start(tmp, USER, PASSWORD)
     try:
         assert server.proc is not None
         yield Server(server.url, server.proc.pid)
@@ -138,14 +124,12 @@ def stock_wsgidav(tmp: Path) -> Iterator[Server]:
         server.stop()
 
 
-@contextmanager
-def nginx(tmp: Path) -> Iterator[Server]:
-    server = start_nginx_dav(tmp, USER, PASSWORD)
-    try:
-        assert server.proc is not None
-        yield Server(server.url, server.proc.pid)
-    finally:
-        server.stop()
+def stock_wsgidav(tmp: Path) -> AbstractContextManager[Server]:
+    return _stock(start_stock_wsgidav, tmp)
+
+
+def nginx(tmp: Path) -> AbstractContextManager[Server]:
+    return _stock(start_nginx_dav, tmp)
 
 
 @contextmanager
@@ -165,7 +149,7 @@ def rclone_serve(tmp: Path) -> Iterator[Server]:
     try:
         yield Server(f"http://127.0.0.1:{port}/", proc.pid)
     finally:
-        stop(proc)
+        terminate(proc, grace_s=15)
 
 
 def basic_header() -> str:

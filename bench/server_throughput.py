@@ -40,6 +40,7 @@ import httpx
 from lxml import etree
 
 from bench.checks import Verdict, run_checked
+from interop.processes import terminate
 from interop.stock import start_nginx_dav, start_stock_wsgidav
 from interop.tools import Unavailable
 
@@ -113,7 +114,7 @@ def davserver(tmp: Path) -> Iterator[tuple[str, httpx.Auth]]:
         wait_up(url, auth)
         yield url, auth
     finally:
-        stop(proc)
+        terminate(proc, grace_s=15)
 
 
 @contextmanager
@@ -132,16 +133,6 @@ def nginx(tmp: Path) -> Iterator[tuple[str, httpx.Auth]]:
         yield server.url, httpx.BasicAuth(USER, PASSWORD)
     finally:
         server.stop()
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    """SIGTERM, then SIGKILL if the process is still there after 15 s."""
-    proc.terminate()
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=10)
 
 
 def big_body(size: int, block: bytes) -> Iterator[bytes]:

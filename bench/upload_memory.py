@@ -34,6 +34,7 @@ from pathlib import Path
 import httpx
 
 from bench.checks import Verdict, run_checked
+from bench.davsync_user import DAVSERVER_CLI, add_user
 
 USER, PASSWORD = "bench", "bench-password"
 MIB = 1024 * 1024
@@ -62,14 +63,8 @@ def start_server(root: Path) -> tuple[subprocess.Popen[str], str]:
     """``davserver serve`` on a free port with Basic allowed over loopback HTTP."""
     config = root.parent / "bench-config.yaml"
     config.write_text("auth:\n  basic_over_http: true\n", encoding="utf-8")
-    cli = [sys.executable, "-m", "davserver.cli"]
-    subprocess.run(
-        [*cli, "user", "add", USER, "--password-stdin", "--root", str(root)],
-        input=PASSWORD + "\n",
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    cli = DAVSERVER_CLI
+    add_user(root, USER, PASSWORD)
     proc = subprocess.Popen(
         [*cli, "serve", "--root", str(root), "--port", "0", "--config", str(config)],
         stdout=subprocess.PIPE,
