@@ -49,6 +49,7 @@ from lxml import etree
 
 from bench.checks import Verdict, run_checked
 from bench.davsync_user import DAVSERVER_CLI, add_user
+from bench.server_throughput import big_body
 from interop.processes import terminate
 from interop.stock import StockServer, start_nginx_dav, start_stock_wsgidav
 from interop.tools import Unavailable, free_port, venv_tool, wait_for_port
@@ -154,14 +155,6 @@ def rclone_serve(tmp: Path) -> Iterator[Server]:
 
 def basic_header() -> str:
     return "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
-
-
-def big_body(size: int, block: bytes) -> Iterator[bytes]:
-    sent = 0
-    while sent < size:
-        n = min(len(block), size - sent)
-        sent += n
-        yield block[:n]
 
 
 def put_small_files(

@@ -10,7 +10,7 @@ FTP reply.
 from __future__ import annotations
 
 import calendar
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from email.utils import parsedate_tz
 from typing import BinaryIO
@@ -236,3 +236,23 @@ def body_chunks(answer: Response) -> Iterator[bytes]:
         yield from answer.chunks
     elif answer.body:
         yield answer.body
+
+
+class ChunkStream:
+    """A read-only binary stream over an iterator of byte strings (a streamed answer)."""
+
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        self._chunks = iter(chunks)
+        self._buffer = b""
+
+    def read(self, size: int = -1) -> bytes:
+        """Up to ``size`` bytes (all remaining when negative); ``b""`` at the end."""
+        while size < 0 or len(self._buffer) < size:
+            piece = next(self._chunks, None)
+            if piece is None:
+                break
+            self._buffer += piece
+        if size < 0:
+            size = len(self._buffer)
+        data, self._buffer = self._buffer[:size], self._buffer[size:]
+        return data

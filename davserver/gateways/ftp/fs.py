@@ -13,12 +13,11 @@ from __future__ import annotations
 import os
 import posixpath
 import stat
-from collections.abc import Iterator
 from typing import Any
 
 from pyftpdlib.filesystems import AbstractedFS, FilesystemError
 
-from davserver.gateways.ftp.dav import DavRefused, DavSession, Entry, body_chunks
+from davserver.gateways.ftp.dav import ChunkStream, DavRefused, DavSession, Entry, body_chunks
 from davserver.gateways.ftp.staging import StagedUpload, staged_size
 from davserver.gateways.inprocess import Response
 
@@ -38,8 +37,7 @@ class DownloadFile:
         self.closed = False
         self._dav = dav
         self._answer: Response | None = None
-        self._chunks: Iterator[bytes] = iter(())
-        self._buffer = b""
+        self._stream = ChunkStream(())
         self._open(0)
 
     def _open(self, offset: int) -> None:
@@ -49,8 +47,7 @@ class DownloadFile:
             self._answer = self._dav.download(self.name, offset)
         except DavRefused as exc:
             raise _refused(exc) from exc
-        self._chunks = body_chunks(self._answer)
-        self._buffer = b""
+        self._stream = ChunkStream(body_chunks(self._answer))
 
     def seek(self, offset: int, whence: int = 0) -> None:
         """REST before RETR: restart the download at ``offset``."""
@@ -60,17 +57,7 @@ class DownloadFile:
 
     def read(self, size: int = -1) -> bytes:
         """Up to ``size`` bytes (all remaining when negative); ``b""`` at the end."""
-        while size < 0 or len(self._buffer) < size:
-            piece = next(self._chunks, None)
-            if piece is None:
-                break
-            self._buffer += piece
-            if size >= 0 and len(self._buffer) >= size:
-                break
-        if size < 0:
-            size = len(self._buffer)
-        data, self._buffer = self._buffer[:size], self._buffer[size:]
-        return data
+        return self._stream.read(size)
 
     def close(self) -> None:
         """Release the GET."""

@@ -24,7 +24,14 @@ from typing import Final
 
 from pyftpdlib.filesystems import FilesystemError
 
-from davserver.gateways.ftp.dav import DavRefused, DavSession, Entry, body_chunks, refusal
+from davserver.gateways.ftp.dav import (
+    ChunkStream,
+    DavRefused,
+    DavSession,
+    Entry,
+    body_chunks,
+    refusal,
+)
 from davserver.gateways.inprocess import Response
 
 _QUEUE_DEPTH: Final = 32  # pieces of up to 64 KiB buffered between the FTP loop and the PUT
@@ -230,7 +237,7 @@ class StagedUpload:
             return
         answer = self._dav.download(self.name)
         try:
-            stream = _IterStream(body_chunks(answer))
+            stream = ChunkStream(body_chunks(answer))
             put = self._dav.request(
                 "PUT",
                 f"{self._session}/1",
@@ -296,22 +303,3 @@ class StagedUpload:
     def total(self) -> int:
         """Bytes staged before this transfer plus those written in it."""
         return self.staged + self._written
-
-
-class _IterStream:
-    """A read-only binary stream over an iterator of byte strings."""
-
-    def __init__(self, chunks: object) -> None:
-        self._chunks = iter(chunks)  # type: ignore[call-overload]
-        self._buffer = b""
-
-    def read(self, size: int = -1) -> bytes:
-        while size < 0 or len(self._buffer) < size:
-            piece = next(self._chunks, None)
-            if piece is None:
-                break
-            self._buffer += piece
-        if size < 0:
-            size = len(self._buffer)
-        data, self._buffer = self._buffer[:size], self._buffer[size:]
-        return data
