@@ -16,6 +16,25 @@ from typing import Literal
 
 BUSY_TIMEOUT_S = 30.0
 
+_writer_locks: dict[str, threading.RLock] = {}
+_writer_locks_guard = threading.Lock()
+
+
+def writer_lock(db_path: Path) -> threading.RLock:
+    """The one lock this process's writers of ``db_path`` queue on before ``BEGIN IMMEDIATE``.
+
+    SQLite makes a writer that finds the database locked sleep and retry (its busy handler
+    sleeps 1, 2, 5 ... 100 ms); with several threads of one process writing, those sleeps,
+    not the work, set the pace. Queuing on a Python lock first hands the write lock over the
+    moment it is free; the busy timeout still covers other processes.
+    """
+    key = str(db_path.absolute())
+    with _writer_locks_guard:
+        lock = _writer_locks.get(key)
+        if lock is None:
+            lock = _writer_locks[key] = threading.RLock()
+        return lock
+
 
 def connect(db_path: Path) -> sqlite3.Connection:
     """Open ``db_path`` (creating parent folders) with WAL, foreign keys and a busy timeout."""
@@ -43,6 +62,7 @@ class ThreadLocalDB:
         self.display_name = str(db_path)
         self._schema = schema
         self._local = threading.local()
+        self._writer = writer_lock(db_path)
         self.conn()  # create the schema now, so errors surface at start-up
 
     def conn(self) -> sqlite3.Connection:
@@ -68,12 +88,14 @@ class ThreadLocalDB:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """A ``BEGIN IMMEDIATE`` transaction: committed on success, rolled back on error."""
+        """A ``BEGIN IMMEDIATE`` transaction: committed on success, rolled back on error.
+        Writers of one process take turns on ``writer_lock`` first (see there)."""
         conn = self.conn()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+        with self._writer:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
