@@ -7,6 +7,7 @@ import sys
 
 BENCHES = (
     "bench.hot_path",
+    "bench.request_cost",
     "bench.server_throughput",
     "bench.upload_memory",
     "bench.sync_vs_rclone",

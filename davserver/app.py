@@ -27,6 +27,7 @@ from davserver.context import ServerContext
 from davserver.dav.access_mw import AccessControl
 from davserver.dav.extensions import DavsyncExtensions
 from davserver.dav.limits_mw import DavLimits
+from davserver.dav.lock_manager import install_lock_manager
 from davserver.dav.lock_store import SQLiteLockStorage
 from davserver.dav.prop_store import SQLitePropertyManager
 from davserver.dav.provider import DavsyncDAVProvider, VirtualRootProvider
@@ -201,6 +202,7 @@ def build_app(settings: Settings) -> App:
     _route_wsgidav_logs(settings.verbose)
     logging.getLogger("wsgidav.wsgidav_app").addFilter(_DropStreamedListingErrors())
     dav = WsgiDAVApp(config)
+    install_lock_manager(dav)  # one lock query per ancestor walk instead of one per segment
     front = web.public(RequestScope(dav))
     guard = RequestGuard(front, trusted_proxies=settings.server.trusted_proxies)
     # Outermost: arrivals see the final client address and user (read lazily at commit).

@@ -68,10 +68,35 @@ class _PrefixedSocketIO(socket.SocketIO):
 class PrefetchReader(StreamReader):
     """cheroot's socket reader, plus bytes fed to it ahead of the reads (``feed``)."""
 
+    # _pyio.BufferedReader's state (set by its __init__), read by ``readline``
+    _read_buf: bytes
+    _read_pos: int
+    _read_lock: threading.Lock
+
     def __init__(self, sock: socket.socket, bufsize: int = 8192) -> None:
         self._prefixed = _PrefixedSocketIO(sock)
         _pyio.BufferedReader.__init__(self, self._prefixed, bufsize)
         self.bytes_read = 0
+
+    def readline(self, size: int | None = -1) -> bytes:
+        """One line, as the inherited ``readline`` returns it; a line that is already
+        buffered (the request head usually is, whole) is handed out in one step instead of a
+        peek (a copy of the buffer) and a read per line."""
+        limit = -1 if size is None else size
+        with self._read_lock:
+            buffer: bytes = self._read_buf
+            position: int = self._read_pos
+            end = buffer.find(b"\n", position)
+            if end < 0 or (limit >= 0 and end + 1 - position > limit):
+                line = None
+            else:
+                self._read_pos = end + 1
+                line = buffer[position : end + 1]
+        if line is None:
+            slow: bytes = super().readline(size)
+            return slow
+        self.bytes_read += len(line)
+        return line
 
     @property
     def _prefix(self) -> bytearray:

@@ -40,6 +40,7 @@ from davserver.auth.users import UserStore
 
 __all__ = [
     "CONFIG_KEY",
+    "ENV_ASSESSED",
     "ENV_ATTEMPTED_USER",
     "ENV_THROTTLED",
     "DavsyncAuthConfig",
@@ -53,6 +54,9 @@ CONFIG_KEY = "davsync"
 ENV_ATTEMPTED_USER = "davsync.auth.attempted_user"
 #: Environ key: True when the domain controller refused credentials because of throttling.
 ENV_THROTTLED = "davsync.auth.throttled"
+#: Environ key: the gate's throttle assessment of this request, ``(user, address, Assessment)``;
+#: the controller reuses it for the same user and address instead of asking again.
+ENV_ASSESSED = "davsync.auth.assessed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +136,18 @@ def basic_allowed(settings: DavsyncAuthConfig, environ: Mapping[str, Any]) -> bo
     return settings.basic_over_http or environ.get("wsgi.url_scheme") == "https"
 
 
+def _assessed_wait(
+    environ: Mapping[str, Any], user: str, addr: str | None, throttle: LoginThrottle
+) -> float | None:
+    """The throttle's wait for ``user`` from ``addr``: the gate's assessment of this request
+    when it was made for the same user and address (a moment ago), else a fresh check."""
+    noted = environ.get(ENV_ASSESSED)
+    if noted is not None and noted[0] == user and noted[1] == addr:
+        wait: float | None = noted[2].wait
+        return wait
+    return throttle.check(user, addr)
+
+
 class DavsyncDomainController(BaseDomainController):  # type: ignore[misc]  # untyped base
     """Authenticates against a :class:`UserStore`, in one fixed realm, honoring a throttle.
 
@@ -172,7 +188,7 @@ class DavsyncDomainController(BaseDomainController):  # type: ignore[misc]  # un
         if realm != self.settings.realm:
             return True
         addr = environ.get("REMOTE_ADDR") or None
-        if self.settings.throttle.check(user_name, addr) is not None:
+        if _assessed_wait(environ, user_name, addr, self.settings.throttle) is not None:
             environ[ENV_THROTTLED] = True
             return True
         return False

@@ -14,7 +14,9 @@ For every request that carries ``Authorization: Basic`` or ``Digest`` credential
 3. removes an undecodable Basic header (bad base64, not UTF-8, no ``:``), so the
    authenticator answers 401 with a challenge instead of failing with 500;
 4. records the outcome once the response starts: a success when ``HTTPAuthenticator``
-   authenticated the request (``environ["wsgidav.auth.user_name"]`` set); a failure when the
+   authenticated the request (``davserver.http.environ.authenticated_user``; recorded only
+   when the check in step 2 saw failures of that account from that address, since a success
+   only clears those); a failure when the
    response is 401 after :class:`DavsyncDomainController` was consulted for the credentials
    (so a wrong password or unknown user, for Basic and Digest alike; not a malformed Digest
    header, a logout request or a path that needs no authentication).
@@ -40,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 from wsgidav.mw.base_mw import BaseMiddleware
 
 from davserver.auth.domain_controller import (
+    ENV_ASSESSED,
     ENV_ATTEMPTED_USER,
     ENV_THROTTLED,
     DavsyncAuthConfig,
@@ -47,6 +50,8 @@ from davserver.auth.domain_controller import (
     basic_allowed,
 )
 from davserver.auth.errors import AuthConfigError
+from davserver.auth.throttle import Assessment
+from davserver.http.environ import authenticated_user
 
 if TYPE_CHECKING:
     from wsgiref.types import StartResponse, WSGIEnvironment
@@ -165,7 +170,9 @@ class ThrottleGate(BaseMiddleware):  # type: ignore[misc]  # untyped base
             del environ["HTTP_AUTHORIZATION"]
             return self._next(environ, start_response)
 
-        wait = self.settings.throttle.check(creds.user, addr)
+        assessment = self.settings.throttle.assess(creds.user, addr)
+        environ[ENV_ASSESSED] = (creds.user, addr, assessment)
+        wait = assessment.wait
         if wait is not None:
             _logger.warning("Throttled login of %r from %s for %.0f s", creds.user, addr, wait)
             start_response(
@@ -191,7 +198,7 @@ class ThrottleGate(BaseMiddleware):  # type: ignore[misc]  # untyped base
             nonlocal recorded
             if not recorded:
                 recorded = True
-                self._record(environ, status, creds, addr)
+                self._record(environ, status, creds, addr, assessment)
             return start_response(status, headers, exc_info)
 
         return self._next(environ, observe)
@@ -201,14 +208,21 @@ class ThrottleGate(BaseMiddleware):  # type: ignore[misc]  # untyped base
         return result
 
     def _record(
-        self, environ: WSGIEnvironment, status: str, creds: Credentials, addr: str | None
+        self,
+        environ: WSGIEnvironment,
+        status: str,
+        creds: Credentials,
+        addr: str | None,
+        assessment: Assessment,
     ) -> None:
         if ENV_ATTEMPTED_USER not in environ:
             return  # the domain controller was not asked: no password was checked
         throttle = self.settings.throttle
-        authenticated = environ.get("wsgidav.auth.user_name")
+        authenticated = authenticated_user(environ)
         if authenticated:
-            throttle.record_success(str(authenticated), addr)
+            # Nothing to clear (no write) when the check just saw no failures of this pair.
+            if assessment.pair_failures > 0 or authenticated != creds.user:
+                throttle.record_success(authenticated, addr)
         elif status.startswith("401") and not environ.get(ENV_THROTTLED):
             user = environ.get(ENV_ATTEMPTED_USER) or creds.user
             throttle.record_failure(str(user) if user else None, addr)

@@ -33,6 +33,7 @@ recorded (logged instead); logins go on working.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 import sqlite3
@@ -40,11 +41,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from davserver.auth.state_db import open_state_db
 from providers.statedb import StateConnection
 
-__all__ = ["LoginThrottle"]
+__all__ = ["Assessment", "LoginThrottle"]
 
 _log = logging.getLogger(__name__)
 
@@ -69,6 +71,7 @@ _UNKNOWN_ADDR = "-"
 _PURGE_EVERY = 64
 
 
+@functools.lru_cache(maxsize=4096)
 def _addr_key(addr: str) -> str:
     """Normalize a client address: IPv4-mapped IPv6 to IPv4, other IPv6 to its /64."""
     try:
@@ -95,6 +98,24 @@ def _pair_key(user: str, addr: str | None) -> str:
 class _Count:
     failures: int
     last: float
+
+    @classmethod
+    def of(cls, count: Any, last: Any) -> _Count:
+        """From a ``COUNT(*), MAX(at)`` row (``MAX`` is NULL without failures)."""
+        return cls(int(count), float(last) if last is not None else float("-inf"))
+
+
+@dataclass(frozen=True, slots=True)
+class Assessment:
+    """What :meth:`LoginThrottle.assess` found for one (user, address).
+
+    Attributes:
+        wait: seconds to wait before trying again, or None if nothing is locked.
+        pair_failures: failures of the (user, address) pair within the window.
+    """
+
+    wait: float | None
+    pair_failures: int
 
 
 class LoginThrottle:
@@ -169,7 +190,7 @@ class LoginThrottle:
             )
             .fetchone()
         )
-        return _Count(int(row[0]), float(row[1]) if row[1] is not None else float("-inf"))
+        return _Count.of(row[0], row[1])
 
     def _wait(self, count: _Count, limit: int, now: float) -> float | None:
         if count.failures < limit:
@@ -181,20 +202,46 @@ class LoginThrottle:
         """Seconds to wait (a ``Retry-After`` value, > 0) before ``user`` may try to log in
         from ``addr``; ``None`` if nothing is locked. When several scopes are locked, the
         longest wait is returned."""
+        return self.assess(user, addr).wait
+
+    def assess(self, user: str | None, addr: str | None) -> Assessment:
+        """What :meth:`check` answers, and how many failures the (``user``, ``addr``) pair has
+        in the window (a later :meth:`record_success` has nothing to clear when there are
+        none). The address and pair scopes are read in one query."""
         now = self._clock()
-        waits: list[float | None] = []
-        if addr is not None:
-            waits.append(
-                self._wait(self._count(_ADDR, _addr_key(addr), now), self._limit(_ADDR), now)
+        since = now - self.window_s
+        address: _Count | None
+        pair: _Count | None
+        if addr is not None and user is not None:
+            rows = (
+                self._db.conn()
+                .execute(
+                    "SELECT 0, COUNT(*), MAX(at) FROM login_failures"
+                    " WHERE scope = ? AND key = ? AND at > ?"
+                    " UNION ALL SELECT 1, COUNT(*), MAX(at) FROM login_failures"
+                    " WHERE scope = ? AND key = ? AND at > ?",
+                    (_ADDR, _addr_key(addr), since, _PAIR, _pair_key(user, addr), since),
+                )
+                .fetchall()
             )
-        if user is not None:
-            pair = self._count(_PAIR, _pair_key(user, addr), now)
+            counts = {int(part): _Count.of(count, last) for part, count, last in rows}
+            address, pair = counts[0], counts[1]
+        else:
+            address = self._count(_ADDR, _addr_key(addr), now) if addr is not None else None
+            pair = self._count(_PAIR, _pair_key(user, addr), now) if user is not None else None
+        waits: list[float | None] = []
+        if address is not None:
+            waits.append(self._wait(address, self.address_max_failures, now))
+        if user is not None and pair is not None:
             waits.append(self._wait(pair, self.max_failures, now))
             if pair.failures > 0:  # the backstop only affects addresses that failed
                 account = self._count(_ACCOUNT, _text(user), now)
                 waits.append(self._wait(account, self.account_max_failures, now))
         found = [w for w in waits if w is not None]
-        return max(found) if found else None
+        return Assessment(
+            wait=max(found) if found else None,
+            pair_failures=pair.failures if pair is not None else 0,
+        )
 
     def record_failure(self, user: str | None, addr: str | None) -> None:
         """Count a failed login for ``user`` from ``addr`` in every scope that applies."""

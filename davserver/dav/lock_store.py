@@ -56,10 +56,11 @@ from wsgidav.dav_error import (
     PRECONDITION_CODE_LockTokenMismatch,
 )
 from wsgidav.lock_man.lock_manager import generate_lock_token
+from wsgidav.util import get_uri_parent
 
 from providers.statedb import StateConnection, StateDB, open_db
 
-__all__ = ["DEFAULT_TIMEOUT_S", "LockDict", "SQLiteLockStorage"]
+__all__ = ["DEFAULT_TIMEOUT_S", "LockDict", "SQLiteLockStorage", "lock_roots_up"]
 
 _logger = logging.getLogger(__name__)
 
@@ -96,6 +97,17 @@ def normalize_root(path: str) -> str:
     if not isinstance(path, str) or not path:
         raise ValueError(f"lock path must be a non-empty string: {path!r}")
     return "/" + path.strip("/")
+
+
+def lock_roots_up(url: str) -> list[str]:
+    """The lock roots ``LockManager`` walks for ``url``: ``url`` itself, then each parent up to
+    ``/``, normalised (``/a/b/`` -> ``/a/b``, ``/a``, ``/``), as ``util.get_uri_parent`` steps."""
+    roots: list[str] = []
+    u: str | None = url
+    while u:
+        roots.append(normalize_root(u))
+        u = get_uri_parent(u)
+    return roots
 
 
 def _ancestors(root: str) -> list[str]:
@@ -240,6 +252,21 @@ class SQLiteLockStorage:
         """
         locks = self._select_live(f"SELECT {_COLUMNS} FROM dav_locks WHERE token = ?", (token,))
         return locks[0] if locks else None
+
+    def get_direct_locks(self, roots: Sequence[str]) -> list[LockDict]:
+        """Live locks whose root is one of ``roots`` (normalised), oldest first, in ONE query.
+
+        What ``get_lock_list(root, include_root=True, ...)`` returns for each of ``roots``,
+        together: ``LockManager`` asks once per ancestor of a path, several times a request,
+        and this answers such a walk at once. Expired locks met on the way are purged.
+        """
+        if not roots:
+            return []
+        marks = ",".join("?" * len(roots))
+        return self._select_live(
+            f"SELECT {_COLUMNS} FROM dav_locks WHERE root IN ({marks}) ORDER BY seq, token",
+            list(roots),
+        )
 
     def create(self, path: str, lock: LockDict) -> LockDict:
         """Store a new direct lock on ``path`` and return ``lock``, completed in place.

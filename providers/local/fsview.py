@@ -18,6 +18,7 @@ from providers.errors import InvalidPathError
 from providers.paths import MAX_PATH_BYTES, is_within, normalize, validate_segment
 
 STAGING_FALLBACK_NAME = ".davsync-staging"
+_NORMALIZED_KEPT = 4096
 
 
 def is_file(st: os.stat_result) -> bool:
@@ -37,12 +38,22 @@ class FsView:
         self.root = root
         self.reserved = frozenset(reserved)
         self._root_text = os.fspath(root)
+        self._normalized: dict[str, str] = {}
 
     def storage_path(self, raw: str) -> str:
-        """Normalise ``raw``; InvalidPathError if the policy forbids it or it is reserved."""
+        """Normalise ``raw``; InvalidPathError if the policy forbids it or it is reserved.
+
+        A pure function of ``raw``: the accepted ones are remembered (a bounded number), since
+        one request asks for the same few paths several times."""
+        known = self._normalized.get(raw)
+        if known is not None:
+            return known
         path = normalize(raw)
         if any(path and is_within(path, r) for r in self.reserved):
             raise InvalidPathError(f"{path!r} is reserved for the server")
+        if len(self._normalized) >= _NORMALIZED_KEPT:
+            self._normalized.clear()
+        self._normalized[raw] = path
         return path
 
     def full(self, path: str) -> Path:
@@ -68,6 +79,24 @@ class FsView:
         if st is None or not (is_file(st) or is_dir(st)):
             return None
         return st
+
+    def lookup_with_parent(self, path: str) -> tuple[os.stat_result | None, os.stat_result | None]:
+        """``(lookup(parent_of(path)), lookup(path))`` for a non-root ``path``, in one walk.
+
+        Raises OSError for failures other than absence.
+        """
+        parts = path.split("/")
+        current = self._root_text
+        parent: os.stat_result | None = os.lstat(current) if len(parts) == 1 else None
+        for part in parts[:-1]:
+            current = f"{current}/{part}"
+            parent = lstat_or_none(current)
+            if parent is None or not is_dir(parent):
+                return None, None
+        st = lstat_or_none(f"{current}/{parts[-1]}")
+        if st is None or not (is_file(st) or is_dir(st)):
+            return parent, None
+        return parent, st
 
     def child_path(self, parent: str, name: str) -> str | None:
         """The storage path of entry ``name`` of ``parent`` (a storage path) if it is

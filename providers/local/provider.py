@@ -198,6 +198,14 @@ class LocalProvider:
             log.warning("metadata database full; %d entries get provisional ids", len(items))
             return {path: Row.from_stat(path, st, file_id=new_file_id()) for path, st in items}
 
+    def _current_in_dir(self, path: str) -> os.stat_result | None:
+        """What is at non-root ``path`` now (``lookup``); ConflictError if its parent is not
+        a collection. One walk for both."""
+        parent, current = self._view.lookup_with_parent(path)
+        if parent is None or not is_dir(parent):
+            raise ConflictError(f"the parent of {path!r} is not a collection")
+        return current
+
     def _require_parent_dir(self, path: str) -> None:
         parent = self._view.lookup(parent_of(path))
         if parent is None or not is_dir(parent):
@@ -418,8 +426,7 @@ class LocalProvider:
         p = self._path(path)
         if p == "":
             raise ConflictError("the root is a collection")
-        self._require_parent_dir(p)
-        current = self._view.lookup(p)
+        current = self._current_in_dir(p)
         if current is not None and is_dir(current):
             raise ConflictError(f"{p!r} is a collection")
         if current is None:
@@ -477,8 +484,7 @@ class LocalProvider:
         """Check one write's preconditions against what is there now and land it; caller
         holds its path lock and the metadata transaction."""
         path = job.path
-        self._require_parent_dir(path)
-        current = self._view.lookup(path)
+        current = self._current_in_dir(path)
         if current is not None and is_dir(current):
             raise ConflictError(f"{path!r} is a collection")
         if current is None:
@@ -490,7 +496,9 @@ class LocalProvider:
                 raise PreconditionFailedError(f"{path!r} does not exist")
             if etag_of(current, self._meta.get(path)) != job.if_match:
                 raise PreconditionFailedError(f"{path!r} has a different ETag")
-        entry = self._replace(path, job.staged, job.digests, keep_id=current is not None)
+        entry = self._replace(
+            path, job.staged, job.digests, keep_id=current is not None, before=current
+        )
         return entry, current is None
 
     def _land(self, path: str, staged: StagedFile, digests: Digests, *, keep_id: bool) -> Entry:
@@ -501,15 +509,26 @@ class LocalProvider:
         parent vanished, OSError, sqlite3.Error.
         """
         with self._meta.transaction(), self._tree.watching(parent_of(path)):
-            entry = self._replace(path, staged, digests, keep_id=keep_id)
+            before = self._view.lookup(path)
+            entry = self._replace(path, staged, digests, keep_id=keep_id, before=before)
         fsync_dir(self._view.full(parent_of(path)))
         return entry
 
-    def _replace(self, path: str, staged: StagedFile, digests: Digests, *, keep_id: bool) -> Entry:
+    def _replace(
+        self,
+        path: str,
+        staged: StagedFile,
+        digests: Digests,
+        *,
+        keep_id: bool,
+        before: os.stat_result | None,
+    ) -> Entry:
         """Rename ``staged`` onto ``path`` and record it, inside the caller's metadata
-        transaction and path lock; the caller fsyncs the directory afterwards."""
+        transaction and path lock; the caller fsyncs the directory afterwards.
+
+        ``before``: what is at ``path`` now, as the caller looked it up under the path lock
+        (None: nothing). ``keep_id``: reuse the id of the file being replaced."""
         full = self._view.full(path)
-        before = self._view.lookup(path)
         old = self._meta.get(path)
         if keep_id and old is not None and not old.is_dir:
             file_id = old.file_id

@@ -314,3 +314,34 @@ def test_digest_off_and_basic_refused_on_http_means_https_only(tmp_path: Path) -
         r = c.get("/hello.txt", auth=("alice", "correct horse"))
         assert r.status_code == 401
         assert r.headers["WWW-Authenticate"].startswith("Basic ")
+
+
+class CountingThrottle(LoginThrottle):
+    """Counts what the gate records."""
+
+    successes = 0
+
+    def record_success(self, user: str | None, addr: str | None) -> None:
+        self.successes += 1
+        super().record_success(user, addr)
+
+
+def test_a_clean_success_writes_nothing_but_one_after_failures_clears_them(
+    tmp_path: Path, site_factory: Callable[..., Site], serve: Any
+) -> None:
+    site = site_factory(basic_over_http=True)
+    throttle = CountingThrottle(max_failures=3, window_s=300, lockout_s=60)
+    config = make_config(tmp_path / "share", site.store, throttle, basic_over_http=True)
+    base = serve(Site(WsgiDAVApp(config), site.store, throttle))
+    good = ("alice", "correct horse")
+    with client(base, auth=good) as c:
+        for _ in range(3):
+            assert c.get("/hello.txt").status_code == 200
+    assert throttle.successes == 0  # nothing on record: no write per request
+    for _ in range(2):
+        with client(base, auth=("alice", "wrong")) as c:
+            assert c.get("/hello.txt").status_code == 401
+    with client(base, auth=good) as c:
+        assert c.get("/hello.txt").status_code == 200
+    assert throttle.successes == 1
+    assert throttle.assess("alice", "127.0.0.1").pair_failures == 0  # cleared

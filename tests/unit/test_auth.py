@@ -550,3 +550,34 @@ def test_dc_config_errors(store: UserStore, extra: dict[str, Any]) -> None:
 def test_dc_config_missing_section() -> None:
     with pytest.raises(AuthConfigError):
         DavsyncAuthConfig.from_wsgidav_config({})
+
+
+def test_assess_reports_the_wait_and_the_pairs_failures() -> None:
+    throttle, clock = make_throttle()
+    clean = throttle.assess("alice", "10.0.0.1")
+    assert clean.wait is None and clean.pair_failures == 0
+    throttle.record_failure("alice", "10.0.0.1")
+    throttle.record_failure("bob", "10.0.0.1")  # the address's, not alice's pair
+    seen = throttle.assess("alice", "10.0.0.1")
+    assert seen.wait is None and seen.pair_failures == 1
+    throttle.record_failure("alice", "10.0.0.1")
+    throttle.record_failure("alice", "10.0.0.1")
+    locked = throttle.assess("alice", "10.0.0.1")
+    assert locked.pair_failures == 3
+    assert locked.wait == pytest.approx(60) == throttle.check("alice", "10.0.0.1")
+    assert throttle.assess("alice", None).pair_failures == 0  # another pair (unknown address)
+    clock.now += 301  # out of the window
+    assert throttle.assess("alice", "10.0.0.1").pair_failures == 0
+
+
+def test_assess_counts_the_address_scope_in_the_same_query() -> None:
+    throttle, _ = make_throttle(address_max_failures=2)
+    throttle.record_failure("x", "192.0.2.9")
+    throttle.record_failure("y", "192.0.2.9")
+    seen = throttle.assess("alice", "192.0.2.9")
+    assert seen.wait == pytest.approx(60) and seen.pair_failures == 0
+    ipv6 = throttle.assess("alice", "2001:db8::1")
+    assert ipv6.wait is None
+    throttle.record_failure("z", "2001:db8::1")
+    throttle.record_failure("z", "2001:db8::2")  # the same /64
+    assert throttle.assess("alice", "2001:db8::3").wait == pytest.approx(60)
