@@ -47,9 +47,9 @@ from urllib.parse import urlsplit
 import httpx
 from lxml import etree
 
+from bench.big_transfer import BigTransfer, TransferError, big_file, streamed_sha256
 from bench.checks import Verdict, run_checked
 from bench.davsync_user import DAVSERVER_CLI, add_user
-from bench.server_throughput import big_body
 from interop.processes import terminate
 from interop.stock import StockServer, start_nginx_dav, start_stock_wsgidav
 from interop.tools import Unavailable, free_port, venv_tool, wait_for_port
@@ -220,15 +220,10 @@ def listing(body: bytes) -> dict[str, tuple[int, str]]:
 
 
 def run_work(
-    name: str, server: Server, args: argparse.Namespace, verdict: Verdict
+    name: str, server: Server, args: argparse.Namespace, big: BigTransfer, verdict: Verdict
 ) -> dict[str, float]:
     """Time the work against one server and check what it stored (into ``verdict``)."""
     url = server.url
-    size = args.big_mib * MIB
-    block = os.urandom(MIB)
-    expected_big = hashlib.sha256()
-    for part in big_body(size, block):
-        expected_big.update(part)
     payload = os.urandom(SMALL_SIZE)
     results: dict[str, float] = {}
     with httpx.Client(auth=httpx.BasicAuth(USER, PASSWORD), timeout=600) as c:
@@ -236,27 +231,14 @@ def run_work(
             c.request("MKCOL", url + folder).raise_for_status()
         put_s, get_s, propfind_s = [], [], []
         for _ in range(args.repeat):
-            started = time.perf_counter()
-            c.put(
-                url + "bench/big.bin",
-                content=big_body(size, block),
-                headers={"Content-Length": str(size)},
-            ).raise_for_status()
-            put_s.append(time.perf_counter() - started)
-            got = 0
-            started = time.perf_counter()
-            with c.stream("GET", url + "bench/big.bin") as r:
-                r.raise_for_status()
-                for part in r.iter_raw(MIB):
-                    got += len(part)
-            get_s.append(time.perf_counter() - started)
-            verdict.equal(f"{name}: bytes of the large file read back", size, got)
-        got_big = hashlib.sha256()
-        with c.stream("GET", url + "bench/big.bin") as r:
-            for part in r.iter_raw(MIB):
-                got_big.update(part)
+            put_s.append(big.put(c, url + "bench/big.bin"))
+            seconds, got = big.get(c, url + "bench/big.bin")
+            get_s.append(seconds)
+            verdict.equal(f"{name}: bytes of the large file read back", big.body.size, got)
         verdict.equal(
-            f"{name}: SHA-256 of the large file", expected_big.hexdigest(), got_big.hexdigest()
+            f"{name}: SHA-256 of the large file",
+            big.body.sha256,
+            streamed_sha256(c, url + "bench/big.bin"),
         )
         c.delete(url + "bench/big.bin")
 
@@ -322,7 +304,10 @@ ROWS = [
 
 
 def render(
-    table: dict[str, dict[str, float]], args: argparse.Namespace, left_out: list[str]
+    table: dict[str, dict[str, float]],
+    args: argparse.Namespace,
+    left_out: list[str],
+    big_client: str,
 ) -> str:
     """The table (Markdown), the ratios and what differs."""
     names = list(table)
@@ -349,6 +334,7 @@ def render(
         "same for every server: plain HTTP on loopback, Basic auth on every request, "
         f"keep-alive connections; 4 KiB PUTs to new names; PUT/GET/PROPFIND median of {args.repeat}"
     )
+    lines.append(f"large PUT and GET by: {big_client}")
     lines.extend(f"{name}: {DIFFERS[name]}" for name in table)
     lines.extend(f"left out: {reason}" for reason in left_out)
     return "\n".join(lines)
@@ -375,19 +361,23 @@ def main() -> int:
     verdict = Verdict()
     table: dict[str, dict[str, float]] = {}
     left_out: list[str] = []
-    for name, factory in servers:
-        tmp = Path(tempfile.mkdtemp(prefix=f"bench-{name}-"))
-        try:
-            with factory(tmp) as server:
-                table[name] = run_work(name, server, args, verdict)
-        except Unavailable as exc:
-            left_out.append(f"{name}: {exc}")
-        except (httpx.HTTPError, RuntimeError, OSError) as exc:
-            verdict.fail(f"{name}: {exc}")
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-        print(f"{name}: done", file=sys.stderr, flush=True)
-    print(verdict.ratios(lambda: render(table, args, left_out)))
+    with big_file(args.big_mib * MIB) as body:
+        big = BigTransfer(body, USER, PASSWORD)
+        if big.curl is None:
+            print(f"note: large PUT and GET by {big.client}", file=sys.stderr, flush=True)
+        for name, factory in servers:
+            tmp = Path(tempfile.mkdtemp(prefix=f"bench-{name}-"))
+            try:
+                with factory(tmp) as server:
+                    table[name] = run_work(name, server, args, big, verdict)
+            except Unavailable as exc:
+                left_out.append(f"{name}: {exc}")
+            except (httpx.HTTPError, TransferError, RuntimeError, OSError) as exc:
+                verdict.fail(f"{name}: {exc}")
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
+            print(f"{name}: done", file=sys.stderr, flush=True)
+    print(verdict.ratios(lambda: render(table, args, left_out, big.client)))
     return 0
 
 
