@@ -7,11 +7,13 @@
 from __future__ import annotations
 
 import hashlib
+import threading
+from collections import deque
 from collections.abc import Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 ALGORITHMS = ("md5", "sha1", "sha256")
 BLOCK_SIZE = 1024 * 1024
@@ -51,17 +53,76 @@ PARALLEL_MIN_BYTES = 64 * 1024
 releases the GIL), so one stream is hashed at the speed of the slowest algorithm instead of
 the sum of all three."""
 
+LANE_DEPTH = 8
+"""Blocks a pipelined hasher may hold per lane before ``update`` waits (memory stays at
+about ``LANE_DEPTH`` blocks per stream however fast the caller produces them)."""
+
 _POOL = ThreadPoolExecutor(max_workers=6, thread_name_prefix="hash")
+_LANE_POOL = ThreadPoolExecutor(max_workers=6, thread_name_prefix="hash-lane")
+
+_Hash = Any  # a hashlib object (``hashlib._Hash`` is not public)
+
+
+class _Lane:
+    """Feeds queued blocks, in order, to some digests, on a ``_LANE_POOL`` thread that runs
+    only while blocks are waiting (no thread of its own, so nothing to stop when dropped).
+    After LANE_DEPTH blocks it goes to the back of the pool's queue, so that more streams
+    than threads all make progress.
+
+    ``put`` waits while ``LANE_DEPTH`` blocks are queued; ``wait`` returns when all are
+    consumed and raises what a digest raised (then the lane hashes nothing more).
+    """
+
+    def __init__(self, hashes: tuple[_Hash, ...]) -> None:
+        self._hashes = hashes
+        self._queue: deque[bytes] = deque()
+        self._lock = threading.Lock()
+        self._room = threading.Semaphore(LANE_DEPTH)
+        self._idle = threading.Event()
+        self._idle.set()
+        self._error: BaseException | None = None
+
+    def put(self, block: bytes) -> None:
+        self._room.acquire()
+        with self._lock:
+            self._queue.append(block)
+            if self._idle.is_set():
+                self._idle.clear()
+                _LANE_POOL.submit(self._drain)
+
+    def _drain(self) -> None:
+        for _ in range(LANE_DEPTH):
+            with self._lock:
+                if not self._queue:
+                    self._idle.set()
+                    return
+                block = self._queue.popleft()
+            try:
+                if self._error is None:
+                    for digest in self._hashes:
+                        digest.update(block)
+            except BaseException as exc:  # handed to the caller by ``wait``
+                self._error = exc
+            finally:
+                self._room.release()
+        _LANE_POOL.submit(self._drain)  # more is queued: let other streams' lanes run first
+
+    def wait(self) -> None:
+        self._idle.wait()
+        if self._error is not None:
+            raise self._error
 
 
 class MultiHasher:
     """Feeds every kept algorithm from one pass over the data. Not thread-safe.
 
-    ``pipelined``: ``update`` with an immutable ``bytes`` block of at least
-    PARALLEL_MIN_BYTES returns as soon as the three digests have *started* on it, so the
-    caller can write that block and read the next one while they run; the next ``update``
-    (or ``digests``) first waits for them. Other blocks are consumed before returning, since
-    their buffer may be reused.
+    ``pipelined``: ``update`` with a block of at least PARALLEL_MIN_BYTES queues it (an
+    immutable ``bytes`` as is, anything else as a copy) and returns at once; MD5 and the two
+    SHAs each consume their queue in order on worker threads, so the caller reads and writes
+    the next blocks while they run. At most LANE_DEPTH blocks wait per lane (``update``
+    then waits). ``digests`` waits until every queued block is consumed. Without
+    ``pipelined``, a large block is hashed by the three algorithms concurrently and
+    consumed before ``update`` returns.
     """
 
     def __init__(self, *, pipelined: bool = False) -> None:
@@ -69,37 +130,44 @@ class MultiHasher:
         self._sha1 = hashlib.sha1(usedforsecurity=False)
         self._sha256 = hashlib.sha256()
         self._pipelined = pipelined
-        self._running: list[Future[None]] = []
+        self._lanes: tuple[_Lane, ...] = ()
         self.size = 0
 
     def update(self, data: bytes | bytearray | memoryview) -> None:
         """Add ``data`` to every digest (see ``pipelined`` for when this returns)."""
-        self._settle()
-        if len(data) >= PARALLEL_MIN_BYTES:
-            if self._pipelined and isinstance(data, bytes):
-                self._running = [
-                    _POOL.submit(h.update, data) for h in (self._md5, self._sha1, self._sha256)
-                ]
-            else:
+        size = memoryview(data).nbytes if not isinstance(data, bytes) else len(data)
+        if size >= PARALLEL_MIN_BYTES and self._pipelined:
+            block = data if isinstance(data, bytes) else bytes(data)
+            if not self._lanes:
+                self._lanes = (
+                    _Lane((self._md5,)),
+                    _Lane((self._sha1,)),
+                    _Lane((self._sha256,)),
+                )
+            for lane in self._lanes:
+                lane.put(block)
+        else:
+            self._settle()
+            if size >= PARALLEL_MIN_BYTES:
                 md5 = _POOL.submit(self._md5.update, data)
                 sha1 = _POOL.submit(self._sha1.update, data)
                 self._sha256.update(data)
                 md5.result()
                 sha1.result()
-        else:
-            self._md5.update(data)
-            self._sha1.update(data)
-            self._sha256.update(data)
-        self.size += len(data)
+            else:
+                self._md5.update(data)
+                self._sha1.update(data)
+                self._sha256.update(data)
+        self.size += size
 
     def _settle(self) -> None:
         """Wait until the digests have consumed every block handed to them."""
-        running, self._running = self._running, []
-        for future in running:
-            future.result()
+        for lane in self._lanes:
+            lane.wait()
 
     def digests(self) -> Digests:
-        """The digests of everything fed so far (the hasher stays usable)."""
+        """The digests of everything fed so far (the hasher stays usable). Raises what a
+        digest raised on a pipelined block."""
         self._settle()
         return Digests(
             md5=self._md5.hexdigest(),
