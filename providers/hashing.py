@@ -69,48 +69,68 @@ class _Lane:
     After LANE_DEPTH blocks it goes to the back of the pool's queue, so that more streams
     than threads all make progress.
 
-    ``put`` waits while ``LANE_DEPTH`` blocks are queued; ``wait`` returns when all are
-    consumed and raises what a digest raised (then the lane hashes nothing more).
+    One producer (``put``, ``wait``) at a time. ``put`` waits while LANE_DEPTH blocks are
+    queued, until half of them are consumed; ``wait`` returns when all are consumed and
+    raises what a digest raised (then the lane consumes the rest without hashing). Only
+    C-level locks are used per block: the GIL is handed back and forth thousands of times
+    per GiB, and ``threading.Condition`` would cost more than hashing a block.
     """
 
     def __init__(self, hashes: tuple[_Hash, ...]) -> None:
         self._hashes = hashes
         self._queue: deque[bytes] = deque()
         self._lock = threading.Lock()
-        self._room = threading.Semaphore(LANE_DEPTH)
-        self._idle = threading.Event()
-        self._idle.set()
+        self._running = False  # a drain is queued in the pool or running
+        self._producer_waits = False
+        self._wake = threading.Lock()  # released (by the drain) to wake the producer
+        self._wake.acquire()
         self._error: BaseException | None = None
 
     def put(self, block: bytes) -> None:
-        self._room.acquire()
-        with self._lock:
-            self._queue.append(block)
-            if self._idle.is_set():
-                self._idle.clear()
-                _LANE_POOL.submit(self._drain)
+        while True:
+            with self._lock:
+                if len(self._queue) < LANE_DEPTH:
+                    self._queue.append(block)
+                    if not self._running:
+                        self._running = True
+                        _LANE_POOL.submit(self._drain)
+                    return
+                self._producer_waits = True
+            self._wake.acquire()
+
+    def wait(self) -> None:
+        while True:
+            with self._lock:
+                if not self._running:
+                    break
+                self._producer_waits = True
+            self._wake.acquire()
+        if self._error is not None:
+            raise self._error
+
+    def _wake_producer(self) -> None:
+        """Wake a waiting producer; call with ``_lock`` held."""
+        if self._producer_waits:
+            self._producer_waits = False
+            self._wake.release()
 
     def _drain(self) -> None:
         for _ in range(LANE_DEPTH):
             with self._lock:
                 if not self._queue:
-                    self._idle.set()
+                    self._running = False
+                    self._wake_producer()
                     return
                 block = self._queue.popleft()
-            try:
-                if self._error is None:
+                if len(self._queue) <= LANE_DEPTH // 2:
+                    self._wake_producer()
+            if self._error is None:
+                try:
                     for digest in self._hashes:
                         digest.update(block)
-            except BaseException as exc:  # handed to the caller by ``wait``
-                self._error = exc
-            finally:
-                self._room.release()
-        _LANE_POOL.submit(self._drain)  # more is queued: let other streams' lanes run first
-
-    def wait(self) -> None:
-        self._idle.wait()
-        if self._error is not None:
-            raise self._error
+                except BaseException as exc:  # handed to the producer by ``wait``
+                    self._error = exc
+        _LANE_POOL.submit(self._drain)  # more may be queued: let other streams' lanes run
 
 
 class MultiHasher:
