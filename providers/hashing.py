@@ -53,9 +53,12 @@ PARALLEL_MIN_BYTES = 64 * 1024
 releases the GIL), so one stream is hashed at the speed of the slowest algorithm instead of
 the sum of all three."""
 
-LANE_DEPTH = 8
-"""Blocks a pipelined hasher may hold per lane before ``update`` waits (memory stays at
-about ``LANE_DEPTH`` blocks per stream however fast the caller produces them)."""
+LANE_BYTES = 2 * 1024 * 1024
+"""Bytes a pipelined hasher may have queued before ``update`` waits (it always takes one
+block): memory stays at about this much per stream, whatever the block size and however
+fast the caller produces blocks. The three lanes share the queued blocks."""
+LANE_TURN = 16
+"""Blocks a lane hashes before it lets other streams' lanes have its pool thread."""
 
 _POOL = ThreadPoolExecutor(max_workers=6, thread_name_prefix="hash")
 _LANE_POOL = ThreadPoolExecutor(max_workers=6, thread_name_prefix="hash-lane")
@@ -66,11 +69,11 @@ _Hash = Any  # a hashlib object (``hashlib._Hash`` is not public)
 class _Lane:
     """Feeds queued blocks, in order, to some digests, on a ``_LANE_POOL`` thread that runs
     only while blocks are waiting (no thread of its own, so nothing to stop when dropped).
-    After LANE_DEPTH blocks it goes to the back of the pool's queue, so that more streams
+    After LANE_TURN blocks it goes to the back of the pool's queue, so that more streams
     than threads all make progress.
 
-    One producer (``put``, ``wait``) at a time. ``put`` waits while LANE_DEPTH blocks are
-    queued, until half of them are consumed; ``wait`` returns when all are consumed and
+    One producer (``put``, ``wait``) at a time. ``put`` waits while LANE_BYTES or more are
+    queued, until at most half of that is left; ``wait`` returns when all are consumed and
     raises what a digest raised (then the lane consumes the rest without hashing). Only
     C-level locks are used per block: the GIL is handed back and forth thousands of times
     per GiB, and ``threading.Condition`` would cost more than hashing a block.
@@ -79,6 +82,7 @@ class _Lane:
     def __init__(self, hashes: tuple[_Hash, ...]) -> None:
         self._hashes = hashes
         self._queue: deque[bytes] = deque()
+        self._queued = 0  # bytes in _queue
         self._lock = threading.Lock()
         self._running = False  # a drain is queued in the pool or running
         self._producer_waits = False
@@ -89,8 +93,9 @@ class _Lane:
     def put(self, block: bytes) -> None:
         while True:
             with self._lock:
-                if len(self._queue) < LANE_DEPTH:
+                if self._queued < LANE_BYTES:
                     self._queue.append(block)
+                    self._queued += len(block)
                     if not self._running:
                         self._running = True
                         _LANE_POOL.submit(self._drain)
@@ -115,14 +120,15 @@ class _Lane:
             self._wake.release()
 
     def _drain(self) -> None:
-        for _ in range(LANE_DEPTH):
+        for _ in range(LANE_TURN):
             with self._lock:
                 if not self._queue:
                     self._running = False
                     self._wake_producer()
                     return
                 block = self._queue.popleft()
-                if len(self._queue) <= LANE_DEPTH // 2:
+                self._queued -= len(block)
+                if self._queued <= LANE_BYTES // 2:
                     self._wake_producer()
             if self._error is None:
                 try:
@@ -139,8 +145,8 @@ class MultiHasher:
     ``pipelined``: ``update`` with a block of at least PARALLEL_MIN_BYTES queues it (an
     immutable ``bytes`` as is, anything else as a copy) and returns at once; MD5 and the two
     SHAs each consume their queue in order on worker threads, so the caller reads and writes
-    the next blocks while they run. At most LANE_DEPTH blocks wait per lane (``update``
-    then waits). ``digests`` waits until every queued block is consumed. Without
+    the next blocks while they run. About LANE_BYTES at most wait (``update`` then
+    waits). ``digests`` waits until every queued block is consumed. Without
     ``pipelined``, a large block is hashed by the three algorithms concurrently and
     consumed before ``update`` returns.
     """

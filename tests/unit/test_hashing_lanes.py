@@ -9,10 +9,11 @@ import os
 import random
 import threading
 import time
+import tracemalloc
 
 import pytest
 
-from providers.hashing import LANE_DEPTH, PARALLEL_MIN_BYTES, MultiHasher
+from providers.hashing import LANE_BYTES, LANE_TURN, PARALLEL_MIN_BYTES, MultiHasher
 
 MIB = 1024 * 1024
 
@@ -33,7 +34,7 @@ def got(hasher: MultiHasher) -> tuple[str, str, str]:
 @pytest.mark.parametrize("pipelined", [True, False])
 def test_odd_blocks_of_every_buffer_type_hash_like_hashlib(pipelined: bool) -> None:
     rng = random.Random(13)
-    body = os.urandom(40 * MIB + 4099)  # well past LANE_DEPTH blocks, odd tail
+    body = os.urandom(40 * MIB + 4099)  # many times LANE_BYTES, odd tail
     sizes = [1, 4095, PARALLEL_MIN_BYTES - 1, PARALLEL_MIN_BYTES, PARALLEL_MIN_BYTES + 1, MIB + 7]
     hasher = MultiHasher(pipelined=pipelined)
     reused = bytearray(2 * MIB)
@@ -66,7 +67,7 @@ def test_digests_midway_and_the_hasher_stays_usable() -> None:
 
 
 def test_more_streams_than_lane_threads_all_progress() -> None:
-    """Two endless streams keep lane threads busy; a third stream of more than LANE_DEPTH
+    """Two endless streams keep lane threads busy; a third stream of more than LANE_TURN
     blocks still finishes meanwhile, and every stream's digests are its own."""
     block = os.urandom(MIB)  # slow to hash: their producers keep the lanes' queues full
     stop = threading.Event()
@@ -85,7 +86,7 @@ def test_more_streams_than_lane_threads_all_progress() -> None:
         hog.start()
     try:
         time.sleep(0.2)
-        body = os.urandom(PARALLEL_MIN_BYTES * (4 * LANE_DEPTH + 1))
+        body = os.urandom(PARALLEL_MIN_BYTES * (4 * LANE_TURN + 1))
         done = threading.Event()
         third: list[tuple[str, str, str]] = []
 
@@ -105,3 +106,23 @@ def test_more_streams_than_lane_threads_all_progress() -> None:
             hog.join(60)
     for i in range(2):
         assert results[i] == expected(block * fed[i])
+
+
+def test_a_fast_producer_is_held_to_lane_bytes() -> None:
+    """Fresh 1 MiB blocks produced much faster than MD5 consumes them: what is allocated at
+    any time stays near LANE_BYTES plus a few blocks, not the 64 MiB fed."""
+    seed = os.urandom(MIB)
+    hasher = MultiHasher(pipelined=True)
+    tracemalloc.start()
+    try:
+        for i in range(64):
+            hasher.update(bytes([i]) + seed[1:])  # a new object each time
+        digests = hasher.digests()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < LANE_BYTES + 4 * MIB, f"peak {peak / MIB:.1f} MiB"
+    reference = hashlib.sha256()
+    for i in range(64):
+        reference.update(bytes([i]) + seed[1:])
+    assert digests.sha256 == reference.hexdigest()
