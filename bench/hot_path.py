@@ -8,9 +8,9 @@ checked by each server):
   in rounds that visit every server in turn (so a change in the machine's load falls on all
   of them alike); timed by curl, a C client, so that the client does not cap the servers
   (``bench.big_transfer``; without curl a Python client, and the output says so);
-- then, one server after the other, 4 KiB PUTs, each to a new name: ``--small-one`` of them from 1 client, then
-  ``--small-many`` from ``--clients`` clients at once (separate processes, one keep-alive
-  connection each);
+- then, one server after the other, 4 KiB PUTs, each to a new name: ``--small-one`` of
+  them from 1 client, then ``--small-many`` from ``--clients`` clients at once (separate
+  processes, one keep-alive connection each);
 - PROPFIND Depth:1 of the folder the many clients filled, asking for size, ETag, mtime,
   type and ``oc:checksums`` (``--repeat`` times, median).
 
