@@ -5,6 +5,7 @@ deliberately misbehaving peer: pytest-httpserver)."""
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -21,7 +22,7 @@ SIZE = 3 * 1024 * 1024 + 17
 
 
 @pytest.fixture(params=["curl", "python"])
-def transfer(request: pytest.FixtureRequest) -> BigTransfer:
+def transfer(request: pytest.FixtureRequest) -> Iterator[BigTransfer]:
     with big_file(SIZE) as body:
         big = BigTransfer(body, "u", "p")
         if request.param == "curl":
@@ -30,7 +31,7 @@ def transfer(request: pytest.FixtureRequest) -> BigTransfer:
         else:
             big.curl = None
             assert "curl is missing" in big.client
-        yield big  # type: ignore[misc]
+        yield big
 
 
 def test_big_file_is_what_its_digest_says_and_goes_away() -> None:
