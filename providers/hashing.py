@@ -120,12 +120,22 @@ class _Lane:
             self._wake.release()
 
     def _drain(self) -> None:
+        while self._drain_turn():
+            try:
+                _LANE_POOL.submit(self._drain)  # more may be queued: other lanes go first
+                return
+            except RuntimeError:  # the interpreter is shutting down: finish here
+                continue
+
+    def _drain_turn(self) -> bool:
+        """Hash up to LANE_TURN queued blocks; False once the queue is empty (the lane is
+        then no longer running)."""
         for _ in range(LANE_TURN):
             with self._lock:
                 if not self._queue:
                     self._running = False
                     self._wake_producer()
-                    return
+                    return False
                 block = self._queue.popleft()
                 self._queued -= len(block)
                 if self._queued <= LANE_BYTES // 2:
@@ -136,7 +146,7 @@ class _Lane:
                         digest.update(block)
                 except BaseException as exc:  # handed to the producer by ``wait``
                     self._error = exc
-        _LANE_POOL.submit(self._drain)  # more may be queued: let other streams' lanes run
+        return True
 
 
 class MultiHasher:
