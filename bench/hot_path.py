@@ -1,13 +1,16 @@
 """The hot path side by side: davserver vs stock WsgiDAV 4.4 vs nginx DAV vs rclone serve.
 
-One run, the same work against each server on a loopback port, one server after the other,
-with the same transport (plain HTTP, keep-alive connections) and the same authentication
-(Basic on every request, checked by each server):
+One run, the same work against each server on a loopback port, with the same transport
+(plain HTTP, keep-alive connections) and the same authentication (Basic on every request,
+checked by each server):
 
-- PUT of one large file (default 1 GiB) and GET of it, each ``--repeat`` times (median);
-- 4 KiB PUTs, each to a new name: ``--small-one`` of them from 1 client, then
-  ``--small-many`` from ``--clients`` clients at once (separate processes, one keep-alive
-  connection each);
+- PUT of one large file (default 1 GiB) and GET of it, each ``--repeat`` times (median),
+  in rounds that visit every server in turn (so a change in the machine's load falls on all
+  of them alike); timed by curl, a C client, so that the client does not cap the servers
+  (``bench.big_transfer``; without curl a Python client, and the output says so);
+- then, one server after the other, 4 KiB PUTs, each to a new name: ``--small-one`` of
+  them from 1 client, then ``--small-many`` from ``--clients`` clients at once (separate
+  processes, one keep-alive connection each);
 - PROPFIND Depth:1 of the folder the many clients filled, asking for size, ETag, mtime,
   type and ``oc:checksums`` (``--repeat`` times, median).
 
@@ -38,7 +41,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
 from multiprocessing.synchronize import Barrier
 from pathlib import Path
@@ -47,9 +50,9 @@ from urllib.parse import urlsplit
 import httpx
 from lxml import etree
 
+from bench.big_transfer import BigTransfer, TransferError, big_file, streamed_sha256
 from bench.checks import Verdict, run_checked
 from bench.davsync_user import DAVSERVER_CLI, add_user
-from bench.server_throughput import big_body
 from interop.processes import terminate
 from interop.stock import StockServer, start_nginx_dav, start_stock_wsgidav
 from interop.tools import Unavailable, free_port, venv_tool, wait_for_port
@@ -219,47 +222,51 @@ def listing(body: bytes) -> dict[str, tuple[int, str]]:
     return out
 
 
+def big_rounds(
+    running: dict[str, Server], args: argparse.Namespace, big: BigTransfer, verdict: Verdict
+) -> dict[str, dict[str, float]]:
+    """The large PUT and GET (MiB/s, median per server), round-robin: each of ``--repeat``
+    rounds PUTs and GETs once per server, so a change in the load of a shared machine falls
+    on every server alike. Checks the bytes read back and, once, the stored SHA-256."""
+    put_s: dict[str, list[float]] = {name: [] for name in running}
+    get_s: dict[str, list[float]] = {name: [] for name in running}
+    with httpx.Client(auth=httpx.BasicAuth(USER, PASSWORD), timeout=600) as c:
+        for server in running.values():
+            c.request("MKCOL", server.url + "big/").raise_for_status()
+        for _ in range(args.repeat):
+            for name, server in running.items():
+                put_s[name].append(big.put(c, server.url + "big/big.bin"))
+                seconds, got = big.get(c, server.url + "big/big.bin")
+                get_s[name].append(seconds)
+                verdict.equal(f"{name}: bytes of the large file read back", big.body.size, got)
+        for name, server in running.items():
+            verdict.equal(
+                f"{name}: SHA-256 of the large file",
+                big.body.sha256,
+                streamed_sha256(c, server.url + "big/big.bin"),
+            )
+            c.delete(server.url + "big/big.bin")
+    return {
+        name: {
+            "put_big": args.big_mib / statistics.median(put_s[name]),
+            "get_big": args.big_mib / statistics.median(get_s[name]),
+        }
+        for name in running
+    }
+
+
 def run_work(
     name: str, server: Server, args: argparse.Namespace, verdict: Verdict
 ) -> dict[str, float]:
-    """Time the work against one server and check what it stored (into ``verdict``)."""
+    """Time the small-file work against one server and check what it stored (into
+    ``verdict``)."""
     url = server.url
-    size = args.big_mib * MIB
-    block = os.urandom(MIB)
-    expected_big = hashlib.sha256()
-    for part in big_body(size, block):
-        expected_big.update(part)
     payload = os.urandom(SMALL_SIZE)
     results: dict[str, float] = {}
     with httpx.Client(auth=httpx.BasicAuth(USER, PASSWORD), timeout=600) as c:
         for folder in ("bench/", "bench/one/", "bench/many/"):
             c.request("MKCOL", url + folder).raise_for_status()
-        put_s, get_s, propfind_s = [], [], []
-        for _ in range(args.repeat):
-            started = time.perf_counter()
-            c.put(
-                url + "bench/big.bin",
-                content=big_body(size, block),
-                headers={"Content-Length": str(size)},
-            ).raise_for_status()
-            put_s.append(time.perf_counter() - started)
-            got = 0
-            started = time.perf_counter()
-            with c.stream("GET", url + "bench/big.bin") as r:
-                r.raise_for_status()
-                for part in r.iter_raw(MIB):
-                    got += len(part)
-            get_s.append(time.perf_counter() - started)
-            verdict.equal(f"{name}: bytes of the large file read back", size, got)
-        got_big = hashlib.sha256()
-        with c.stream("GET", url + "bench/big.bin") as r:
-            for part in r.iter_raw(MIB):
-                got_big.update(part)
-        verdict.equal(
-            f"{name}: SHA-256 of the large file", expected_big.hexdigest(), got_big.hexdigest()
-        )
-        c.delete(url + "bench/big.bin")
-
+        propfind_s = []
         one = [f"f{i:05d}.dat" for i in range(args.small_one)]
         results["small_1"] = small_puts(url + "bench/one/", one, 1, payload, verdict)
         many = [f"f{i:05d}.dat" for i in range(args.small_many)]
@@ -292,8 +299,6 @@ def run_work(
         for folder, n in samples:
             stored = c.get(url + f"bench/{folder}/{n}").content
             verdict.equal(f"{name}: content of {folder}/{n}", payload, stored)
-    results["put_big"] = args.big_mib / statistics.median(put_s)
-    results["get_big"] = args.big_mib / statistics.median(get_s)
     results["propfind"] = statistics.median(propfind_s)
     results["rss_mib"] = peak_rss_mib(server.pid)
     return results
@@ -322,7 +327,10 @@ ROWS = [
 
 
 def render(
-    table: dict[str, dict[str, float]], args: argparse.Namespace, left_out: list[str]
+    table: dict[str, dict[str, float]],
+    args: argparse.Namespace,
+    left_out: list[str],
+    big_client: str,
 ) -> str:
     """The table (Markdown), the ratios and what differs."""
     names = list(table)
@@ -349,6 +357,7 @@ def render(
         "same for every server: plain HTTP on loopback, Basic auth on every request, "
         f"keep-alive connections; 4 KiB PUTs to new names; PUT/GET/PROPFIND median of {args.repeat}"
     )
+    lines.append(f"large PUT and GET by: {big_client}")
     lines.extend(f"{name}: {DIFFERS[name]}" for name in table)
     lines.extend(f"left out: {reason}" for reason in left_out)
     return "\n".join(lines)
@@ -375,19 +384,32 @@ def main() -> int:
     verdict = Verdict()
     table: dict[str, dict[str, float]] = {}
     left_out: list[str] = []
-    for name, factory in servers:
-        tmp = Path(tempfile.mkdtemp(prefix=f"bench-{name}-"))
+    running: dict[str, Server] = {}
+    with ExitStack() as stack, big_file(args.big_mib * MIB) as body:
+        big = BigTransfer(body, USER, PASSWORD)
+        if big.curl is None:
+            print(f"note: large PUT and GET by {big.client}", file=sys.stderr, flush=True)
+        for name, factory in servers:
+            tmp = Path(tempfile.mkdtemp(prefix=f"bench-{name}-"))
+            stack.callback(shutil.rmtree, tmp, ignore_errors=True)
+            try:
+                running[name] = stack.enter_context(factory(tmp))
+            except Unavailable as exc:
+                left_out.append(f"{name}: {exc}")
+            except (RuntimeError, OSError) as exc:
+                verdict.fail(f"{name}: {exc}")
         try:
-            with factory(tmp) as server:
-                table[name] = run_work(name, server, args, verdict)
-        except Unavailable as exc:
-            left_out.append(f"{name}: {exc}")
-        except (httpx.HTTPError, RuntimeError, OSError) as exc:
-            verdict.fail(f"{name}: {exc}")
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-        print(f"{name}: done", file=sys.stderr, flush=True)
-    print(verdict.ratios(lambda: render(table, args, left_out)))
+            table.update(big_rounds(running, args, big, verdict))
+        except (httpx.HTTPError, TransferError, RuntimeError, OSError) as exc:
+            verdict.fail(f"large PUT/GET: {exc}")
+        print("large PUT/GET: done", file=sys.stderr, flush=True)
+        for name, server in running.items():
+            try:
+                table.setdefault(name, {}).update(run_work(name, server, args, verdict))
+            except (httpx.HTTPError, RuntimeError, OSError) as exc:
+                verdict.fail(f"{name}: {exc}")
+            print(f"{name}: done", file=sys.stderr, flush=True)
+    print(verdict.ratios(lambda: render(table, args, left_out, big.client)))
     return 0
 
 

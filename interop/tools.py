@@ -46,6 +46,7 @@ CI_PACKAGES: dict[str, str] = {
     "radosgw": "radosgw",
     "radosgw-admin": "ceph-common",
     "initdb": "postgresql",  # in /usr/lib/postgresql/<version>/bin (interop/postgres.py)
+    "curl": "curl",  # large PUT/GET timing in bench/hot_path.py
 }
 # What the ``test`` extra of pyproject.toml installs into the virtualenv: executable -> package.
 VENV_PACKAGES: dict[str, str] = {
