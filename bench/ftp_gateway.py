@@ -40,7 +40,7 @@ USER, PASSWORD = "bench", "bench-password"
 SMALL_BYTES = 16 * 1024
 
 
-class Mismatch(Exception):
+class MismatchError(Exception):
     """A stored file differs from what was sent."""
 
 
@@ -159,14 +159,14 @@ def run_one(
         if name == "gateway":
             reported = ftp.sendcmd("HASH big.bin").split()[3]
             if reported != hashlib.sha256(big).hexdigest():
-                raise Mismatch(f"{name}: HASH of big.bin is {reported}")
+                raise MismatchError(f"{name}: HASH of big.bin is {reported}")
     finally:
         ftp.quit()
     if hashlib.sha256((home / "big.bin").read_bytes()).digest() != hashlib.sha256(big).digest():
-        raise Mismatch(f"{name}: big.bin on disk differs from what was sent")
+        raise MismatchError(f"{name}: big.bin on disk differs from what was sent")
     for i, data in enumerate(smalls):
         if (home / "small" / f"{i:05d}.bin").read_bytes() != data:
-            raise Mismatch(f"{name}: small/{i:05d}.bin on disk differs")
+            raise MismatchError(f"{name}: small/{i:05d}.bin on disk differs")
     return {"big": big_s, "small": small_s}
 
 
@@ -187,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
                 results["plain"] = run_one("plain", port, home, ca, big, smalls)
             with gateway(tmp, cert, key) as (port, home):
                 results["gateway"] = run_one("gateway", port, home, ca, big, smalls)
-        except Mismatch as exc:
+        except MismatchError as exc:
             print(f"MISMATCH: {exc}", file=sys.stderr)
             return 1
     big_mb = len(big) / 1e6

@@ -42,7 +42,7 @@ from lxml import etree
 from bench.checks import Verdict, run_checked
 from interop.processes import terminate
 from interop.stock import start_nginx_dav, start_stock_wsgidav
-from interop.tools import Unavailable
+from interop.tools import UnavailableError
 
 USER, PASSWORD = "bench", "bench-password"
 DAVSERVER_CONFIG = "auth: {basic_over_http: true, digest: false}\n"  # Basic, like the peers
@@ -273,7 +273,7 @@ def main() -> int:
         try:
             with factory(tmp) as (url, auth):
                 table[name] = run_work(url, auth, args.big_mb, args.small, verdict, name)
-        except Unavailable as exc:
+        except UnavailableError as exc:
             left_out.append(f"{name}: {exc}")
         except (httpx.HTTPError, RuntimeError) as exc:
             verdict.fail(f"{name}: {exc}")

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from davserver.errors import DavserverError
+
 Environ = dict[str, Any]
 """A WSGI environ (PEP 3333): CGI variables, ``wsgi.*`` and server/framework keys."""
 
@@ -20,7 +22,7 @@ USER_KEY = "wsgidav.auth.user_name"
 """The environ key the authenticator stores the user name under (absent: anonymous)."""
 
 
-class ContentLengthError(ValueError):
+class ContentLengthError(DavserverError, ValueError):
     """A ``Content-Length`` that is not a decimal number of bytes."""
 
 
