@@ -46,7 +46,6 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 import defusedxml.ElementTree as SafeET
-from wsgidav.mw.base_mw import BaseMiddleware
 
 from davserver.dav.provider import DavsyncDAVProvider
 from davserver.dav.resources import FileResource, FolderResource
@@ -62,8 +61,10 @@ from davserver.gateways.form_parts import (
 )
 from davserver.gateways.inprocess import InProcessClient, Response
 from davserver.http.environ import StartResponse, authenticated_user
-from davserver.limits import RequestGuard, WSGIApp
+from davserver.limits import WSGIApp
 from davserver.namespace import resolve_in_share
+from davserver.settings import Settings
+from providers.base import Provider
 from providers.errors import InvalidPathError
 
 AUTHENTICATED_USER_KEY = "davsync.gateway.user"
@@ -101,10 +102,6 @@ class AppRef:
 
     def __init__(self) -> None:
         self.app: WSGIApp | None = None
-
-
-GATEWAY_APP_KEY = "gateway_app"
-"""Key of the ``AppRef`` in WsgiDAV's ``config["davsync"]``."""
 
 
 def as_user(app: WSGIApp, user: str) -> WSGIApp:
@@ -231,12 +228,14 @@ def _explanation(answer: Response) -> str:
 # --------------------------------------------------------------------------- middleware
 
 
-class FormUploads(BaseMiddleware):  # type: ignore[misc]
-    """See the module docstring. Reads ``config["davsync"]["context"].settings``."""
+class FormUploads:
+    """See the module docstring. ``whole_app`` is the whole application the uploads run
+    through (filled in by ``build_app``), ``storage`` where the files land."""
 
-    def __init__(self, wsgidav_app: Any, next_app: Any, config: dict[str, Any]) -> None:
-        super().__init__(wsgidav_app, next_app, config)
-        settings = config["davsync"]["context"].settings
+    def __init__(
+        self, next_app: WSGIApp, *, settings: Settings, storage: Provider, whole_app: AppRef
+    ) -> None:
+        self.next_app = next_app
         form = settings.gateways.form
         self.enabled = form.enabled
         self.limits = FormLimits(
@@ -246,9 +245,8 @@ class FormUploads(BaseMiddleware):  # type: ignore[misc]
             max_file_bytes=settings.limits.max_put_bytes,
         )
         self.staging = settings.state_path / STAGING_DIR
-        self.storage = config["davsync"]["context"].storage
-        self._ref: AppRef | None = config["davsync"].get(GATEWAY_APP_KEY)
-        self._fallback = RequestGuard(wsgidav_app)
+        self.storage = storage
+        self._whole = whole_app
         _remove_stale(self.staging)
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -264,7 +262,7 @@ class FormUploads(BaseMiddleware):  # type: ignore[misc]
                 if isinstance(res, FolderResource) and res.area == "files":
                     url = _collection_url(environ)
                     return _send(environ, start_response, 200, "text/html", upload_page(url))
-        return self.next_app(environ, start_response)  # type: ignore[no-any-return]
+        return self.next_app(environ, start_response)
 
     @staticmethod
     def _target(environ: dict[str, Any], provider: DavsyncDAVProvider) -> tuple[str, bool] | None:
@@ -345,7 +343,9 @@ class FormUploads(BaseMiddleware):  # type: ignore[misc]
             if f.filename in ("", ".", ".."):
                 raise _RefusedError(400, f"invalid file name {f.filename!r}")
         declared = declared_values(content)
-        app = self._ref.app if self._ref is not None and self._ref.app else self._fallback
+        app = self._whole.app
+        if app is None:
+            raise RuntimeError("FormUploads before build_app filled in the whole application")
         session = _Session(app, environ, provider.share_path)
         if not exists:
             session.make_dirs(target)

@@ -7,7 +7,7 @@ every reader of the user goes through ``authenticated_user`` so the key is spell
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from davserver.errors import DavserverError
@@ -17,6 +17,9 @@ Environ = dict[str, Any]
 
 StartResponse = Callable[..., Any]
 """The WSGI ``start_response`` callable (status, headers[, exc_info]) -> write."""
+
+WSGIApp = Callable[[Environ, StartResponse], Iterable[bytes]]
+"""A WSGI application (PEP 3333); a middleware is one built around the next application."""
 
 USER_KEY = "wsgidav.auth.user_name"
 """The environ key the authenticator stores the user name under (absent: anonymous)."""
