@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from interop import accounts
 from interop.nginx import nginx_conf
 from interop.processes import terminate
 from interop.stock import HOST, StockServer, _launch
@@ -209,26 +210,7 @@ def davserver_cli(*args: str) -> list[str]:
 
 def add_user(backend: Backend, config: Path, name: str, password: str) -> None:
     """Create user ``name`` in the shared state (RuntimeError with the output on failure)."""
-    proc = subprocess.run(
-        davserver_cli(
-            "user",
-            "add",
-            name,
-            "--password-stdin",
-            "--config",
-            str(config),
-            "--root",
-            str(backend.root),
-        ),
-        input=password + "\n",
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, **backend.env},
-        check=False,
-    )
-    if proc.returncode != 0:
-        raise RuntimeError(f"davserver user add {name} failed:\n{proc.stdout}{proc.stderr}")
+    accounts.add_user(backend.root, name, password, config=config, env=backend.env)
 
 
 @dataclass
