@@ -11,14 +11,12 @@ Unauthenticated requests pass unchanged (and get 401 or 404 from the stack).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
+from davserver.dav.host import DavHost
 from davserver.http.environ import StartResponse, WSGIApp, authenticated_user
 from davserver.namespace import SHARES, WEBDAV_ALIAS
-
-if TYPE_CHECKING:
-    from davserver.dav.provider import DavsyncDAVProvider
 
 ALIAS_ENV_KEY = "davsync.webdav_alias"
 """environ key: (alias prefix, canonical prefix) when the request came in through the alias."""
@@ -34,7 +32,7 @@ def _below_alias(path: str) -> str | None:
 class WebdavAlias:
     """See the module docstring; ``provider`` serves the files share (``SHARES[0]``)."""
 
-    def __init__(self, next_app: WSGIApp, *, provider: DavsyncDAVProvider) -> None:
+    def __init__(self, next_app: WSGIApp, *, provider: DavHost) -> None:
         self.next_app = next_app
         self.provider = provider
         self.share = SHARES[0]
