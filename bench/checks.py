@@ -17,6 +17,11 @@ class BenchFailedError(Exception):
     """The benchmark's own results are wrong; the message lists what failed."""
 
 
+class MismatchError(Exception):
+    """What a server stored (or the hash it reports) differs from what was sent, or it
+    refused the upload."""
+
+
 def tree_mismatch(expected: Mapping[str, str], got: Mapping[str, str]) -> str | None:
     """None if ``got`` (path -> hash) equals ``expected``; else a one-line description
     starting with ``MISMATCH`` (missing, changed and unexpected paths, with examples)."""

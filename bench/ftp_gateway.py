@@ -34,14 +34,11 @@ from pathlib import Path
 
 import trustme
 
+from bench.checks import MismatchError
 from bench.davsync_user import DAVSERVER_CLI, add_user
 
 USER, PASSWORD = "bench", "bench-password"
 SMALL_BYTES = 16 * 1024
-
-
-class MismatchError(Exception):
-    """A stored file differs from what was sent."""
 
 
 def _tls_files(tmp: Path) -> tuple[Path, Path, Path]:
