@@ -1,9 +1,9 @@
 """Benchmarks check their own results before they print a number.
 
 A benchmark collects every failed transfer and every wrong hash in a ``Verdict``. Timings and
-ratios are printed only through ``Verdict.ratios``, which refuses (raises ``BenchFailed``)
+ratios are printed only through ``Verdict.ratios``, which refuses (raises ``BenchFailedError``)
 while anything failed: a fast run that lost or changed data proves nothing. ``run_checked``
-turns ``BenchFailed`` into the failures on stderr and exit status 1.
+turns ``BenchFailedError`` into the failures on stderr and exit status 1.
 """
 
 from __future__ import annotations
@@ -13,8 +13,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 
-class BenchFailed(Exception):
+class BenchFailedError(Exception):
     """The benchmark's own results are wrong; the message lists what failed."""
+
+
+class MismatchError(Exception):
+    """What a server stored (or the hash it reports) differs from what was sent, or it
+    refused the upload."""
 
 
 def tree_mismatch(expected: Mapping[str, str], got: Mapping[str, str]) -> str | None:
@@ -66,21 +71,21 @@ class Verdict:
         return not self.failures
 
     def check(self) -> None:
-        """Raise BenchFailed (listing every failure) unless every result checked out."""
+        """Raise BenchFailedError (listing every failure) unless every result checked out."""
         if self.failures:
-            raise BenchFailed("; ".join(self.failures))
+            raise BenchFailedError("; ".join(self.failures))
 
     def ratios(self, render: Callable[[], str]) -> str:
         """``render()`` (the table and ratios) if every result checked out; otherwise raise
-        BenchFailed without calling it."""
+        BenchFailedError without calling it."""
         self.check()
         return render()
 
 
 def run_checked(main: Callable[[], int]) -> int:
-    """Run a benchmark's ``main``; BenchFailed becomes a message on stderr and status 1."""
+    """Run a benchmark's ``main``; BenchFailedError becomes a message on stderr and status 1."""
     try:
         return main()
-    except BenchFailed as exc:
+    except BenchFailedError as exc:
         print(f"BENCHMARK FAILED, no ratio printed: {exc}", file=sys.stderr, flush=True)
         return 1

@@ -1,20 +1,7 @@
-"""Creating the benchmark's account in a davserver root (before the server starts)."""
+"""The benchmark's davserver account helpers (they live in ``interop.accounts``)."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
+from interop.accounts import DAVSERVER_CLI, add_user
 
-DAVSERVER_CLI = [sys.executable, "-m", "davserver.cli"]
-
-
-def add_user(root: Path, user: str, password: str) -> None:
-    """``davserver user add`` for ``user`` in ``root``; raises CalledProcessError on failure."""
-    subprocess.run(
-        [*DAVSERVER_CLI, "user", "add", user, "--password-stdin", "--root", str(root)],
-        input=password + "\n",
-        text=True,
-        check=True,
-        capture_output=True,
-    )
+__all__ = ["DAVSERVER_CLI", "add_user"]

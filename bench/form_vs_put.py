@@ -27,13 +27,10 @@ from pathlib import Path
 
 import httpx
 
+from bench.checks import MismatchError
 from bench.server_throughput import davserver
 
 BLOCK = 1024 * 1024
-
-
-class MismatchError(Exception):
-    """The server's hash of an upload differs from the local one, or it refused it."""
 
 
 def _file_chunks(path: Path) -> Iterator[bytes]:

@@ -34,14 +34,11 @@ from pathlib import Path
 
 import trustme
 
+from bench.checks import MismatchError
 from bench.davsync_user import DAVSERVER_CLI, add_user
 
 USER, PASSWORD = "bench", "bench-password"
 SMALL_BYTES = 16 * 1024
-
-
-class Mismatch(Exception):
-    """A stored file differs from what was sent."""
 
 
 def _tls_files(tmp: Path) -> tuple[Path, Path, Path]:
@@ -159,14 +156,14 @@ def run_one(
         if name == "gateway":
             reported = ftp.sendcmd("HASH big.bin").split()[3]
             if reported != hashlib.sha256(big).hexdigest():
-                raise Mismatch(f"{name}: HASH of big.bin is {reported}")
+                raise MismatchError(f"{name}: HASH of big.bin is {reported}")
     finally:
         ftp.quit()
     if hashlib.sha256((home / "big.bin").read_bytes()).digest() != hashlib.sha256(big).digest():
-        raise Mismatch(f"{name}: big.bin on disk differs from what was sent")
+        raise MismatchError(f"{name}: big.bin on disk differs from what was sent")
     for i, data in enumerate(smalls):
         if (home / "small" / f"{i:05d}.bin").read_bytes() != data:
-            raise Mismatch(f"{name}: small/{i:05d}.bin on disk differs")
+            raise MismatchError(f"{name}: small/{i:05d}.bin on disk differs")
     return {"big": big_s, "small": small_s}
 
 
@@ -187,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
                 results["plain"] = run_one("plain", port, home, ca, big, smalls)
             with gateway(tmp, cert, key) as (port, home):
                 results["gateway"] = run_one("gateway", port, home, ca, big, smalls)
-        except Mismatch as exc:
+        except MismatchError as exc:
             print(f"MISMATCH: {exc}", file=sys.stderr)
             return 1
     big_mb = len(big) / 1e6

@@ -39,7 +39,7 @@ import trustme
 
 from bench.checks import Verdict, run_checked
 from interop.cluster import Backend, Cluster, engines_backend, local_backend, start_cluster
-from interop.tools import Unavailable
+from interop.tools import UnavailableError
 
 USER, PASSWORD = "bench", "bench-password-1"
 KIB4 = 4096
@@ -241,7 +241,7 @@ def main() -> int:
         _run_backend(local_backend(tmp / "local"), tmp, work, rows, verdict, tls)
         try:
             engines = engines_backend(tmp / "engines")
-        except (Unavailable, RuntimeError) as exc:
+        except (UnavailableError, RuntimeError) as exc:
             print(f"PostgreSQL + S3 rows left out: {str(exc).splitlines()[0]}")
         else:
             try:

@@ -40,11 +40,12 @@ import httpx
 from lxml import etree
 
 from bench.checks import Verdict, run_checked
+from interop.accounts import BENCH_PASSWORD, BENCH_USER, add_user
 from interop.processes import terminate
 from interop.stock import start_nginx_dav, start_stock_wsgidav
-from interop.tools import Unavailable
+from interop.tools import UnavailableError
 
-USER, PASSWORD = "bench", "bench-password"
+USER, PASSWORD = BENCH_USER, BENCH_PASSWORD
 DAVSERVER_CONFIG = "auth: {basic_over_http: true, digest: false}\n"  # Basic, like the peers
 DIFFERS = {
     "davserver": "MD5, SHA-1 and SHA-256 of every byte, fsync of file and folder, atomic "
@@ -79,23 +80,7 @@ def wait_up(url: str, auth: httpx.Auth | None, deadline_s: float = 30.0) -> None
 @contextmanager
 def davserver(tmp: Path) -> Iterator[tuple[str, httpx.Auth]]:
     root = tmp / "davsync"
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "davserver.cli",
-            "user",
-            "add",
-            USER,
-            "--password-stdin",
-            "--root",
-            str(root),
-        ],
-        input=PASSWORD + "\n",
-        text=True,
-        check=True,
-        capture_output=True,
-    )
+    add_user(root, USER, PASSWORD)
     config = tmp / "davsync.yaml"
     config.write_text(DAVSERVER_CONFIG, encoding="utf-8")
     port = free_port()
@@ -273,7 +258,7 @@ def main() -> int:
         try:
             with factory(tmp) as (url, auth):
                 table[name] = run_work(url, auth, args.big_mb, args.small, verdict, name)
-        except Unavailable as exc:
+        except UnavailableError as exc:
             left_out.append(f"{name}: {exc}")
         except (httpx.HTTPError, RuntimeError) as exc:
             verdict.fail(f"{name}: {exc}")

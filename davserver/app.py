@@ -1,4 +1,11 @@
-"""build_app(settings): the ONLY code that renders WsgiDAV's dict config.
+"""build_app(settings): the ONLY code that renders WsgiDAV's dict config and composes the stack.
+
+davsync's middlewares are plain WSGI callables ``Name(next_app, *, deps...)`` whose typed
+dependencies are passed here; the ones that must run inside WsgiDAV (after it resolved the
+share, inside ``ErrorPrinter``, most after ``HTTPAuthenticator``) are mounted into its
+``middleware_stack`` with ``davserver.dav.stack.mount``. Only the login pieces
+(``ThrottleGate``, ``DavsyncDomainController``) still read ``config["davsync"]``: WsgiDAV
+constructs the domain controller itself.
 
 The returned ``App`` holds the WSGI callable and the server context (storage, users, policy),
 so the CLI and tests can reach the same objects the requests use.
@@ -8,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from wsgidav.error_printer import ErrorPrinter
@@ -31,10 +39,11 @@ from davserver.dav.lock_manager import install_lock_manager
 from davserver.dav.lock_store import SQLiteLockStorage
 from davserver.dav.prop_store import SQLitePropertyManager
 from davserver.dav.provider import DavsyncDAVProvider, VirtualRootProvider
+from davserver.dav.stack import mount
 from davserver.dav.state_unavailable import StateUnavailable
 from davserver.dav.streamed import RequestScope
 from davserver.dav.streamed import install as install_streamed_log_filter
-from davserver.gateways.form import AUTHENTICATED_USER_KEY, GATEWAY_APP_KEY, AppRef, FormUploads
+from davserver.gateways.form import AUTHENTICATED_USER_KEY, AppRef, FormUploads
 from davserver.instance import load_instance_id
 from davserver.limits import RequestGuard, WSGIApp
 from davserver.namespace import SHARES
@@ -45,6 +54,7 @@ from davserver.settings import Settings
 from davserver.storage import open_storage
 from davserver.uploads import gc_interval, open_upload_service
 from davserver.web.front import WebFront
+from davserver.web.listing import Listing
 
 _log = logging.getLogger(__name__)
 
@@ -111,34 +121,63 @@ def build_context(settings: Settings) -> ServerContext:
     )
 
 
+def middleware_stack(
+    settings: Settings,
+    context: ServerContext,
+    web: WebFront,
+    files: DavsyncDAVProvider,
+    whole_app: AppRef,
+) -> list[object]:
+    """WsgiDAV's ``middleware_stack``, outermost first: its own ``ErrorPrinter``,
+    ``HTTPAuthenticator`` and ``RequestResolver`` with davsync's middlewares mounted between.
+
+    ``ThrottleGate`` is the one WsgiDAV class of davsync's: it must find the
+    ``HTTPAuthenticator`` WsgiDAV built and its domain controller."""
+    return [
+        ErrorPrinter,
+        mount("StateUnavailable", StateUnavailable),
+        ThrottleGate,
+        mount(
+            "DigestNonceGuard",
+            partial(DigestNonceGuard, registry=NonceRegistry(db_path=settings.state_target)),
+        ),
+        HTTPAuthenticator,
+        mount("WebdavAlias", partial(WebdavAlias, provider=files)),
+        mount("DavLimits", partial(DavLimits, settings=settings)),
+        mount("NextcloudEndpoints", partial(NextcloudEndpoints, context=context)),
+        mount("AccessControl", partial(AccessControl, policy=context.policy)),
+        mount(
+            "FormUploads",
+            partial(FormUploads, settings=settings, storage=context.storage, whole_app=whole_app),
+        ),
+        mount("OperatorPages", web.operator_pages),
+        mount("RequestQuirks", partial(RequestQuirks, max_body=settings.limits.max_xml_body_bytes)),
+        mount("DavsyncExtensions", DavsyncExtensions),
+        mount("Listing", Listing),
+        RequestResolver,
+    ]
+
+
 def wsgidav_config(
-    settings: Settings, context: ServerContext, users: UserStore, web: WebFront | None = None
+    settings: Settings,
+    context: ServerContext,
+    users: UserStore,
+    web: WebFront | None = None,
+    whole_app: AppRef | None = None,
 ) -> dict[str, Any]:
-    """The WsgiDAV configuration for ``settings`` (with ``web``'s pages in the stack)."""
+    """The WsgiDAV configuration for ``settings`` (with ``web``'s pages in the stack; form
+    uploads run through ``whole_app`` once ``build_app`` fills it in)."""
     web = web or WebFront(context)
     provider_mapping: dict[str, Any] = {"/": VirtualRootProvider()}
     for share in SHARES:
         provider_mapping[share] = DavsyncDAVProvider(context)
     throttle = settings.auth.throttle
+    stack = middleware_stack(
+        settings, context, web, provider_mapping[SHARES[0]], whole_app or AppRef()
+    )
     return {
         "provider_mapping": provider_mapping,
-        "middleware_stack": [
-            ErrorPrinter,
-            StateUnavailable,
-            ThrottleGate,
-            DigestNonceGuard,
-            HTTPAuthenticator,
-            WebdavAlias,
-            DavLimits,
-            NextcloudEndpoints,
-            AccessControl,
-            FormUploads,
-            web.operator_pages(),
-            RequestQuirks,
-            DavsyncExtensions,
-            web.listing(),
-            RequestResolver,
-        ],
+        "middleware_stack": stack,
         "http_authenticator": {
             "domain_controller": DavsyncDomainController,
             "accept_basic": True,
@@ -147,8 +186,7 @@ def wsgidav_config(
             # an environ key (not a header): only in-process gateway requests can carry it
             "trusted_auth_header": AUTHENTICATED_USER_KEY,
         },
-        "davsync": {
-            "context": context,
+        "davsync": {  # read by ThrottleGate and DavsyncDomainController only
             "user_store": users,
             "throttle": LoginThrottle(
                 max_failures=throttle.max_failures,
@@ -158,7 +196,6 @@ def wsgidav_config(
                 address_max_failures=throttle.address_max_failures,
                 account_max_failures=throttle.account_max_failures,
             ),
-            "nonces": NonceRegistry(db_path=settings.state_target),
             "realm": settings.auth.realm,
             "allow_anonymous_paths": list(STATUS_PATHS),
             "basic_over_http": settings.auth.basic_over_http,
@@ -194,8 +231,8 @@ def build_app(settings: Settings) -> App:
         context.collection.start()
     users = open_user_store(settings)
     web = WebFront(context)
-    config = wsgidav_config(settings, context, users, web)
-    gateway_app = config["davsync"][GATEWAY_APP_KEY] = AppRef()
+    gateway_app = AppRef()
+    config = wsgidav_config(settings, context, users, web, gateway_app)
     if not settings.auth.basic_over_http:
         logging.getLogger("wsgidav.wsgidav_app").addFilter(_DropMisleadingWsgidavWarnings())
     install_streamed_log_filter()

@@ -11,12 +11,14 @@ from __future__ import annotations
 import re
 from importlib.metadata import PackageNotFoundError, version
 
+from davserver.errors import DavserverError
+
 TESTED = "11.1.2"
 MINIMUM = (11, 1, 2)
 BELOW = (12,)
 
 
-class UnsupportedCherootError(Exception):
+class UnsupportedCherootError(DavserverError):
     """The installed cheroot is outside the range the guard supports."""
 
 

@@ -36,6 +36,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
+from davserver.errors import DavserverError
 from davserver.http.environ import StartResponse as StartResponse
 from providers.errors import InvalidPathError
 from providers.paths import decode_url_path
@@ -57,7 +58,7 @@ _DIGITS = re.compile(r"[0-9]{1,20}")
 _HOST = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~%!$&'()*+,;=-]+)(:[0-9]{1,5})?")
 
 
-class RefusedError(Exception):
+class RefusedError(DavserverError):
     """A request the guard refuses; ``str()`` is the reason sent to the client."""
 
 

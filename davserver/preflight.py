@@ -13,10 +13,11 @@ import ssl
 import stat
 from pathlib import Path
 
+from davserver.errors import DavserverError
 from davserver.settings import Settings
 
 
-class StartupError(Exception):
+class StartupError(DavserverError):
     """The server cannot start as configured; the message is one line with the fix."""
 
 

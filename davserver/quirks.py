@@ -18,9 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from lxml import etree
-from wsgidav.mw.base_mw import BaseMiddleware
 
-from davserver.http.environ import ContentLengthError, StartResponse, declared_length
+from davserver.http.environ import ContentLengthError, StartResponse, WSGIApp, declared_length
 
 BodyRewrite = Callable[[bytes], bytes | None]
 
@@ -101,21 +100,19 @@ def _read_body(environ: dict[str, Any], length: int) -> bytes:
     return b"".join(chunks)
 
 
-class RequestQuirks(BaseMiddleware):  # type: ignore[misc]
-    """Applies ``QUIRKS`` (see the module docstring)."""
+class RequestQuirks:
+    """Applies ``QUIRKS`` (see the module docstring) to bodies of at most ``max_body`` bytes."""
 
-    def __init__(self, wsgidav_app: Any, next_app: Any, config: dict[str, Any]) -> None:
-        super().__init__(wsgidav_app, next_app, config)
-        context = config.get("davsync", {}).get("context")
-        limits = getattr(getattr(context, "settings", None), "limits", None)
-        self.max_body = int(getattr(limits, "max_xml_body_bytes", DEFAULT_MAX_BODY))
+    def __init__(self, next_app: WSGIApp, *, max_body: int = DEFAULT_MAX_BODY) -> None:
+        self.next_app = next_app
+        self.max_body = max_body
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         method = str(environ.get("REQUEST_METHOD", "")).upper()
         quirks = [q for q in QUIRKS if method in q.methods]
         if quirks:
             self._apply(environ, quirks)
-        return self.next_app(environ, start_response)  # type: ignore[no-any-return]
+        return self.next_app(environ, start_response)
 
     def _apply(self, environ: dict[str, Any], quirks: list[Quirk]) -> None:
         length = _declared_length(environ)

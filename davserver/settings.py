@@ -20,11 +20,12 @@ from davserver.collection.config import (
     SiteSettings,
     TriggerSettings,
 )
+from davserver.errors import DavserverError
 from davserver.gateways.config import GatewaySettings
 from providers.statedb import is_postgres_url, redact_url
 
 
-class SettingsError(Exception):
+class SettingsError(DavserverError):
     """The configuration is unreadable or invalid; the message says where and why."""
 
 

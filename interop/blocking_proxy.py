@@ -34,7 +34,7 @@ def start_blocking_proxy(work: Path, upstream_url: str, allowed: str = ALLOWED) 
     """nginx on a free loopback port forwarding the methods ``allowed`` (default
     ``GET POST HEAD OPTIONS``) to ``upstream_url`` (``http://host:port/``) and refusing every
     other method with 403.
-    ``url`` of the result is the proxy's base URL. Raises Unavailable without nginx."""
+    ``url`` of the result is the proxy's base URL. Raises UnavailableError without nginx."""
     binary = find_tool("nginx", sbin=True)
     work.mkdir(parents=True, exist_ok=True)
     port = free_port(HOST)

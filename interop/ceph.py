@@ -11,7 +11,7 @@ exactly the processes it started (by PID: SIGTERM, then SIGKILL). From a shell:
 Start-up is bounded (``STARTUP_TIMEOUT_S`` overall): on time-out or a daemon exiting early the
 cluster is stopped and ``CephStartError`` carries the tail of every daemon log.
 The Debian packages ``ceph-mon ceph-osd radosgw ceph-common`` provide the binaries
-(``make tools``); a missing one raises ``interop.tools.Unavailable``.
+(``make tools``); a missing one raises ``interop.tools.UnavailableError``.
 """
 
 from __future__ import annotations
@@ -130,7 +130,7 @@ class CephCluster:
 
 
 def find_binaries() -> dict[str, str]:
-    """Paths of every Ceph binary the cluster needs; ``Unavailable`` names a missing one."""
+    """Paths of every Ceph binary the cluster needs; ``UnavailableError`` names a missing one."""
     return {name: find_tool(name, package=PACKAGE_OF[name]) for name in BINARIES}
 
 
@@ -194,7 +194,7 @@ def _wait(predicate: Callable[[], bool], deadline: float, what: str, cluster: Ce
 def start_ceph(work: Path, timeout_s: float = STARTUP_TIMEOUT_S) -> CephCluster:
     """Create and start a single-node cluster below ``work`` (see the module docstring).
 
-    Raises Unavailable (a binary is missing) or CephStartError (not up within ``timeout_s``;
+    Raises UnavailableError (a binary is missing) or CephStartError (not up within ``timeout_s``;
     everything started is stopped again).
     """
     tools = find_binaries()
@@ -327,7 +327,7 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
     import sys
 
-    from interop.tools import Unavailable
+    from interop.tools import UnavailableError
 
     parser = argparse.ArgumentParser(prog="python -m interop.ceph")
     parser.add_argument("action", choices=["start", "stop"])
@@ -338,7 +338,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         cluster = start_ceph(args.dir)
-    except (Unavailable, CephStartError) as exc:
+    except (UnavailableError, CephStartError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     save_pids(cluster)

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from interop import accounts
 from interop.nginx import nginx_conf
 from interop.processes import terminate
 from interop.stock import HOST, StockServer, _launch
@@ -144,7 +145,7 @@ ENGINES = "PostgreSQL + S3 (Ceph radosgw)"
 
 def engines_backend(work: Path, *, storage_url: str = "s3://davsync/scaleout") -> Backend:
     """State on a throwaway PostgreSQL (``interop.postgres``), file bytes on a throwaway
-    single-node Ceph radosgw (``interop.ceph``); its ``stop`` stops both. Raises Unavailable
+    single-node Ceph radosgw (``interop.ceph``); its ``stop`` stops both. Raises UnavailableError
     when an engine is not installed."""
     from interop.ceph import start_ceph
     from interop.postgres import postgres_cluster
@@ -171,7 +172,7 @@ BACKENDS = ("local", "engines")
 def backend_for(kind: str, work: Path) -> Backend:
     """The backend named ``kind`` (one of :data:`BACKENDS`: ``local`` is shared local disk
     + SQLite, ``engines`` PostgreSQL + Ceph radosgw), its engines started under ``work``.
-    Raises Unavailable when an engine cannot run here, ValueError for an unknown name."""
+    Raises UnavailableError when an engine cannot run here, ValueError for an unknown name."""
     if kind == "local":
         return local_backend(work / "root")
     if kind == "engines":
@@ -209,26 +210,7 @@ def davserver_cli(*args: str) -> list[str]:
 
 def add_user(backend: Backend, config: Path, name: str, password: str) -> None:
     """Create user ``name`` in the shared state (RuntimeError with the output on failure)."""
-    proc = subprocess.run(
-        davserver_cli(
-            "user",
-            "add",
-            name,
-            "--password-stdin",
-            "--config",
-            str(config),
-            "--root",
-            str(backend.root),
-        ),
-        input=password + "\n",
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, **backend.env},
-        check=False,
-    )
-    if proc.returncode != 0:
-        raise RuntimeError(f"davserver user add {name} failed:\n{proc.stdout}{proc.stderr}")
+    accounts.add_user(backend.root, name, password, config=config, env=backend.env)
 
 
 @dataclass
@@ -366,7 +348,7 @@ def start_lb(
     work: Path, nodes: list[Node], cert: Path, key: str | Path, *, detached: bool = False
 ) -> StockServer:
     """nginx on a free loopback port with TLS (``cert``/``key``), round-robin over ``nodes``.
-    Raises Unavailable without nginx."""
+    Raises UnavailableError without nginx."""
     binary = find_tool("nginx", sbin=True)
     lb_work = work / "nginx"
     lb_work.mkdir(parents=True, exist_ok=True)

@@ -26,21 +26,21 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from interop.tools import Unavailable, find_tool, require_root
+from interop.tools import UnavailableError, find_tool, require_root
 
 MOUNT_TIMEOUT_S = 90.0
 UMOUNT_TIMEOUT_S = 300.0
 
 
 def preflight() -> str:
-    """The path of ``mount.davfs``; raises Unavailable (with the reason) if davfs2 cannot
+    """The path of ``mount.davfs``; raises UnavailableError (with the reason) if davfs2 cannot
     mount here: not installed, not root, or no usable FUSE device."""
     binary = find_tool("mount.davfs")
     require_root("mounting with davfs2")
     try:
         fd = os.open("/dev/fuse", os.O_RDWR)
     except OSError as exc:
-        raise Unavailable(f"FUSE is not available here (/dev/fuse: {exc.strerror})") from exc
+        raise UnavailableError(f"FUSE is not available here (/dev/fuse: {exc.strerror})") from exc
     os.close(fd)
     return binary
 

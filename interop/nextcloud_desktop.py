@@ -35,12 +35,12 @@ CONFLICT_MARKER = "conflicted copy"
 RUN_TIMEOUT_S = 300.0
 
 
-class SyncFailed(Exception):
+class SyncFailedError(Exception):
     """A sync run exited with an error; the message holds the end of its log."""
 
 
 def find_client(kind: str) -> str:
-    """The path of the command-line client of ``kind`` (raises ``Unavailable``)."""
+    """The path of the command-line client of ``kind`` (raises ``UnavailableError``)."""
     name, package = CLIENTS[kind]
     return find_tool(name, package=package)
 
@@ -59,7 +59,7 @@ class DesktopSync:
     chunk_size: int = 1024 * 1024
 
     def run(self) -> str:
-        """Run one sync; return its log. Raises SyncFailed (non-zero exit) or
+        """Run one sync; return its log. Raises SyncFailedError (non-zero exit) or
         subprocess.TimeoutExpired."""
         home = self.work / "home"
         home.mkdir(parents=True, exist_ok=True)
@@ -92,7 +92,7 @@ class DesktopSync:
         )
         log = proc.stdout + proc.stderr
         if proc.returncode != 0:
-            raise SyncFailed(f"{self.binary} exited with {proc.returncode}:\n{log[-4000:]}")
+            raise SyncFailedError(f"{self.binary} exited with {proc.returncode}:\n{log[-4000:]}")
         return log
 
     def conflict_copies(self) -> list[Path]:

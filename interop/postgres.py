@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from interop.tools import CI_PACKAGES, Unavailable, free_port, wait_for_port
+from interop.tools import CI_PACKAGES, UnavailableError, free_port, wait_for_port
 
 PG_LIB = Path("/usr/lib/postgresql")
 SERVICE_USER = "postgres"
@@ -40,7 +40,7 @@ def find_postgres_bin() -> Path:
     on_path = shutil.which("initdb")
     if on_path:
         return Path(on_path).parent
-    raise Unavailable(
+    raise UnavailableError(
         f"PostgreSQL not found in {PG_LIB}/*/bin (Debian package {CI_PACKAGES['initdb']}; "
         "make tools installs it from Debian (needs root))",
         CI_PACKAGES["initdb"],
@@ -173,7 +173,7 @@ def _cluster_in(folder: Path, bin_dir: Path, run_as: str | None) -> Iterator[Clu
         try:
             account = pwd.getpwnam(run_as)
         except KeyError as exc:
-            raise Unavailable(f"running as root and there is no {run_as} user") from exc
+            raise UnavailableError(f"running as root and there is no {run_as} user") from exc
         os.chown(folder, account.pw_uid, account.pw_gid)
     init = subprocess.run(
         [

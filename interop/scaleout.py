@@ -32,7 +32,7 @@ import trustme
 
 from interop.cluster import Backend, engines_backend, local_backend, start_lb, start_nodes
 from interop.cluster import add_user as add_cluster_user
-from interop.tools import Unavailable
+from interop.tools import UnavailableError
 
 DEFAULT_RUN_DIR = Path(".scaleout")
 STATE_FILE = "state.json"
@@ -58,7 +58,7 @@ def _backend(run: Path, local: bool) -> tuple[Backend, str]:
         return local_backend(run / "root"), "asked for (--local)"
     try:
         return engines_backend(run / "engines"), ""
-    except (Unavailable, RuntimeError, subprocess.SubprocessError, OSError) as exc:
+    except (UnavailableError, RuntimeError, subprocess.SubprocessError, OSError) as exc:
         return local_backend(run / "root"), (f"{exc}".splitlines() or [repr(exc)])[0]
 
 

@@ -118,7 +118,7 @@ def start_nginx_dav(work: Path, user: str, password: str) -> StockServer:
     """nginx (Debian) with its DAV module and the dav-ext module serving ``/dav/``.
 
     Runs in the foreground as a single process (``master_process off``), so it writes the
-    share as the user running the tests. Raises Unavailable if nginx or the module is missing.
+    share as the user running the tests. Raises UnavailableError if nginx or the module is missing.
     """
     binary = find_tool("nginx")
     find_file(NGINX_DAV_EXT, "libnginx-mod-http-dav-ext")

@@ -1,9 +1,9 @@
 """Finding the tools the lab drives, and small helpers shared by the harnesses.
 
-Every ``find_*`` returns the path of the tool or raises ``Unavailable`` with a sentence saying
+Every ``find_*`` returns the path of the tool or raises ``UnavailableError`` with a sentence saying
 why: the lab never pretends a client passed when it could not run.
 
-Tests do not skip on their own: they call ``require_tool`` (or hand an ``Unavailable`` to
+Tests do not skip on their own: they call ``require_tool`` (or hand an ``UnavailableError`` to
 ``tool_missing``). On a developer machine a missing tool skips the test with the reason; under
 ``CI=true`` a tool that ``make tools`` (.ci/install-tools) or the ``test`` extra installs must be
 there, so its absence fails the test instead. Conditions no install can fix (not root, no
@@ -55,7 +55,7 @@ VENV_PACKAGES: dict[str, str] = {
 }
 
 
-class Unavailable(Exception):
+class UnavailableError(Exception):
     """A tool or facility the test needs is not available here; the message says why.
 
     ``package`` names the Debian or PyPI package that provides it when installing that package
@@ -69,12 +69,16 @@ class Unavailable(Exception):
         self.tool = tool
 
 
+Unavailable = UnavailableError
+"""The former name, still imported by ``bench/hot_path.py``."""
+
+
 def in_ci() -> bool:
     """True when running under CI (``CI=true``, as CI services set it)."""
     return os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
 
 
-def missing_reason(exc: Unavailable) -> tuple[bool, str]:
+def missing_reason(exc: UnavailableError) -> tuple[bool, str]:
     """(must_fail, message) for an unavailable tool: must_fail under CI=true when ``make tools``
     or the ``test`` extra should have installed it; otherwise the test skips with the message."""
     if exc.package is None or not in_ci():
@@ -90,7 +94,7 @@ def missing_reason(exc: Unavailable) -> tuple[bool, str]:
     )
 
 
-def tool_missing(exc: Unavailable) -> NoReturn:
+def tool_missing(exc: UnavailableError) -> NoReturn:
     """Skip the calling test because of ``exc`` (a developer machine), or fail it under CI when
     the missing thing is one the Makefile installs. The one place tests decide this."""
     import pytest  # the test runner only; this module is also imported by benchmarks
@@ -110,17 +114,17 @@ def require_tool(name: str, package: str | None = None, *, sbin: bool = True) ->
         if name in VENV_PACKAGES:
             return venv_tool(name, package=package)
         return find_tool(name, package=package, sbin=sbin)
-    except Unavailable as exc:
+    except UnavailableError as exc:
         missing = exc
     tool_missing(missing)  # outside the except block: the report shows one clean reason
 
 
 def require(start: Callable[[], T]) -> T:
-    """``start()`` (a preflight or a launcher that raises Unavailable); on Unavailable,
+    """``start()`` (a preflight or a launcher that raises UnavailableError); on UnavailableError,
     ``tool_missing`` (skip here, fail under CI when an install should have provided it)."""
     try:
         return start()
-    except Unavailable as exc:
+    except UnavailableError as exc:
         missing = exc
     tool_missing(missing)
 
@@ -137,16 +141,16 @@ def find_tool(name: str, *, package: str | None = None, sbin: bool = True) -> st
                 break
     if path is None:
         package = package or CI_PACKAGES.get(name, name)
-        raise Unavailable(
+        raise UnavailableError(
             f"{name} not found (Debian package {package}; {INSTALL_HINT})", package, name
         )
     return path
 
 
 def find_file(path: Path, package: str) -> Path:
-    """``path`` (a module or data file a Debian package installs), or Unavailable."""
+    """``path`` (a module or data file a Debian package installs), or UnavailableError."""
     if not path.exists():
-        raise Unavailable(
+        raise UnavailableError(
             f"{path} not found (Debian package {package}; {INSTALL_HINT})", package, path.name
         )
     return path
@@ -160,7 +164,7 @@ def venv_tool(name: str, *, package: str | None = None) -> str:
     path = shutil.which(name)
     if path is None:
         package = package or VENV_PACKAGES.get(name, name)
-        raise Unavailable(
+        raise UnavailableError(
             f"{name} not found in the virtualenv (PyPI package {package}; "
             "pip install -e '.[test]')",
             package,
@@ -170,10 +174,10 @@ def venv_tool(name: str, *, package: str | None = None) -> str:
 
 
 def require_root(what: str) -> None:
-    """Raise Unavailable unless running as root (mounting, binding as another user); no
+    """Raise UnavailableError unless running as root (mounting, binding as another user); no
     package fixes this, so it skips even under CI."""
     if os.geteuid() != 0:
-        raise Unavailable(f"{what} needs root here (tests run unprivileged)")
+        raise UnavailableError(f"{what} needs root here (tests run unprivileged)")
 
 
 def free_port(host: str = "127.0.0.1") -> int:

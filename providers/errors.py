@@ -2,7 +2,7 @@
 
 Every provider raises only these (or subclasses), never OSError or sqlite3 errors:
 
-    ProviderError                 root; ``permanent`` says whether retrying can help
+    ProviderError                 root; ``transient`` says whether retrying can help
     +-- NotFoundError             the path does not exist
     +-- AlreadyExistsError        the target exists and overwriting was not allowed
     +-- ConflictError             the parent is missing or is not a collection, or a
@@ -22,7 +22,8 @@ from __future__ import annotations
 class ProviderError(Exception):
     """Root of all provider errors."""
 
-    permanent: bool = True
+    transient: bool = False
+    """True when the same request may succeed later (a full disk, an I/O hiccup)."""
 
 
 class NotFoundError(ProviderError):
@@ -69,13 +70,13 @@ class SizeMismatchError(ProviderError):
 class InsufficientStorageError(ProviderError):
     """No space left on the device, or a quota would be exceeded."""
 
-    permanent = False
+    transient = True
 
 
 class StorageIOError(ProviderError):
     """An I/O error other than a full disk."""
 
-    permanent = False
+    transient = True
 
 
 class StorageUnavailableError(StorageIOError):

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from syncclient import SyncClientError
 from syncclient.model import Digests, PostAction, PostPolicy
 
 HOOK_TIMEOUT_S = 300.0
@@ -68,7 +69,7 @@ class Manifest:
                 os.fsync(fh.fileno())
 
 
-class PostActionError(Exception):
+class PostActionError(SyncClientError):
     """A post-action could not be applied; the file stays where it is."""
 
 

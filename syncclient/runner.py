@@ -35,7 +35,7 @@ from syncclient.plan import make_plan, worth_hashing
 from syncclient.post import Manifest, Receipt, archive_ignore_pattern, run_hook
 from syncclient.rules import RuleSet
 from syncclient.scan import scan
-from syncclient.transfer import StopRequested
+from syncclient.transfer import StopRequestedError
 from syncclient.transfer.bandwidth import TokenBucket
 from syncclient.transfer.budget import Budget, Cutoff
 from syncclient.transfer.executor import (
@@ -191,7 +191,7 @@ class StartCalls:
 
         try:
             return call_with_retry(fn, self.policy, self.stop, on_retry, deadline=self.deadline)
-        except StopRequested as exc:
+        except StopRequestedError as exc:
             raise UnreachableError(f"{what}: interrupted while waiting to retry") from exc
 
 

@@ -9,13 +9,15 @@ import httpx
 import pytest
 import trustme
 
+from interop.accounts import PASSWORDS as ACCOUNTS
 from interop.postgres import Cluster
 from tests.support.postgres import fresh_database, running_cluster
 from tests.support.server import DavServer, add_user
 
 pytest_plugins = ["tests.support.ceph"]  # the ceph and s3_target fixtures
 
-PASSWORDS = {"alice": "alice-pw-1", "bob": "bob-pw-2", "oper": "oper-pw-3"}
+PASSWORDS = {name: ACCOUNTS[name] for name in ("alice", "bob", "oper")}
+"""The session servers' users (from the one table, ``interop.accounts.PASSWORDS``)."""
 
 CONFIG = """\
 grants:

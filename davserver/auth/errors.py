@@ -7,8 +7,10 @@ keep working.
 
 from __future__ import annotations
 
+from davserver.errors import DavserverError
 
-class AuthError(Exception):
+
+class AuthError(DavserverError):
     """Root of all authentication errors."""
 
 

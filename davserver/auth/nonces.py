@@ -9,7 +9,7 @@ its ``Authorization`` header removed, so the authenticator answers with a fresh 
 clients answer without asking the user again.
 
 Placed directly before WsgiDAV's ``HTTPAuthenticator`` in the middleware stack. Nonces live in
-the server's state database (``config["davsync"]["nonces"]``, a :class:`NonceRegistry`), shared
+the server's state database (the ``registry`` it is built with, a :class:`NonceRegistry`), shared
 by every server process on the same state: a nonce issued by one process is accepted by another
 (clients behind a balancer keep their nonce), and a replay is refused by all of them. Without
 that key, the guard keeps a private registry.
@@ -27,10 +27,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from wsgidav.mw.base_mw import BaseMiddleware
-
 from davserver.auth.state_db import open_state_db
-from davserver.http.environ import StartResponse
+from davserver.http.environ import StartResponse, WSGIApp
 from providers.statedb import StateConnection
 
 _log = logging.getLogger(__name__)
@@ -211,13 +209,12 @@ def digest_nonce_and_count(header: str) -> tuple[str, int | None] | None:
     return nonce.group(1), int(nc.group(1), 16)
 
 
-class DigestNonceGuard(BaseMiddleware):  # type: ignore[misc]
+class DigestNonceGuard:
     """See the module docstring."""
 
-    def __init__(self, wsgidav_app: Any, next_app: Any, config: dict[str, Any]) -> None:
-        super().__init__(wsgidav_app, next_app, config)
-        registry = (config.get("davsync") or {}).get("nonces")
-        self.registry = registry if isinstance(registry, NonceRegistry) else NonceRegistry()
+    def __init__(self, next_app: WSGIApp, *, registry: NonceRegistry) -> None:
+        self.next_app = next_app
+        self.registry = registry
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         header = str(environ.get("HTTP_AUTHORIZATION") or "")
@@ -235,7 +232,7 @@ class DigestNonceGuard(BaseMiddleware):  # type: ignore[misc]
                 return start_response(status, headers)
             return start_response(status, headers, exc_info)
 
-        return self.next_app(environ, recording)  # type: ignore[no-any-return]
+        return self.next_app(environ, recording)
 
     def _challenge(self, name: str, value: str, stale: bool) -> tuple[str, str]:
         """Record the nonce of a Digest challenge; mark it stale after a refused nonce, so

@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 
 from davserver.collection.origin import Origin, origin_scope
+from davserver.errors import DavserverError
 from providers import paths
 from providers.base import Provider
 from providers.errors import AlreadyExistsError, ProviderError
@@ -34,11 +35,11 @@ ENV_FIELDS = ("user", "path", "file", "size", "sha256", "sha1", "md5", "protocol
 TRIGGER_ORIGIN = Origin(actor=None, method="@trigger", client=None)
 
 
-class ActionError(Exception):
+class ActionError(DavserverError):
     """The action failed; the message says why (retried, then dead-lettered)."""
 
 
-class ActionCancelled(Exception):
+class ActionCancelledError(DavserverError):
     """The server is stopping; the action was interrupted and should simply run again."""
 
 
@@ -60,7 +61,7 @@ def run_command(
 ) -> None:
     """Run ``spec["argv"]`` (plus the local file path when ``pass_file``) in its own process
     group; kill the whole group at ``timeout``. Non-zero exit or a kill raises ActionError;
-    ``cancel`` being set kills it too and raises ActionCancelled."""
+    ``cancel`` being set kills it too and raises ActionCancelledError."""
     argv = [str(a) for a in spec["argv"]]
     if spec.get("pass_file", True):
         argv.append(str(event.get("file") or ""))
@@ -96,7 +97,7 @@ def _wait(proc: subprocess.Popen[bytes], timeout: float, cancel: threading.Event
             pass
         if cancel is not None and cancel.is_set():
             _kill_group(proc)
-            raise ActionCancelled("the server is stopping")
+            raise ActionCancelledError("the server is stopping")
         if time.monotonic() >= deadline:
             _kill_group(proc)
             raise ActionError(f"killed after {timeout:g} s (timeout)")

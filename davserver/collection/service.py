@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from davserver.collection import actions, alerts, sites, triggers
-from davserver.collection.actions import ActionCancelled, ActionError
+from davserver.collection.actions import ActionCancelledError, ActionError
 from davserver.collection.alerts import Alerts
 from davserver.collection.journal import ArrivalJournal, NewArrival
 from davserver.collection.model import Arrival, SiteState, Totals, TriggerFailure
@@ -217,7 +217,7 @@ class Collection:
         """Run ``job`` once and record the outcome (retry, done or dead)."""
         try:
             self._execute(job)
-        except ActionCancelled:
+        except ActionCancelledError:
             self.queue.release(job, time.time())
             return
         except ActionError as exc:

@@ -8,28 +8,27 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 from wsgidav.dav_error import HTTP_BAD_REQUEST, HTTP_FORBIDDEN, DAVError
-from wsgidav.mw.base_mw import BaseMiddleware
 
-from davserver.access import READ_METHODS
+from davserver.access import READ_METHODS, AccessPolicy
 from davserver.dav.provider import DavsyncDAVProvider
 from davserver.dav.request import DavRequest
-from davserver.http.environ import StartResponse
+from davserver.http.environ import StartResponse, WSGIApp
 from davserver.namespace import Location, resolve, resolve_in_share
 from providers.errors import InvalidPathError
 
 
-class AccessControl(BaseMiddleware):  # type: ignore[misc]
+class AccessControl:
     """Refuses (403) what the policy does not allow; 400 for paths the path policy rejects."""
 
-    def __init__(self, wsgidav_app: Any, next_app: Any, config: dict[str, Any]) -> None:
-        super().__init__(wsgidav_app, next_app, config)
-        self.policy = config["davsync"]["context"].policy
+    def __init__(self, next_app: WSGIApp, *, policy: AccessPolicy) -> None:
+        self.next_app = next_app
+        self.policy = policy
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         provider = environ.get("wsgidav.provider")
         if isinstance(provider, DavsyncDAVProvider):
             self._check(environ, provider)
-        return self.next_app(environ, start_response)  # type: ignore[no-any-return]
+        return self.next_app(environ, start_response)
 
     def _check(self, environ: dict[str, Any], provider: DavsyncDAVProvider) -> None:
         method = environ["REQUEST_METHOD"].upper()

@@ -33,8 +33,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from wsgidav.mw.base_mw import BaseMiddleware
-
 from davserver.dav import lock_null, tus
 from davserver.dav.hash_patch import answer_hash_patch
 from davserver.dav.inventory import serve_inventory, wants_inventory
@@ -42,10 +40,9 @@ from davserver.dav.provider import DavsyncDAVProvider
 from davserver.dav.request import DavRequest
 from davserver.dav.resources import FileResource, FolderResource
 from davserver.dav.serve_file import serve_file
-from davserver.http.environ import Environ, StartResponse
+from davserver.http.environ import Environ, StartResponse, WSGIApp
 from davserver.nextcloud.headers import target_headers
 
-WSGIApp = Callable[[Environ, StartResponse], Iterable[bytes]]
 Answer = Callable[[DavRequest, StartResponse, DavsyncDAVProvider, WSGIApp], Iterable[bytes] | None]
 """(request, start_response, provider, next app) -> the response, or None: not this part's."""
 
@@ -183,15 +180,18 @@ def _with_queued_headers(
     return wrapped
 
 
-class DavsyncExtensions(BaseMiddleware):  # type: ignore[misc]
+class DavsyncExtensions:
     """See the module docstring."""
+
+    def __init__(self, next_app: WSGIApp) -> None:
+        self.next_app = next_app
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         request = DavRequest(environ)
         found = environ.get("wsgidav.provider")
         provider = found if isinstance(found, DavsyncDAVProvider) else None
         start_response = _with_queued_headers(request, start_response, provider)
-        next_app: WSGIApp = self.next_app
+        next_app = self.next_app
         if provider is None:
             if request.method == "OPTIONS":
                 return self._options_outside(start_response)

@@ -41,12 +41,11 @@ from wsgidav.dav_error import (
     DAVError,
     PRECONDITION_CODE_PropfindFiniteDepth,
 )
-from wsgidav.mw.base_mw import BaseMiddleware
 
 from davserver.dav.errors import bad_request
 from davserver.dav.request import DavRequest
 from davserver.http import if_header
-from davserver.http.environ import StartResponse
+from davserver.http.environ import StartResponse, WSGIApp
 from davserver.http.xml_guard import XMLRefusedError, check_xml
 from davserver.namespace import SHARES, split_share
 from davserver.settings import Settings
@@ -175,12 +174,11 @@ class GuardedInput:
             yield line
 
 
-class DavLimits(BaseMiddleware):  # type: ignore[misc]
-    """See the module docstring. Reads ``config["davsync"]["context"].settings``."""
+class DavLimits:
+    """See the module docstring; ``settings`` gives the limits and the thread count."""
 
-    def __init__(self, wsgidav_app: Any, next_app: Any, config: dict[str, Any]) -> None:
-        super().__init__(wsgidav_app, next_app, config)
-        settings: Settings = config["davsync"]["context"].settings
+    def __init__(self, next_app: WSGIApp, *, settings: Settings) -> None:
+        self.next_app = next_app
         self.limits = settings.limits
         cap = self.limits.max_requests_per_user or max(1, settings.server.threads - 2)
         self.slots = UserSlots(cap)
@@ -189,7 +187,7 @@ class DavLimits(BaseMiddleware):  # type: ignore[misc]
         user = DavRequest(environ).user
         if not user:
             self._check(environ)
-            return self.next_app(environ, start_response)  # type: ignore[no-any-return]
+            return self.next_app(environ, start_response)
         if not self.slots.acquire(user):
             start_response(
                 "429 Too Many Requests",

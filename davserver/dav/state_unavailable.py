@@ -16,9 +16,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from wsgidav.dav_error import DAVError
-from wsgidav.mw.base_mw import BaseMiddleware
 
-from davserver.web.wsgi import StartResponse
+from davserver.http.environ import StartResponse, WSGIApp
 
 _log = logging.getLogger(__name__)
 
@@ -33,11 +32,11 @@ def state_failure(exc: BaseException) -> sqlite3.OperationalError | None:
     return exc if isinstance(exc, sqlite3.OperationalError) else None
 
 
-class StateUnavailable(BaseMiddleware):  # type: ignore[misc]
+class StateUnavailable:
     """See the module docstring."""
 
-    def __init__(self, wsgidav_app: Any, next_app: Any, config: dict[str, Any]) -> None:
-        super().__init__(wsgidav_app, next_app, config)
+    def __init__(self, next_app: WSGIApp) -> None:
+        self.next_app = next_app
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         started = False
@@ -50,7 +49,7 @@ class StateUnavailable(BaseMiddleware):  # type: ignore[misc]
             return start_response(status, headers, exc_info)
 
         try:
-            return self.next_app(environ, tracking)  # type: ignore[no-any-return]
+            return self.next_app(environ, tracking)
         except Exception as exc:
             failure = state_failure(exc)
             if failure is None or started:

@@ -19,12 +19,10 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
-from davserver.http.environ import StartResponse
-
-WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+from davserver.http.environ import StartResponse, WSGIApp
 
 WSGIDAV_APP_LOGGER = "wsgidav.wsgidav_app"
 ENV_STREAMED = "davsync.streamed_response"

@@ -25,6 +25,7 @@ from wsgidav.dav_error import DAVError
 from davserver.dav.provider import DavsyncDAVProvider
 from davserver.dav.request import DavRequest
 from davserver.dav.upload_errors import TUS_CHECKSUM_MISMATCH, error_status
+from davserver.errors import DavserverError
 from davserver.http.environ import Environ, StartResponse
 from davserver.namespace import Location, resolve_in_share
 from davserver.uploads import protocol
@@ -43,7 +44,7 @@ Handler = Callable[[Environ, StartResponse, DavsyncDAVProvider], Iterable[bytes]
 _REASONS = {TUS_CHECKSUM_MISMATCH: "Checksum Mismatch"}
 
 
-class _TusResponse(Exception):
+class _TusResponseError(DavserverError):
     """An error answer with extra headers (raised inside handlers)."""
 
     def __init__(self, status: int, message: str, headers: list[tuple[str, str]]) -> None:
@@ -117,9 +118,9 @@ def _guarded(handler: Callable[..., list[bytes]]) -> Handler:
         head = environ["REQUEST_METHOD"].upper() == "HEAD"
         try:
             if service is None:
-                raise _TusResponse(501, "resumable uploads are not enabled", [])
+                raise _TusResponseError(501, "resumable uploads are not enabled", [])
             return handler(environ, start_response, provider, service)
-        except _TusResponse as exc:
+        except _TusResponseError as exc:
             return _respond(start_response, exc.status, exc.headers, str(exc), head=head)
         except (UploadError, ProviderError, DAVError) as exc:
             headers: list[tuple[str, str]] = []
@@ -137,7 +138,7 @@ def _location(environ: Environ, provider: DavsyncDAVProvider) -> Location:
     try:
         return resolve_in_share(provider.share_path, environ.get("PATH_INFO") or "/")
     except ProviderError as exc:
-        raise _TusResponse(400, str(exc), []) from exc
+        raise _TusResponseError(400, str(exc), []) from exc
 
 
 def _upload_name(environ: Environ, provider: DavsyncDAVProvider) -> str:
@@ -145,9 +146,9 @@ def _upload_name(environ: Environ, provider: DavsyncDAVProvider) -> str:
     loc = _location(environ, provider)
     parts = loc.storage_path.split("/") if loc.kind == "home" else []
     if loc.area != "uploads" or len(parts) != 2:
-        raise _TusResponse(404, "not a tus upload URL", [])
+        raise _TusResponseError(404, "not a tus upload URL", [])
     if parts[0] != DavRequest(environ).user:
-        raise _TusResponse(403, "uploads belong to the user who created them", [])
+        raise _TusResponseError(403, "uploads belong to the user who created them", [])
     return parts[1]
 
 
@@ -196,7 +197,7 @@ def _body_length(environ: Environ) -> int | None:
     try:
         return DavRequest(environ).declared_length
     except DAVError as exc:
-        raise _TusResponse(400, exc.get_user_info(), []) from exc
+        raise _TusResponseError(400, exc.get_user_info(), []) from exc
 
 
 # --------------------------------------------------------------------------- handlers
@@ -211,7 +212,9 @@ def _create_impl(
     _expect_version(environ)
     loc = _location(environ, provider)
     if loc.kind != "home" or loc.area != "files":
-        raise _TusResponse(405, "create tus uploads with POST to a collection of your files", [])
+        raise _TusResponseError(
+            405, "create tus uploads with POST to a collection of your files", []
+        )
     if DavRequest(environ).header("Upload-Defer-Length") is not None:
         raise ProtocolError("Upload-Defer-Length is not supported; send Upload-Length")
     if DavRequest(environ).header("Upload-Concat") is not None:
@@ -275,7 +278,7 @@ def _patch_impl(
     _expect_version(environ)
     content_type = environ.get("CONTENT_TYPE", "").split(";", 1)[0].strip().lower()
     if content_type != protocol.TUS_CONTENT_TYPE:
-        raise _TusResponse(415, f"PATCH needs Content-Type: {protocol.TUS_CONTENT_TYPE}", [])
+        raise _TusResponseError(415, f"PATCH needs Content-Type: {protocol.TUS_CONTENT_TYPE}", [])
     name = _upload_name(environ, provider)
     raw_offset = DavRequest(environ).header("Upload-Offset")
     if raw_offset is None:

@@ -46,10 +46,10 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 import defusedxml.ElementTree as SafeET
-from wsgidav.mw.base_mw import BaseMiddleware
 
 from davserver.dav.provider import DavsyncDAVProvider
 from davserver.dav.resources import FileResource, FolderResource
+from davserver.errors import DavserverError
 from davserver.gateways.form_pages import UPLOAD_QUERY, result_page, upload_page
 from davserver.gateways.form_parts import (
     FormContent,
@@ -61,8 +61,10 @@ from davserver.gateways.form_parts import (
 )
 from davserver.gateways.inprocess import InProcessClient, Response
 from davserver.http.environ import StartResponse, authenticated_user
-from davserver.limits import RequestGuard, WSGIApp
+from davserver.limits import WSGIApp
 from davserver.namespace import resolve_in_share
+from davserver.settings import Settings
+from providers.base import Provider
 from providers.errors import InvalidPathError
 
 AUTHENTICATED_USER_KEY = "davsync.gateway.user"
@@ -83,7 +85,7 @@ _PROPFIND = (
 _log = logging.getLogger(__name__)
 
 
-class _Refused(Exception):
+class _RefusedError(DavserverError):
     """A form POST (or one of its files) refused; ``files`` lists what was stored before."""
 
     def __init__(self, status: int, message: str) -> None:
@@ -100,10 +102,6 @@ class AppRef:
 
     def __init__(self) -> None:
         self.app: WSGIApp | None = None
-
-
-GATEWAY_APP_KEY = "gateway_app"
-"""Key of the ``AppRef`` in WsgiDAV's ``config["davsync"]``."""
 
 
 def as_user(app: WSGIApp, user: str) -> WSGIApp:
@@ -173,7 +171,7 @@ def same_origin(environ: dict[str, Any]) -> tuple[bool, str]:
 
 def declared_values(content: FormContent) -> list[dict[str, str]]:
     """Per staged file: the declared ``sha256``/``sha1``/``md5``/``mtime`` (module docstring).
-    Raises _Refused (400) when a field lists more entries than there are files."""
+    Raises _RefusedError (400) when a field lists more entries than there are files."""
     out: list[dict[str, str]] = [{} for _ in content.files]
     by_field: dict[str, list[int]] = {}
     for i, f in enumerate(content.files):
@@ -184,7 +182,7 @@ def declared_values(content: FormContent) -> list[dict[str, str]]:
         for field_name, indexes in groups:
             entries = [e for v in content.values(field_name) for e in _LIST_SPLIT.split(v) if e]
             if len(entries) > len(indexes):
-                raise _Refused(
+                raise _RefusedError(
                     400,
                     f"field {field_name!r} lists {len(entries)} values for {len(indexes)} file(s)",
                 )
@@ -230,12 +228,14 @@ def _explanation(answer: Response) -> str:
 # --------------------------------------------------------------------------- middleware
 
 
-class FormUploads(BaseMiddleware):  # type: ignore[misc]
-    """See the module docstring. Reads ``config["davsync"]["context"].settings``."""
+class FormUploads:
+    """See the module docstring. ``whole_app`` is the whole application the uploads run
+    through (filled in by ``build_app``), ``storage`` where the files land."""
 
-    def __init__(self, wsgidav_app: Any, next_app: Any, config: dict[str, Any]) -> None:
-        super().__init__(wsgidav_app, next_app, config)
-        settings = config["davsync"]["context"].settings
+    def __init__(
+        self, next_app: WSGIApp, *, settings: Settings, storage: Provider, whole_app: AppRef
+    ) -> None:
+        self.next_app = next_app
         form = settings.gateways.form
         self.enabled = form.enabled
         self.limits = FormLimits(
@@ -245,9 +245,8 @@ class FormUploads(BaseMiddleware):  # type: ignore[misc]
             max_file_bytes=settings.limits.max_put_bytes,
         )
         self.staging = settings.state_path / STAGING_DIR
-        self.storage = config["davsync"]["context"].storage
-        self._ref: AppRef | None = config["davsync"].get(GATEWAY_APP_KEY)
-        self._fallback = RequestGuard(wsgidav_app)
+        self.storage = storage
+        self._whole = whole_app
         _remove_stale(self.staging)
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -263,7 +262,7 @@ class FormUploads(BaseMiddleware):  # type: ignore[misc]
                 if isinstance(res, FolderResource) and res.area == "files":
                     url = _collection_url(environ)
                     return _send(environ, start_response, 200, "text/html", upload_page(url))
-        return self.next_app(environ, start_response)  # type: ignore[no-any-return]
+        return self.next_app(environ, start_response)
 
     @staticmethod
     def _target(environ: dict[str, Any], provider: DavsyncDAVProvider) -> tuple[str, bool] | None:
@@ -299,8 +298,8 @@ class FormUploads(BaseMiddleware):  # type: ignore[misc]
         try:
             content = self._read(environ)
             files, message = self._store(environ, provider, target, content)
-        except (_Refused, FormError) as exc:
-            files = exc.files if isinstance(exc, _Refused) else []
+        except (_RefusedError, FormError) as exc:
+            files = exc.files if isinstance(exc, _RefusedError) else []
             unread = content is None  # refused before the body's end: the connection closes
             return _answer(environ, start_response, url, exc.status, str(exc), files, close=unread)
         finally:
@@ -311,7 +310,7 @@ class FormUploads(BaseMiddleware):  # type: ignore[misc]
     def _read(self, environ: dict[str, Any]) -> FormContent:
         boundary = boundary_of(str(environ.get("CONTENT_TYPE", "")))
         if boundary is None:
-            raise _Refused(400, "multipart/form-data without a boundary")
+            raise _RefusedError(400, "multipart/form-data without a boundary")
         raw_length = str(environ.get("CONTENT_LENGTH") or "").strip()
         length = int(raw_length) if raw_length else None
         if "chunked" in str(environ.get("HTTP_TRANSFER_ENCODING", "")).lower():
@@ -319,7 +318,7 @@ class FormUploads(BaseMiddleware):  # type: ignore[misc]
         if length is not None:
             available = self.storage.free_space()
             if available is not None and length > available:
-                raise _Refused(507, f"{length} bytes sent, {available} available")
+                raise _RefusedError(507, f"{length} bytes sent, {available} available")
         try:
             return read_form(environ["wsgi.input"], length, boundary, self.staging, self.limits)
         finally:
@@ -339,12 +338,14 @@ class FormUploads(BaseMiddleware):  # type: ignore[misc]
             content.files.remove(f)
         folders = [v.strip("/") for v in content.values("mkdir") if v.strip("/")]
         if not content.files and not content.values("mkdir"):
-            raise _Refused(400, "the form carries no file (a file part needs a filename)")
+            raise _RefusedError(400, "the form carries no file (a file part needs a filename)")
         for f in content.files:
             if f.filename in ("", ".", ".."):
-                raise _Refused(400, f"invalid file name {f.filename!r}")
+                raise _RefusedError(400, f"invalid file name {f.filename!r}")
         declared = declared_values(content)
-        app = self._ref.app if self._ref is not None and self._ref.app else self._fallback
+        app = self._whole.app
+        if app is None:
+            raise RuntimeError("FormUploads before build_app filled in the whole application")
         session = _Session(app, environ, provider.share_path)
         if not exists:
             session.make_dirs(target)
@@ -354,7 +355,7 @@ class FormUploads(BaseMiddleware):  # type: ignore[misc]
         for f, values in zip(content.files, declared, strict=True):
             try:
                 stored.append(session.put(f"{target}/{f.filename}", f, values))
-            except _Refused as exc:
+            except _RefusedError as exc:
                 stored.append({"name": f.filename, "status": "refused", "error": str(exc)})
                 exc.files = stored
                 raise
@@ -399,21 +400,21 @@ class _Session:
             if probe.status == 207:
                 break
             if probe.status != 404:
-                raise _Refused(probe.status, f"folder {folder}: {_explanation(probe)}")
+                raise _RefusedError(probe.status, f"folder {folder}: {_explanation(probe)}")
             missing.append(folder)
         for folder in reversed(missing):
             made = self._request("MKCOL", folder)
             if made.status not in (201, 405):
-                raise _Refused(made.status, f"cannot create {folder}: {_explanation(made)}")
+                raise _RefusedError(made.status, f"cannot create {folder}: {_explanation(made)}")
 
     def put(self, path: str, f: StagedFile, declared: dict[str, str]) -> dict[str, Any]:
-        """Store one staged file at ``path``; its stored digests, or _Refused."""
+        """Store one staged file at ``path``; its stored digests, or _RefusedError."""
         with f.path.open("rb") as body:
             answer = self._request(
                 "PUT", path, headers=_put_headers(declared, f.size), body=body, length=f.size
             )
         if answer.status not in (200, 201, 204):
-            raise _Refused(answer.status, f"{f.filename}: {_explanation(answer)}")
+            raise _RefusedError(answer.status, f"{f.filename}: {_explanation(answer)}")
         put_etag = (answer.headers.get("etag") or answer.headers.get("oc-etag") or "").strip('"')
         listed = self._request("PROPFIND", path, headers={"Depth": "0"}, body=_PROPFIND)
         etag, sums = _stored_digests(listed) if listed.status == 207 else (None, {})

@@ -27,10 +27,12 @@ from typing import Any, BinaryIO, Protocol
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
+from davserver.errors import DavserverError
+
 READ_BLOCK = 256 * 1024
 
 
-class FormError(Exception):
+class FormError(DavserverError):
     """A form body refused; ``status`` is the HTTP status to answer."""
 
     def __init__(self, status: int, message: str) -> None:

@@ -12,6 +12,8 @@ import base64
 import binascii
 import re
 
+from davserver.errors import DavserverError
+
 _KEY = re.compile(r"[a-z*][a-z0-9_\-.*]*", re.ASCII | re.IGNORECASE)
 _NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?", re.ASCII)
 _TOKEN = re.compile(r"[A-Za-z*][!#$%&'*+\-.^_`|~0-9A-Za-z:/]*", re.ASCII)
@@ -19,7 +21,7 @@ _BYTES = re.compile(r":([A-Za-z0-9+/=]*):", re.ASCII)
 _BOOLEAN = re.compile(r"\?([01])", re.ASCII)
 
 
-class StructuredFieldError(ValueError):
+class StructuredFieldError(DavserverError, ValueError):
     """The field value is not a valid Structured Field Dictionary."""
 
 

@@ -30,6 +30,7 @@ import binascii
 import re
 from collections.abc import Callable, Mapping
 
+from davserver.errors import DavserverError
 from davserver.http._headers import get_header
 from davserver.http._structured import StructuredFieldError, parse_dictionary
 from providers.hashing import ALGORITHMS, Digests, normalize_algorithm
@@ -50,7 +51,7 @@ DEFAULT_REPR_ALGORITHM = "sha256"
 """Algorithm sent in Repr-Digest when the client states no usable preference."""
 
 
-class DigestHeaderError(ValueError):
+class DigestHeaderError(DavserverError, ValueError):
     """A digest field is malformed, or two fields disagree on the same algorithm."""
 
 

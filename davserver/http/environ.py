@@ -7,8 +7,10 @@ every reader of the user goes through ``authenticated_user`` so the key is spell
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
+
+from davserver.errors import DavserverError
 
 Environ = dict[str, Any]
 """A WSGI environ (PEP 3333): CGI variables, ``wsgi.*`` and server/framework keys."""
@@ -16,11 +18,14 @@ Environ = dict[str, Any]
 StartResponse = Callable[..., Any]
 """The WSGI ``start_response`` callable (status, headers[, exc_info]) -> write."""
 
+WSGIApp = Callable[[Environ, StartResponse], Iterable[bytes]]
+"""A WSGI application (PEP 3333); a middleware is one built around the next application."""
+
 USER_KEY = "wsgidav.auth.user_name"
 """The environ key the authenticator stores the user name under (absent: anonymous)."""
 
 
-class ContentLengthError(ValueError):
+class ContentLengthError(DavserverError, ValueError):
     """A ``Content-Length`` that is not a decimal number of bytes."""
 
 

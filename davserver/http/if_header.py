@@ -28,10 +28,12 @@ import re
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
+from davserver.errors import DavserverError
+
 DEFAULT_MAX_CONDITIONS = 64
 
 
-class IfHeaderError(ValueError):
+class IfHeaderError(DavserverError, ValueError):
     """The ``If`` header does not follow the grammar (or exceeds the limits)."""
 
 

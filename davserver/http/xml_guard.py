@@ -19,11 +19,13 @@ from __future__ import annotations
 
 from lxml import etree
 
+from davserver.errors import DavserverError
+
 DEFAULT_MAX_DEPTH = 64
 DEFAULT_MAX_ELEMENTS = 10_000
 
 
-class XMLRefusedError(ValueError):
+class XMLRefusedError(DavserverError, ValueError):
     """The body is not acceptable request XML; ``str()`` says why (safe to show)."""
 
 

@@ -18,11 +18,10 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from lxml import etree
-from wsgidav.mw.base_mw import BaseMiddleware
 
 from davserver.context import ServerContext
 from davserver.dav.errors import translated
-from davserver.http.environ import StartResponse, authenticated_user
+from davserver.http.environ import StartResponse, WSGIApp, authenticated_user
 from davserver.nextcloud import payloads
 
 STATUS_PATHS = ("/status.php",)
@@ -88,13 +87,13 @@ def _send(start_response: StartResponse, status: str, ctype: str, body: bytes) -
     return [body]
 
 
-class NextcloudEndpoints(BaseMiddleware):  # type: ignore[misc]
+class NextcloudEndpoints:
     """Serves ``GET /status.php`` and ``GET /ocs/v{1,2}.php/cloud/{capabilities,user}``;
     passes every other request on. Other methods on these paths get 405."""
 
-    def __init__(self, wsgidav_app: Any, next_app: Any, config: dict[str, Any]) -> None:
-        super().__init__(wsgidav_app, next_app, config)
-        self.ctx: ServerContext = config["davsync"]["context"]
+    def __init__(self, next_app: WSGIApp, *, context: ServerContext) -> None:
+        self.next_app = next_app
+        self.ctx = context
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = _full_path(environ)
@@ -108,7 +107,7 @@ class NextcloudEndpoints(BaseMiddleware):  # type: ignore[misc]
                 return self._ocs(env, sr, version, endpoint)
 
             return self._only_get(environ, start_response, serve)
-        return self.next_app(environ, start_response)  # type: ignore[no-any-return]
+        return self.next_app(environ, start_response)
 
     @staticmethod
     def _only_get(

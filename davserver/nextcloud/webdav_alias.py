@@ -14,9 +14,8 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from wsgidav.mw.base_mw import BaseMiddleware
-
-from davserver.http.environ import StartResponse, authenticated_user
+from davserver.dav.host import DavHost
+from davserver.http.environ import StartResponse, WSGIApp, authenticated_user
 from davserver.namespace import SHARES, WEBDAV_ALIAS
 
 ALIAS_ENV_KEY = "davsync.webdav_alias"
@@ -30,11 +29,12 @@ def _below_alias(path: str) -> str | None:
     return None
 
 
-class WebdavAlias(BaseMiddleware):  # type: ignore[misc]
-    """See the module docstring."""
+class WebdavAlias:
+    """See the module docstring; ``provider`` serves the files share (``SHARES[0]``)."""
 
-    def __init__(self, wsgidav_app: Any, next_app: Any, config: dict[str, Any]) -> None:
-        super().__init__(wsgidav_app, next_app, config)
+    def __init__(self, next_app: WSGIApp, *, provider: DavHost) -> None:
+        self.next_app = next_app
+        self.provider = provider
         self.share = SHARES[0]
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -44,12 +44,12 @@ class WebdavAlias(BaseMiddleware):  # type: ignore[misc]
             canonical = f"{self.share}/files/{user}"
             environ["SCRIPT_NAME"] = self.share
             environ["PATH_INFO"] = f"/files/{user}{rest or '/'}"
-            environ["wsgidav.provider"] = self.wsgidav_app.provider_map[self.share]
+            environ["wsgidav.provider"] = self.provider
             environ[ALIAS_ENV_KEY] = (WEBDAV_ALIAS, canonical)
             destination = environ.get("HTTP_DESTINATION")
             if destination:
                 environ["HTTP_DESTINATION"] = _canonical_destination(str(destination), canonical)
-        return self.next_app(environ, start_response)  # type: ignore[no-any-return]
+        return self.next_app(environ, start_response)
 
 
 def _canonical_destination(destination: str, canonical: str) -> str:

@@ -27,8 +27,10 @@ The WsgiDAV glue (``davserver.dav.upload_errors``) maps them to HTTP statuses in
 
 from __future__ import annotations
 
+from davserver.errors import DavserverError
 
-class UploadError(Exception):
+
+class UploadError(DavserverError):
     """Root of all upload-session errors."""
 
 

@@ -5,9 +5,10 @@
   the refusal tracker and the request metrics;
 - ``public(app)``: in front of WsgiDAV (no login): ``GET /healthz``, and ``GET /metrics`` for
   clients in ``metrics.anonymous_networks``;
-- ``operator_pages()``: a ``middleware_stack`` entry after authentication: ``/status``,
+- ``operator_pages(app)``: mounted in WsgiDAV's stack after authentication: ``/status``,
   ``/status/<user>`` and ``/metrics`` for operators (a read grant on all homes; others 403);
-- ``listing()``: a ``middleware_stack`` entry replacing WsgiDAV's directory browser.
+- ``Listing`` (``davserver.web.listing``), mounted there too, replaces WsgiDAV's directory
+  browser.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import ipaddress
 from typing import Any
 
 from prometheus_client import CollectorRegistry
-from wsgidav.mw.base_mw import BaseMiddleware
 
 from davserver.context import ServerContext
 from davserver.limits import parse_networks
@@ -24,10 +24,9 @@ from davserver.storage import objects_probe
 from davserver.web import health, metrics, status
 from davserver.web.access_log import AccessLogger, AuthFailureLogger, Observer, RequestWatch
 from davserver.web.health import HealthCheck
-from davserver.web.listing import Listing
 from davserver.web.refusals import RefusalTracker
 from davserver.web.status import StatusPages
-from davserver.web.wsgi import StartResponse, WSGIApp, auth_user, mount, request_path, respond
+from davserver.web.wsgi import StartResponse, WSGIApp, auth_user, request_path, respond
 
 READ_ONLY = ("GET", "HEAD")
 
@@ -157,21 +156,12 @@ class WebFront:
             anonymous_networks=parse_networks(cfg.anonymous_networks),
         )
 
-    def operator_pages(self) -> type[BaseMiddleware]:
-        """The ``middleware_stack`` entry for the operator pages (after authentication)."""
-
-        def build(app: WSGIApp) -> WSGIApp:
-            return OperatorPages(
-                app,
-                context=self.context,
-                pages=self.pages,
-                registry=self.registry,
-                metrics_enabled=self.context.settings.metrics.enabled,
-            )
-
-        return mount("OperatorPages", build)
-
-    @staticmethod
-    def listing() -> type[BaseMiddleware]:
-        """The ``middleware_stack`` entry for the listing pages (instead of the dir browser)."""
-        return mount("Listing", Listing)
+    def operator_pages(self, app: WSGIApp) -> WSGIApp:
+        """``app`` behind the operator pages (mounted after authentication)."""
+        return OperatorPages(
+            app,
+            context=self.context,
+            pages=self.pages,
+            registry=self.registry,
+            metrics_enabled=self.context.settings.metrics.enabled,
+        )

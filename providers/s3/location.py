@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING
 import boto3
 from botocore.config import Config
 
+from providers.errors import ProviderError
+
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
@@ -27,7 +29,7 @@ READ_TIMEOUT_S = 60.0
 MAX_ATTEMPTS = 2
 
 
-class S3ConfigError(ValueError):
+class S3ConfigError(ProviderError, ValueError):
     """The storage URL or the S3 settings are unusable; the message says why."""
 
 

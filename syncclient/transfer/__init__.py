@@ -6,7 +6,7 @@ from __future__ import annotations
 from syncclient import SyncClientError
 
 
-class StopRequested(SyncClientError):
+class StopRequestedError(SyncClientError):
     """A hard cut-off (budget or window) stopped the transfer; resumable state is kept."""
 
 

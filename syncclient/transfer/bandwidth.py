@@ -7,7 +7,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from syncclient.transfer import StopRequested
+from syncclient.transfer import StopRequestedError
 
 
 class TokenBucket:
@@ -45,11 +45,11 @@ class TokenBucket:
             return 0.0 if self._tokens >= 0 else -self._tokens / self.rate
 
     def take(self, n: int, stop: threading.Event | None = None) -> None:
-        """Block until ``n`` bytes may go. Raises StopRequested if ``stop`` is set meanwhile."""
+        """Block until ``n`` bytes may go; StopRequestedError if ``stop`` is set meanwhile."""
         wait = self.reserve(n)
         if wait <= 0:
             return
         if stop is None:
             time.sleep(wait)
         elif stop.wait(wait):
-            raise StopRequested("stopped while throttled")
+            raise StopRequestedError("stopped while throttled")

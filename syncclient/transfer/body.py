@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from syncclient.scan import Hashers
-from syncclient.transfer import FileChangedError, StopRequested
+from syncclient.transfer import FileChangedError, StopRequestedError
 from syncclient.transfer.bandwidth import TokenBucket
 
 BLOCK = 256 * 1024
@@ -55,7 +55,7 @@ class FileBody:
             left = self.length
             while left > 0:
                 if self.stop.is_set():
-                    raise StopRequested("stopped mid-transfer")
+                    raise StopRequestedError("stopped mid-transfer")
                 data = fh.read(min(self.block, left))
                 if not data:
                     raise FileChangedError(f"{self.path} got shorter while being sent")

@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from syncclient import SyncClientError
 from syncclient.journal import Journal, SessionRow
 from syncclient.model import LocalFile, RemoteFile
 from syncclient.transfer import FileChangedError
@@ -32,7 +33,7 @@ def _hashes(r: RemoteFile) -> dict[str, str]:
     return {k: v for k, v in pairs if v}
 
 
-class ChunkingUnsupportedError(Exception):
+class ChunkingUnsupportedError(SyncClientError):
     """The server has no upload sessions (MKCOL in the upload area refused)."""
 
 
@@ -83,7 +84,7 @@ class ChunkedUpload:
 
     def run(self) -> PutResult:
         """Send missing chunks and commit. Raises ChunkingUnsupportedError, FileChangedError,
-        TransportError, StopRequested."""
+        TransportError, StopRequestedError."""
         assert self.f.digests is not None
         session, present = self._open_session()
         layout = chunk_layout(self.f.size, self.chunk_size)

@@ -33,7 +33,7 @@ from syncclient.model import Action, ActionKind, Digests, LocalFile, Plan, PostA
 from syncclient.output import Reporter, Stats
 from syncclient.post import Manifest, PostActionError, Receipt, apply_post_action, run_hook
 from syncclient.rules import RuleSet
-from syncclient.transfer import FileChangedError, StopRequested
+from syncclient.transfer import FileChangedError, StopRequestedError
 from syncclient.transfer.bandwidth import TokenBucket
 from syncclient.transfer.body import FileBody
 from syncclient.transfer.budget import Budget
@@ -185,7 +185,7 @@ class Executor:
         ctx.reporter.event("start", path=f.path, size=f.size, reason=action.reason.value)
         try:
             result = self._send(f, action)
-        except StopRequested:
+        except StopRequestedError:
             result = FileResult(f.path, Outcome.STOPPED, f.size, "stopped by cut-off")
         except (AuthError, SetupError) as exc:
             ctx.fatal.append(exc)

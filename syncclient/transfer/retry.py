@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from syncclient.transfer import StopRequested
+from syncclient.transfer import StopRequestedError
 from syncclient.transports import TransportError
 
 T = TypeVar("T")
@@ -53,14 +53,14 @@ def call_with_retry(
     """Call ``fn`` until it succeeds, a permanent error occurs or attempts run out.
 
     ``deadline`` (``time.monotonic()`` seconds): no wait may end after it; the error is
-    raised instead. Raises the last TransportError, or StopRequested if ``stop`` is set
+    raised instead. Raises the last TransportError, or StopRequestedError if ``stop`` is set
     while waiting.
     """
     rng = rng or random.Random()
     attempt = 1
     while True:
         if stop.is_set():
-            raise StopRequested("stopped")
+            raise StopRequestedError("stopped")
         try:
             return fn()
         except TransportError as exc:
@@ -72,5 +72,5 @@ def call_with_retry(
             if on_retry is not None:
                 on_retry(attempt, exc, wait)
             if stop.wait(wait):
-                raise StopRequested("stopped") from exc
+                raise StopRequestedError("stopped") from exc
             attempt += 1

@@ -13,7 +13,8 @@ from typing import Any, TypeVar
 import httpx
 
 from davserver.collection.queue import JobQueue
-from tests.support.configured import USERS, start_server
+from interop.accounts import basic_client
+from tests.support.configured import start_server
 from tests.support.server import DavServer, run_cli
 
 T = TypeVar("T")
@@ -103,7 +104,7 @@ def command_trigger(name: str, path: str, argv: list[str], **options: object) ->
 
 def client(user: str = "alice") -> httpx.Client:
     """An httpx client logged in as ``user``."""
-    return httpx.Client(auth=(user, USERS[user]), timeout=60.0)
+    return basic_client(user, timeout=60.0)
 
 
 def arrivals(root: Path, *args: str) -> list[dict[str, Any]]:

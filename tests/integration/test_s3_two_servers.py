@@ -16,7 +16,7 @@ import pytest
 
 from tests.conftest import CONFIG, PASSWORDS, digest_client
 from tests.support.ceph import S3Target, s3_config
-from tests.support.server import DavServer, run_cli
+from tests.support.server import DavServer, add_user
 
 pytestmark = [pytest.mark.integration, pytest.mark.s3]
 
@@ -33,10 +33,7 @@ def two_servers(
         encoding="utf-8",
     )
     for user, password in PASSWORDS.items():
-        run_cli(
-            "user", "add", user, "--password-stdin", "--config", str(config),
-            stdin=password + "\n", root=tmp_path / "a",
-        )  # fmt: skip
+        add_user(tmp_path / "a", user, password, config=config)
     servers: list[DavServer] = []
     try:
         for name in ("a", "b"):  # separate roots: separate local state and chunk folders

@@ -20,6 +20,7 @@ import httpx
 import pytest
 import trustme
 
+from interop.accounts import basic_client
 from interop.cluster import ENGINES, Backend, Cluster, backend_for, engines_settings, start_cluster
 from interop.tools import require
 from tests.conftest import PASSWORDS
@@ -78,7 +79,7 @@ def cluster_up(request: pytest.FixtureRequest, cluster: Cluster) -> Cluster:
 
 def lb_client(ca_file: Path) -> httpx.Client:
     """alice through the load balancer (Basic over TLS)."""
-    return httpx.Client(auth=(USER, PASSWORDS[USER]), verify=str(ca_file), timeout=120.0)
+    return basic_client(USER, verify=str(ca_file), timeout=120.0)
 
 
 _PLAIN_HTTP_CONTEXT = ssl.create_default_context()  # unused on http://; shared, as it is costly

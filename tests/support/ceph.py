@@ -18,7 +18,7 @@ import pytest
 
 from interop.ceph import CephCluster, start_ceph
 from interop.tools import require
-from tests.support.server import DavServer, run_cli
+from tests.support.server import DavServer, add_user
 
 BUCKET = "davsync-tests"
 
@@ -86,10 +86,7 @@ def s3_server(tmp_path: Path, s3_target: S3Target) -> Iterator[DavServer]:
     config = tmp_path / "config.yaml"
     config.write_text(CONFIG + s3_config(s3_target, tmp_path / "s3-credentials"), "utf-8")
     for name, password in PASSWORDS.items():
-        run_cli(
-            "user", "add", name, "--password-stdin", "--config", str(config),
-            stdin=password + "\n", root=root,
-        )  # fmt: skip
+        add_user(root, name, password, config=config)
     server = DavServer(root, ["--config", str(config)]).start()
     try:
         yield server

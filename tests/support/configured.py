@@ -6,9 +6,11 @@ from pathlib import Path
 
 from davserver.auth.users import UserStore
 from davserver.settings import load_settings
+from interop.accounts import PASSWORDS
 from tests.support.server import DavServer
 
-USERS = {"alice": "alice-pw-1", "bob": "bob-pw-2", "carol": "carol-pw-3", "oper": "oper-pw-4"}
+USERS = dict(PASSWORDS)
+"""The users of a prepared root: every account of ``interop.accounts.PASSWORDS``."""
 
 
 def prepare_root(

@@ -12,7 +12,8 @@ import httpx
 
 from davserver.app import App, build_app
 from davserver.settings import load_settings
-from tests.support.configured import USERS, prepare_root
+from interop.accounts import basic_client
+from tests.support.configured import prepare_root
 
 BASE_URL = "http://dav.test"
 
@@ -31,6 +32,7 @@ def inprocess_app(tmp: Path, config: str = "") -> Iterator[App]:
 
 
 def client_for(app: App, user: str) -> httpx.Client:
-    """An httpx client that talks to ``app`` in-process as ``user`` (password from USERS)."""
+    """An httpx client that talks to ``app`` in-process as ``user`` (its password from
+    ``interop.accounts.PASSWORDS``)."""
     transport = httpx.WSGITransport(app=app.wsgi, remote_addr="127.0.0.1")
-    return httpx.Client(transport=transport, base_url=BASE_URL, auth=(user, USERS[user]))
+    return basic_client(user, transport=transport, base_url=BASE_URL)

@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from interop.accounts import add_user as add_user
 from interop.processes import terminate
 
 STARTUP_TIMEOUT_S = 30.0
@@ -21,11 +22,6 @@ def run_cli(*args: str, stdin: str | None = None, root: Path | None = None) -> s
         cmd += ["--root", str(root)]
     proc = subprocess.run(cmd, input=stdin, capture_output=True, text=True, timeout=60, check=True)
     return proc.stdout
-
-
-def add_user(root: Path, name: str, password: str) -> None:
-    """Create a user (and home) in the server rooted at ``root``."""
-    run_cli("user", "add", name, "--password-stdin", stdin=password + "\n", root=root)
 
 
 @dataclass

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import httpx
 
+from interop.accounts import basic_client
 from tests.conftest import PASSWORDS
 from tests.support.server import DavServer, add_user
 
@@ -39,7 +40,7 @@ def basic(user: str) -> str:
 
 def client(user: str) -> httpx.Client:
     """An httpx client authenticating ``user`` with Basic."""
-    return httpx.Client(auth=(user, PASSWORDS[user]), timeout=120.0)
+    return basic_client(user, timeout=120.0)
 
 
 def uploads_url(server: DavServer, user: str, rest: str = "") -> str:

@@ -12,7 +12,7 @@ import pytest
 
 from interop.blocking_proxy import start_blocking_proxy
 from interop.stock import StockServer
-from interop.tools import Unavailable
+from interop.tools import UnavailableError
 from tests.gateways.form_support import unavailable
 from tests.support.server import DavServer
 from tests.syncclient.conftest import ClientResult, remote_inventory, write_tree
@@ -24,7 +24,7 @@ pytestmark = pytest.mark.interop
 def proxy(server: DavServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[StockServer]:
     try:
         front = start_blocking_proxy(tmp_path_factory.mktemp("blocking-proxy"), server.url)
-    except Unavailable as exc:
+    except UnavailableError as exc:
         unavailable(str(exc))
         raise
     yield front
@@ -87,7 +87,7 @@ def test_a_proxy_that_lets_propfind_through_is_noticed_at_the_first_write(
         front = start_blocking_proxy(
             tmp_path / "proxy", server.url, allowed="GET POST HEAD OPTIONS PROPFIND"
         )
-    except Unavailable as exc:
+    except UnavailableError as exc:
         unavailable(str(exc))
         raise
     try:

@@ -19,7 +19,7 @@ from syncclient.journal import Journal
 from syncclient.model import LocalFile
 from syncclient.scan import scan
 from syncclient.schedule import active, next_start, parse_window
-from syncclient.transfer import StopRequested
+from syncclient.transfer import StopRequestedError
 from syncclient.transfer.bandwidth import TokenBucket
 from syncclient.transfer.budget import Budget, Cutoff
 from syncclient.transfer.chunking import chunk_layout
@@ -135,7 +135,7 @@ def test_call_with_retry_stops_on_permanent_and_exhaustion() -> None:
     with pytest.raises(StatusError):
         call_with_retry(lambda: (_ for _ in ()).throw(StatusError(503, "busy")), fast, stop)
     stop.set()
-    with pytest.raises(StopRequested):
+    with pytest.raises(StopRequestedError):
         call_with_retry(flaky, fast, stop)
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from bench import sync_vs_rclone
-from bench.checks import BenchFailed, Verdict, run_checked, tree_mismatch
+from bench.checks import BenchFailedError, Verdict, run_checked, tree_mismatch
 
 pytestmark = pytest.mark.unit
 
@@ -37,7 +37,7 @@ def test_wrong_hash_refuses_the_ratio() -> None:
     verdict = Verdict()
     verdict.tree("syncclient", TREE, dict(TREE))
     verdict.tree("rclone", TREE, {**TREE, "video/c.bin": "00" * 32})
-    with pytest.raises(BenchFailed, match=r"rclone: MISMATCH: 1 with another hash"):
+    with pytest.raises(BenchFailedError, match=r"rclone: MISMATCH: 1 with another hash"):
         verdict.ratios(_render_must_not_run)
 
 
@@ -46,14 +46,14 @@ def test_failed_transfer_refuses_the_ratio() -> None:
     verdict.exit_code("rclone first sync", 0)
     assert verdict.ok
     verdict.exit_code("rclone no-op resync", 7, "ERROR : connection refused\n")
-    with pytest.raises(BenchFailed, match="rclone no-op resync exited 7: ERROR : connection"):
+    with pytest.raises(BenchFailedError, match="rclone no-op resync exited 7: ERROR : connection"):
         verdict.ratios(_render_must_not_run)
 
 
 def test_wrong_value_refuses_the_ratio() -> None:
     verdict = Verdict()
     verdict.equal("nginx-dav: SHA-256 of the large file", "ab" * 32, "cd" * 32)
-    with pytest.raises(BenchFailed, match="nginx-dav: SHA-256 of the large file: expected"):
+    with pytest.raises(BenchFailedError, match="nginx-dav: SHA-256 of the large file: expected"):
         verdict.ratios(_render_must_not_run)
 
 

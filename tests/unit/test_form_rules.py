@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from davserver.gateways.form import _Refused, declared_values, same_origin
+from davserver.gateways.form import _RefusedError, declared_values, same_origin
 from davserver.gateways.form_pages import upload_form_html
 from davserver.gateways.form_parts import (
     FormContent,
@@ -79,7 +79,7 @@ def test_declared_values_per_field_and_for_all() -> None:
 
 
 def test_more_declared_values_than_files_is_refused() -> None:
-    with pytest.raises(_Refused) as caught:
+    with pytest.raises(_RefusedError) as caught:
         declared_values(_content(["a"], [("a.sha256", "1 2")]))
     assert caught.value.status == 400
 

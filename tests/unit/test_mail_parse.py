@@ -14,7 +14,7 @@ from davserver.gateways.mail.parse import (
     PATH_HEADER,
     SHA256_HEADER,
     Limits,
-    MessageRefused,
+    MessageRefusedError,
     parse_message,
     safe_relative_path,
 )
@@ -55,7 +55,7 @@ def test_sidecar_becomes_the_declared_hash() -> None:
 
 
 def test_a_sidecar_without_hex_is_malformed() -> None:
-    with pytest.raises(MessageRefused) as refused:
+    with pytest.raises(MessageRefusedError) as refused:
         parse_message(_raw(_message({"d.csv": b"x", "d.csv.sha256": b"not a hash"})), LIMITS)
     assert refused.value.code == 554
 
@@ -67,19 +67,19 @@ def test_piece_headers_are_read_and_checked() -> None:
     assert piece.piece is not None and (piece.piece.number, piece.piece.total) == (2, 2)
     assert piece.name == "a/b/c.dat"
     for bad in ({PART_HEADER: "f1 3/2", SHA256_HEADER: whole}, {PART_HEADER: "f1 2/2"}):
-        with pytest.raises(MessageRefused):
+        with pytest.raises(MessageRefusedError):
             parse_message(_raw(_message({"c.dat": b"b"}, bad)), LIMITS)
 
 
 def test_unsafe_paths_are_refused() -> None:
     for bad in ("../x", "a/../b", "", "a\\b", "a/\x01b"):
-        with pytest.raises(MessageRefused):
+        with pytest.raises(MessageRefusedError):
             safe_relative_path(bad)
     assert safe_relative_path("/a//b/") == "a/b"
 
 
 def test_wide_message_refused_before_parsing() -> None:
-    with pytest.raises(MessageRefused) as refused:
+    with pytest.raises(MessageRefusedError) as refused:
         parse_message(_raw(_message({f"f{n}": b"x" for n in range(30)})), LIMITS)
     assert refused.value.code == 552
 
@@ -102,11 +102,11 @@ def test_pieces_that_disagree_are_refused_and_old_sets_expire(tmp_path: Path) ->
     store = PieceStore(tmp_path, max_pieces=5, expiry_s=60)
     folder = store.folder("alice", "f1")
     store.add(folder, 1, 2, b"A", {"name": "x"})
-    with pytest.raises(MessageRefused):
+    with pytest.raises(MessageRefusedError):
         store.add(folder, 2, 3, b"B", {"name": "x"})
-    with pytest.raises(MessageRefused):
+    with pytest.raises(MessageRefusedError):
         store.add(folder, 2, 2, b"B", {"name": "y"})
-    with pytest.raises(MessageRefused):
+    with pytest.raises(MessageRefusedError):
         store.add(store.folder("alice", "f2"), 1, 6, b"B", {"name": "x"})
     assert store.expire(now=10**12) == 1
     assert not folder.exists()

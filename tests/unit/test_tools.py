@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from interop import tools
-from interop.tools import CI_PACKAGES, Unavailable, require, require_tool
+from interop.tools import CI_PACKAGES, UnavailableError, require, require_tool
 
 pytestmark = pytest.mark.unit
 
@@ -69,7 +69,7 @@ def test_conditions_no_install_fixes_skip_even_under_ci(monkeypatch: pytest.Monk
     monkeypatch.setenv("CI", "true")
 
     def not_root() -> None:
-        raise Unavailable("mounting needs root here")
+        raise UnavailableError("mounting needs root here")
 
     with pytest.raises(pytest.skip.Exception, match="mounting needs root here"):
         require(not_root)

@@ -3,7 +3,7 @@
 ``DavSession`` holds what the FTP client logged in with (user, password, address, whether
 the control connection is encrypted) and sends every request through ``InProcessClient``,
 so each FTP command is checked by exactly the code that checks the same WebDAV request.
-Failures are raised as ``DavRefused`` carrying the HTTP status and a short reason for the
+Failures are raised as ``DavRefusedError`` carrying the HTTP status and a short reason for the
 FTP reply.
 """
 
@@ -18,6 +18,7 @@ from urllib.parse import quote, unquote, urlsplit
 
 from lxml import etree
 
+from davserver.errors import DavserverError
 from davserver.gateways.inprocess import Credentials, InProcessClient, Response
 
 PROTOCOL = "ftp"
@@ -48,7 +49,7 @@ _REASONS = {
 }
 
 
-class DavRefused(Exception):
+class DavRefusedError(DavserverError):
     """The server refused a request. ``status``: its HTTP status."""
 
     def __init__(self, status: int, reason: str) -> None:
@@ -73,10 +74,10 @@ class Entry:
         return self.path.rstrip("/").rsplit("/", 1)[-1]
 
 
-def refusal(response: Response, what: str) -> DavRefused:
-    """A ``DavRefused`` for an unexpected answer to ``what``."""
+def refusal(response: Response, what: str) -> DavRefusedError:
+    """A ``DavRefusedError`` for an unexpected answer to ``what``."""
     reason = _REASONS.get(response.status, f"{what} failed (HTTP {response.status})")
-    return DavRefused(response.status, reason)
+    return DavRefusedError(response.status, reason)
 
 
 def parse_checksums(text: str) -> dict[str, str]:
@@ -190,7 +191,7 @@ class DavSession:
         )
 
     def propfind(self, path: str, depth: int) -> list[Entry]:
-        """PROPFIND ``path`` with ``Depth`` 0 or 1; raises ``DavRefused`` (404 if absent)."""
+        """PROPFIND ``path`` with ``Depth`` 0 or 1; raises ``DavRefusedError`` (404 if absent)."""
         answer = self.request(
             "PROPFIND",
             path,
@@ -205,14 +206,14 @@ class DavSession:
         """The entry at ``path``, or None if there is nothing there."""
         try:
             found = self.propfind(path, 0)
-        except DavRefused as exc:
+        except DavRefusedError as exc:
             if exc.status == 404:
                 return None
             raise
         return found[0] if found else None
 
     def expect(self, answer: Response, what: str, *ok: int) -> Response:
-        """``answer`` if its status is one of ``ok``, else raise ``DavRefused``."""
+        """``answer`` if its status is one of ``ok``, else raise ``DavRefusedError``."""
         if answer.status not in ok:
             raise refusal(answer, what)
         return answer
@@ -226,7 +227,7 @@ class DavSession:
             raise refusal(answer, "GET")
         if offset and answer.status == 200:
             answer.close()
-            raise DavRefused(416, "The server could not resume at that offset")
+            raise DavRefusedError(416, "The server could not resume at that offset")
         return answer
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from pyftpdlib.filesystems import AbstractedFS, FilesystemError
 
-from davserver.gateways.ftp.dav import ChunkStream, DavRefused, DavSession, Entry, body_chunks
+from davserver.gateways.ftp.dav import ChunkStream, DavRefusedError, DavSession, Entry, body_chunks
 from davserver.gateways.ftp.staging import StagedUpload, staged_size
 from davserver.gateways.inprocess import Response
 
@@ -25,7 +25,7 @@ _DIR_MODE = stat.S_IFDIR | 0o755
 _FILE_MODE = stat.S_IFREG | 0o644
 
 
-def _refused(exc: DavRefused) -> FilesystemError:
+def _refused(exc: DavRefusedError) -> FilesystemError:
     return FilesystemError(str(exc))
 
 
@@ -45,7 +45,7 @@ class DownloadFile:
             self._answer.close()
         try:
             self._answer = self._dav.download(self.name, offset)
-        except DavRefused as exc:
+        except DavRefusedError as exc:
             raise _refused(exc) from exc
         self._stream = ChunkStream(body_chunks(self._answer))
 
@@ -109,7 +109,7 @@ class DavFS(AbstractedFS):  # type: ignore[misc]
             return self._seen[path]
         try:
             found = self.dav.entry(path)
-        except DavRefused as exc:
+        except DavRefusedError as exc:
             raise _refused(exc) from exc
         if found is not None:
             self._seen[path] = found
@@ -157,7 +157,7 @@ class DavFS(AbstractedFS):  # type: ignore[misc]
     def _staged(self, path: str) -> int | None:
         try:
             return staged_size(self.dav, self._check(path))
-        except DavRefused:
+        except DavRefusedError:
             return None
 
     def getsize(self, path: str) -> int:
@@ -179,7 +179,7 @@ class DavFS(AbstractedFS):  # type: ignore[misc]
         path = self._check(path)
         try:
             entries = self.dav.propfind(path + "/", 1)
-        except DavRefused as exc:
+        except DavRefusedError as exc:
             raise _refused(exc) from exc
         names: list[str] = []
         for found in entries:
@@ -209,7 +209,7 @@ class DavFS(AbstractedFS):  # type: ignore[misc]
         self._seen.clear()
         try:
             self.dav.expect(self.dav.request(method, path, headers=headers), method, *ok)
-        except DavRefused as exc:
+        except DavRefusedError as exc:
             raise _refused(exc) from exc
 
     def mkdir(self, path: str) -> None:
@@ -255,7 +255,7 @@ class DavFS(AbstractedFS):  # type: ignore[misc]
                 "PROPPATCH", path, headers={"Content-Type": "application/xml"}, body=body
             )
             self.dav.expect(answer, "PROPPATCH", 207)
-        except DavRefused as exc:
+        except DavRefusedError as exc:
             raise _refused(exc) from exc
         if b" 200 " not in answer.body:
             raise FilesystemError("The server did not accept the modification time")
@@ -277,5 +277,5 @@ class DavFS(AbstractedFS):  # type: ignore[misc]
             if not self.isdir(posixpath.dirname(path)):
                 raise FilesystemError("The parent folder does not exist")
             return StagedUpload(self.dav, path, mode)
-        except DavRefused as exc:
+        except DavRefusedError as exc:
             raise _refused(exc) from exc

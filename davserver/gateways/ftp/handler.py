@@ -21,7 +21,7 @@ from pyftpdlib.filesystems import FilesystemError
 from pyftpdlib.handlers import DTPHandler, FTPHandler, TLS_DTPHandler, TLS_FTPHandler
 from pyftpdlib.log import logger
 
-from davserver.gateways.ftp.dav import DavRefused
+from davserver.gateways.ftp.dav import DavRefusedError
 from davserver.gateways.ftp.staging import StagedUpload
 
 HASH_ALGORITHMS = {"SHA-256": "sha256", "SHA-1": "sha1", "MD5": "md5"}
@@ -79,7 +79,7 @@ class _UploadEnd:
         complete = self.transfer_finished and clean
         try:
             upload.finish(complete)
-        except DavRefused as exc:
+        except DavRefusedError as exc:
             self.transfer_finished = False
             self._resp = (f"550 Not stored: {exc}; the previous version is unchanged.", logger.info)
             return

@@ -26,7 +26,7 @@ from pyftpdlib.filesystems import FilesystemError
 
 from davserver.gateways.ftp.dav import (
     ChunkStream,
-    DavRefused,
+    DavRefusedError,
     DavSession,
     Entry,
     body_chunks,
@@ -68,7 +68,7 @@ def _settled(dav: DavSession, target: str) -> None:
     resuming right after a cut must see everything the cut upload kept)."""
     lock = _target_lock(session_path(dav, target))
     if not lock.acquire(timeout=_BUSY_WAIT_S):
-        raise DavRefused(423, "Another upload of this file is still in progress")
+        raise DavRefusedError(423, "Another upload of this file is still in progress")
     lock.release()
 
 
@@ -81,7 +81,7 @@ def staged_chunks(dav: DavSession, target: str) -> list[Entry] | None:
 def _staged_chunks(dav: DavSession, target: str) -> list[Entry] | None:
     try:
         entries = dav.propfind(session_path(dav, target) + "/", 1)
-    except DavRefused as exc:
+    except DavRefusedError as exc:
         if exc.status == 404:
             return None
         raise
@@ -177,7 +177,7 @@ class _ChunkPut:
                 continue
         self._thread.join()
         if self._error is not None:
-            raise DavRefused(500, f"Internal error while storing: {self._error}")
+            raise DavRefusedError(500, f"Internal error while storing: {self._error}")
         assert self._answer is not None
         if self._answer.status not in (201, 204):
             raise refusal(self._answer, "PUT")
@@ -202,7 +202,7 @@ class StagedUpload:
         self._written = 0
         self._lock = _target_lock(self._session)
         if not self._lock.acquire(timeout=_BUSY_WAIT_S):
-            raise DavRefused(423, "Another upload of this file is in progress")
+            raise DavRefusedError(423, "Another upload of this file is in progress")
         try:
             self._begin(mode)
         except BaseException:
@@ -269,7 +269,7 @@ class StagedUpload:
     def finish(self, complete: bool) -> None:
         """End the transfer: store the chunk; when ``complete``, commit the file.
 
-        Raises ``DavRefused`` when the server refused the chunk or the commit (the old
+        Raises ``DavRefusedError`` when the server refused the chunk or the commit (the old
         version of the target is then unchanged).
         """
         if self.closed:

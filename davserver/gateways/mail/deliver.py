@@ -14,6 +14,7 @@ from typing import BinaryIO
 
 from defusedxml import ElementTree
 
+from davserver.errors import DavserverError
 from davserver.gateways.inprocess import Credentials, InProcessClient, Response
 
 PROTOCOL = "mail"
@@ -47,7 +48,7 @@ class Stored:
     etag: str
 
 
-class StoreRefused(Exception):
+class StoreRefusedError(DavserverError):
     """The server refused to store a file; the message says why (status and reason)."""
 
 
@@ -77,7 +78,7 @@ class Deliverer:
                 path = f"{path}{part}/"
                 answer = self._request(login, "MKCOL", path)
                 if answer.status not in (201, 405):
-                    raise StoreRefused(f"cannot create folder {path}: {_said(answer)}")
+                    raise StoreRefusedError(f"cannot create folder {path}: {_said(answer)}")
 
     def store(
         self,
@@ -90,7 +91,7 @@ class Deliverer:
         sha256: str | None = None,
     ) -> Stored:
         """PUT ``body`` to ``rel`` (below the home) declaring the given hashes; the result as
-        the server reports it. Raises ``StoreRefused`` if the server refuses."""
+        the server reports it. Raises ``StoreRefusedError`` if the server refuses."""
         headers: dict[str, str] = {}
         if content_md5:
             headers["Content-MD5"] = content_md5.strip()
@@ -100,7 +101,7 @@ class Deliverer:
         self.ensure_folder(login, folder)
         answer = self._request(login, "PUT", rel, headers=headers, body=body, length=length)
         if not answer.ok:
-            raise StoreRefused(_said(answer))
+            raise StoreRefusedError(_said(answer))
         return self.describe(login, rel)
 
     def describe(self, login: Login, rel: str) -> Stored:
@@ -113,7 +114,7 @@ class Deliverer:
             body=_PROPS,
         )
         if answer.status != 207:
-            raise StoreRefused(f"stored but cannot read back: {_said(answer)}")
+            raise StoreRefusedError(f"stored but cannot read back: {_said(answer)}")
         root = ElementTree.fromstring(answer.body)
         etag = root.findtext(".//{DAV:}getetag") or ""
         size = int(root.findtext(".//{DAV:}getcontentlength") or "0")

@@ -2,8 +2,8 @@
 
 Contract of ``parse_message``:
 - the MIME tree is bounded before and while it is parsed (``Limits``: parts, nesting depth);
-  too complex -> ``MessageRefused`` 552, malformed (any defect the parser reports, bad
-  base64, missing boundaries) -> ``MessageRefused`` 554; nothing has been stored then;
+  too complex -> ``MessageRefusedError`` 552, malformed (any defect the parser reports, bad
+  base64, missing boundaries) -> ``MessageRefusedError`` 554; nothing has been stored then;
 - a leaf part with a file name (or ``Content-Disposition: attachment``) is an attachment;
   text parts without a name (the message text) are ignored; archives are stored as they are,
   never expanded;
@@ -22,6 +22,8 @@ from email.message import Message
 from email.parser import BytesHeaderParser, BytesParser
 from urllib.parse import unquote
 
+from davserver.errors import DavserverError
+
 PART_HEADER = "X-Davsync-Part"
 SHA256_HEADER = "X-Davsync-SHA256"
 PATH_HEADER = "X-Davsync-Path"
@@ -36,7 +38,7 @@ _BOUNDARY = re.compile(rb'(?i)boundary\s*=\s*(?:"([^"\r\n]{1,200})"|([^\s;"]{1,2
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\\]")
 
 
-class MessageRefused(Exception):
+class MessageRefusedError(DavserverError):
     """The message cannot be accepted; ``code`` and ``text`` make the SMTP reply."""
 
     def __init__(self, code: int, text: str) -> None:
@@ -50,14 +52,14 @@ class MessageRefused(Exception):
         return f"{self.code} {self.text}"
 
 
-def malformed(why: str) -> MessageRefused:
+def malformed(why: str) -> MessageRefusedError:
     """554 for MIME the gateway cannot read."""
-    return MessageRefused(554, f"5.6.0 Malformed message: {why}")
+    return MessageRefusedError(554, f"5.6.0 Malformed message: {why}")
 
 
-def refused(why: str) -> MessageRefused:
+def refused(why: str) -> MessageRefusedError:
     """550 for a well-formed message the gateway will not store."""
-    return MessageRefused(550, f"5.7.1 {why}")
+    return MessageRefusedError(550, f"5.7.1 {why}")
 
 
 @dataclass(frozen=True)
@@ -119,7 +121,7 @@ def safe_token(value: str | None) -> str | None:
 
 
 def safe_relative_path(value: str) -> str:
-    """``value`` as a clean relative path, or ``MessageRefused`` naming it."""
+    """``value`` as a clean relative path, or ``MessageRefusedError`` naming it."""
     parts = [p for p in value.strip().split("/") if p]
     if not parts or any(p in (".", "..") or _CONTROL.search(p) for p in parts):
         raise refused(f"unsafe file name {value!r}")
@@ -138,7 +140,7 @@ def parse_message(raw: bytes, limits: Limits) -> ParsedMessage:
         message = BytesParser(policy=_STRICT).parsebytes(raw)
         attachments = _Walker(limits).collect(message)
     except RecursionError:
-        raise MessageRefused(552, "5.3.4 Message too complex (nesting)") from None
+        raise MessageRefusedError(552, "5.3.4 Message too complex (nesting)") from None
     except (errors.MessageError, ValueError) as exc:
         raise malformed(type(exc).__name__) from exc
     return ParsedMessage(message_id, receipt_id, attachments=_pair_sidecars(attachments))
@@ -149,10 +151,14 @@ def _prescan(raw: bytes, limits: Limits) -> None:
     containers = len(_CONTAINER.findall(raw))
     boundaries = {m.group(1) or m.group(2) for m in _BOUNDARY.finditer(raw)}
     if containers > limits.max_parts or len(boundaries) > limits.max_parts:
-        raise MessageRefused(552, f"5.3.4 Message too complex (more than {limits.max_parts} parts)")
+        raise MessageRefusedError(
+            552, f"5.3.4 Message too complex (more than {limits.max_parts} parts)"
+        )
     delimiters = sum(raw.count(b"\n--" + b) for b in boundaries)
     if delimiters > 2 * limits.max_parts + len(boundaries):
-        raise MessageRefused(552, f"5.3.4 Message too complex (more than {limits.max_parts} parts)")
+        raise MessageRefusedError(
+            552, f"5.3.4 Message too complex (more than {limits.max_parts} parts)"
+        )
 
 
 def _fragment(head: Message, raw: bytes) -> Fragment:
@@ -195,11 +201,11 @@ class _Walker:
     def _visit(self, part: Message, depth: int) -> None:
         self.parts += 1
         if self.parts > self.limits.max_parts:
-            raise MessageRefused(
+            raise MessageRefusedError(
                 552, f"5.3.4 Message too complex (more than {self.limits.max_parts} parts)"
             )
         if depth > self.limits.max_depth:
-            raise MessageRefused(
+            raise MessageRefusedError(
                 552, f"5.3.4 Message too complex (nested deeper than {self.limits.max_depth})"
             )
         if part.is_multipart():

@@ -25,12 +25,12 @@ from typing import Any
 
 from davserver.gateways.config import SmtpGatewaySettings
 from davserver.gateways.mail import receipts
-from davserver.gateways.mail.deliver import Deliverer, Login, Stored, StoreRefused
+from davserver.gateways.mail.deliver import Deliverer, Login, Stored, StoreRefusedError
 from davserver.gateways.mail.parse import (
     Attachment,
     Fragment,
     Limits,
-    MessageRefused,
+    MessageRefusedError,
     ParsedMessage,
     malformed,
     parse_message,
@@ -75,7 +75,7 @@ class MessageProcessor:
             receipt.receipt_id = parsed.receipt_id or receipt.receipt_id
             folder = self.settings.folder_for(login.user).replace("{date}", f"{now:%Y-%m-%d}")
             reply = self._handle(login, parsed, folder.strip("/"), receipt)
-        except MessageRefused as exc:
+        except MessageRefusedError as exc:
             receipt.refused.append({"name": "(message)", "reason": exc.text})
             reply = exc.reply
         except Exception:  # a defect here must not kill the listener; the sender gets 451
@@ -118,7 +118,7 @@ class MessageProcessor:
                 content_md5=item.content_md5,
                 sha256=item.sha256,
             )
-        except StoreRefused as exc:
+        except StoreRefusedError as exc:
             receipt.refused.append({"name": item.name, "reason": str(exc)})
             return
         receipt.stored.append(_entry(item.name, stored))
@@ -155,7 +155,7 @@ class MessageProcessor:
             size, actual = self.pieces.assemble(progress, target)
             with target.open("rb") as body:
                 stored = self.deliverer.store(login, path, body, size, sha256=sha256)
-        except StoreRefused as exc:
+        except StoreRefusedError as exc:
             receipt.refused.append({**entry, "reason": str(exc)})
             if actual != sha256:  # the pieces are wrong: the sender must send them again
                 self.pieces.discard(progress.folder)
@@ -173,7 +173,7 @@ class MessageProcessor:
             staged = sum(p.stat().st_size for p in where.glob("piece-*[0-9]"))
             if staged > self.settings.max_partial_bytes:
                 self.pieces.discard(where)
-                raise MessageRefused(552, "5.3.4 Fragmented message too big")
+                raise MessageRefusedError(552, "5.3.4 Fragmented message too big")
             if not progress.complete:
                 receipt.pending.append(
                     {

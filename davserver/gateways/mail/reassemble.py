@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from davserver.gateways.mail.parse import MessageRefused, refused
+from davserver.gateways.mail.parse import MessageRefusedError, refused
 
 _COPY_CHUNK = 1024 * 1024
 
@@ -80,13 +80,13 @@ class PieceStore:
         """Stage piece ``number``; ``meta`` must equal what earlier pieces declared, and so
         must ``total`` and the whole file's ``sha256`` where more than one piece declares them.
 
-        Call with ``locked(folder)`` held. Raises ``MessageRefused`` for a piece that does not
+        Call with ``locked(folder)`` held. Raises ``MessageRefusedError`` for a piece that does not
         fit (number out of range, too many pieces, different file).
         """
         if number < 1 or number > self.max_pieces or (total is not None and number > total):
             raise refused(f"piece {number} out of range")
         if total is not None and total > self.max_pieces:
-            raise MessageRefused(552, f"5.3.4 More than {self.max_pieces} pieces for one file")
+            raise MessageRefusedError(552, f"5.3.4 More than {self.max_pieces} pieces for one file")
         folder.mkdir(parents=True, exist_ok=True)
         stored = self._read_meta(folder)
         if stored is not None and stored["meta"] != meta:

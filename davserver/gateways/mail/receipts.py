@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from email.message import EmailMessage
 from typing import Any
 
-from davserver.gateways.mail.deliver import Deliverer, Login, StoreRefused
+from davserver.gateways.mail.deliver import Deliverer, Login, StoreRefusedError
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ def keep(deliverer: Deliverer, login: Login, folder: str, receipt: Receipt) -> N
                 sort_keys=True,
             ).encode("utf-8")
             deliverer.store(login, f"{folder}/file-{file_id}.json", one, len(one))
-    except StoreRefused as exc:
+    except StoreRefusedError as exc:
         log.warning("mail receipt %s not kept: %s", receipt.receipt_id, exc)
 
 
