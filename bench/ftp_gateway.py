@@ -35,7 +35,7 @@ from pathlib import Path
 import trustme
 
 from bench.checks import MismatchError
-from bench.davsync_user import DAVSERVER_CLI, add_user
+from interop.accounts import DAVSERVER_CLI, add_user
 
 USER, PASSWORD = "bench", "bench-password"
 SMALL_BYTES = 16 * 1024

@@ -52,12 +52,12 @@ from lxml import etree
 
 from bench.big_transfer import BigTransfer, TransferError, big_file, streamed_sha256
 from bench.checks import Verdict, run_checked
-from bench.davsync_user import DAVSERVER_CLI, add_user
+from interop.accounts import BENCH_PASSWORD, BENCH_USER, DAVSERVER_CLI, add_user
 from interop.processes import terminate
 from interop.stock import StockServer, start_nginx_dav, start_stock_wsgidav
-from interop.tools import Unavailable, free_port, venv_tool, wait_for_port
+from interop.tools import UnavailableError, free_port, venv_tool, wait_for_port
 
-USER, PASSWORD = "bench", "bench-password"
+USER, PASSWORD = BENCH_USER, BENCH_PASSWORD
 MIB = 1024 * 1024
 SMALL_SIZE = 4096
 DAVSERVER_CONFIG = "auth: {basic_over_http: true, digest: false}\n"
@@ -394,7 +394,7 @@ def main() -> int:
             stack.callback(shutil.rmtree, tmp, ignore_errors=True)
             try:
                 running[name] = stack.enter_context(factory(tmp))
-            except Unavailable as exc:
+            except UnavailableError as exc:
                 left_out.append(f"{name}: {exc}")
             except (RuntimeError, OSError) as exc:
                 verdict.fail(f"{name}: {exc}")

@@ -34,7 +34,7 @@ from pathlib import Path
 import httpx
 
 from bench.checks import Verdict, run_checked
-from bench.davsync_user import DAVSERVER_CLI, add_user
+from interop.accounts import DAVSERVER_CLI, add_user
 
 USER, PASSWORD = "bench", "bench-password"
 MIB = 1024 * 1024

@@ -150,9 +150,9 @@ class PrefetchReader(StreamReader):
         while a large body streams in) the bytes are returned without any copy."""
         if size is None or size < LARGE_READ:
             return super().read(size)  # type: ignore[no-any-return,no-untyped-call]
-        with self._read_lock:  # type: ignore[attr-defined]
-            buffer: bytes = self._read_buf  # type: ignore[has-type]
-            position: int = self._read_pos  # type: ignore[has-type]
+        with self._read_lock:
+            buffer: bytes = self._read_buf
+            position: int = self._read_pos
             take = min(size, len(buffer) - position)
             parts = [buffer[position : position + take]] if take else []
             self._read_buf, self._read_pos = buffer, position + take

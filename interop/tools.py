@@ -69,10 +69,6 @@ class UnavailableError(Exception):
         self.tool = tool
 
 
-Unavailable = UnavailableError
-"""The former name, still imported by ``bench/hot_path.py``."""
-
-
 def in_ci() -> bool:
     """True when running under CI (``CI=true``, as CI services set it)."""
     return os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
