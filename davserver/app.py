@@ -44,8 +44,9 @@ from davserver.dav.state_unavailable import StateUnavailable
 from davserver.dav.streamed import RequestScope
 from davserver.dav.streamed import install as install_streamed_log_filter
 from davserver.gateways.form import AUTHENTICATED_USER_KEY, AppRef, FormUploads
+from davserver.http.environ import WSGIApp
 from davserver.instance import load_instance_id
-from davserver.limits import RequestGuard, WSGIApp
+from davserver.limits import RequestGuard
 from davserver.namespace import SHARES
 from davserver.nextcloud.ocs import STATUS_PATHS, NextcloudEndpoints
 from davserver.nextcloud.webdav_alias import WebdavAlias

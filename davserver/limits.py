@@ -32,16 +32,15 @@ from __future__ import annotations
 import ipaddress
 import logging
 import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
 from davserver.errors import DavserverError
-from davserver.http.environ import StartResponse as StartResponse
+from davserver.http.environ import StartResponse, WSGIApp
 from providers.errors import InvalidPathError
 from providers.paths import decode_url_path
 
-WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 _log = logging.getLogger(__name__)

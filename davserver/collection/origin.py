@@ -17,8 +17,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
-from davserver.http.environ import USER_KEY
-from davserver.limits import StartResponse, WSGIApp
+from davserver.http.environ import USER_KEY, StartResponse, WSGIApp
 
 PROTOCOL_KEY = "davsync.protocol"  # set by davserver.gateways.inprocess (form, ftp, mail)
 

@@ -60,8 +60,7 @@ from davserver.gateways.form_parts import (
     read_form,
 )
 from davserver.gateways.inprocess import InProcessClient, Response
-from davserver.http.environ import StartResponse, authenticated_user
-from davserver.limits import WSGIApp
+from davserver.http.environ import StartResponse, WSGIApp, authenticated_user
 from davserver.namespace import resolve_in_share
 from davserver.settings import Settings
 from providers.base import Provider

@@ -30,7 +30,7 @@ from typing import Any, BinaryIO
 from urllib.parse import quote
 
 from davserver.collection.origin import PROTOCOL_KEY
-from davserver.limits import WSGIApp
+from davserver.http.environ import WSGIApp
 
 __all__ = ["PROTOCOL_KEY", "Credentials", "InProcessClient", "Response"]
 

@@ -23,7 +23,7 @@ from davserver.gateways.ftp.auth import DavAuthorizer
 from davserver.gateways.ftp.fs import DavFS
 from davserver.gateways.ftp.handler import GatewayFTPHandler, GatewayTLSHandler
 from davserver.gateways.inprocess import InProcessClient
-from davserver.limits import WSGIApp
+from davserver.http.environ import WSGIApp
 from davserver.settings import Settings, SettingsError
 
 _POLL_S = 0.2

@@ -29,7 +29,7 @@ from davserver.gateways.inprocess import InProcessClient
 from davserver.gateways.mail.auth import MailAuthenticator
 from davserver.gateways.mail.deliver import Deliverer, Login
 from davserver.gateways.mail.process import MessageProcessor
-from davserver.limits import WSGIApp
+from davserver.http.environ import WSGIApp
 from davserver.settings import Settings, SettingsError
 
 log = logging.getLogger(__name__)
