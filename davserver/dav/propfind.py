@@ -88,7 +88,10 @@ def stream_propfind(
     request_server._evaluate_if_headers(res, environ)
     mode, names = _requested(util.parse_xml_body(environ, allow_empty=True))
     # lists the target folder: its errors still become a status
-    resources = _with_digests(_walk(res, depth), mode, names)
+    with_digests = mode == "allprop" or (mode == "named" and _CHECKSUMS in names)
+    resources = _walk(res, depth, with_digests=with_digests)
+    if with_digests:
+        resources = _digests_fetched(resources)
     first = list(itertools.islice(resources, BUFFERED_MEMBERS + 1))
     headers = [
         ("Content-Type", "application/xml; charset=utf-8"),
@@ -130,17 +133,21 @@ def _requested(request: Any) -> tuple[str, list[str]]:
     return (mode or "allprop"), names
 
 
-def _walk(res: Any, depth: str) -> Iterator[Any]:
+def _walk(res: Any, depth: str, *, with_digests: bool) -> Iterator[Any]:
     """``res``, then (Depth 1) its members or (Depth infinity) everything below, depth-first.
 
     ``res`` itself is listed by this call (so its errors are raised here); every other folder
-    when the walk reaches it. Members are made into resources one at a time."""
+    when the walk reaches it. Members are made into resources one at a time; ``with_digests``:
+    with the digests the listing already knows (for ``oc:checksums``)."""
     if depth == "0" or not res.is_collection:
         return iter((res,))
-    return _walk_from(res, _members(res), infinite=depth == "infinity")
+    members = _members(res, with_digests=with_digests)
+    return _walk_from(res, members, infinite=depth == "infinity", with_digests=with_digests)
 
 
-def _walk_from(res: Any, members: Iterator[Any], *, infinite: bool) -> Iterator[Any]:
+def _walk_from(
+    res: Any, members: Iterator[Any], *, infinite: bool, with_digests: bool
+) -> Iterator[Any]:
     yield res
     stack: list[Iterator[Any]] = [members]
     while stack:
@@ -150,20 +157,18 @@ def _walk_from(res: Any, members: Iterator[Any], *, infinite: bool) -> Iterator[
             continue
         yield member
         if infinite and member.is_collection:
-            stack.append(_members(member))
-
-
-def _with_digests(resources: Iterator[Any], mode: str, names: list[str]) -> Iterator[Any]:
-    """``resources``, with the digests of their files fetched :data:`DIGEST_BATCH` at a time
-    (one provider call instead of one per file) if ``oc:checksums`` is asked for."""
-    if mode == "allprop" or (mode == "named" and _CHECKSUMS in names):
-        return _digests_fetched(resources)
-    return resources
+            stack.append(_members(member, with_digests=with_digests))
 
 
 def _digests_fetched(resources: Iterator[Any]) -> Iterator[Any]:
+    """``resources``, with the digests of those files whose listing did not know them
+    fetched :data:`DIGEST_BATCH` at a time (one provider call instead of one per file)."""
     while batch := list(itertools.islice(resources, DIGEST_BATCH)):
-        files = [r for r in batch if isinstance(r, StorageResource) and not r.is_collection]
+        files = [
+            r
+            for r in batch
+            if isinstance(r, StorageResource) and not r.is_collection and r.known_digests is None
+        ]
         if files:
             try:
                 known = digests_many(files[0].ctx.storage, [r.storage_path for r in files])
@@ -174,9 +179,9 @@ def _digests_fetched(resources: Iterator[Any]) -> Iterator[Any]:
         yield from batch
 
 
-def _members(res: Any) -> Iterator[Any]:
+def _members(res: Any, *, with_digests: bool) -> Iterator[Any]:
     if isinstance(res, FolderResource):
-        return res.iter_members()
+        return res.iter_members_with_digests() if with_digests else res.iter_members()
     return iter(res.get_member_list())
 
 

@@ -35,7 +35,7 @@ from davserver.http.environ import Environ
 from davserver.namespace import SHARES, storage_to_share_path
 from davserver.nextcloud import webdav_alias
 from providers import paths
-from providers.base import Entry, WriteHandle
+from providers.base import Entry, ListingDigests, WriteHandle
 from providers.hashing import Digests
 
 if TYPE_CHECKING:
@@ -394,10 +394,24 @@ class FolderResource(StorageResource, DAVCollection):  # type: ignore[misc]
         entries = self._list()
         return (self._resource_for(e) for e in entries)
 
-    def _resource_for(self, e: Entry) -> StorageResource:
+    def iter_members_with_digests(self) -> Iterator[StorageResource]:
+        """``iter_members``, with ``known_digests`` set on the files whose digests the
+        provider's listing already knew (``providers.base.ListingDigests``; a provider
+        without it lists as ``iter_members`` does)."""
+        storage = self.ctx.storage
+        if not isinstance(storage, ListingDigests):
+            return self.iter_members()
+        with translated():
+            listed = storage.listdir_with_digests(self.storage_path)
+        return (self._resource_for(e, digests) for e, digests in listed)
+
+    def _resource_for(self, e: Entry, digests: Digests | None = None) -> StorageResource:
         path = storage_to_share_path(self.area, e.path)
-        cls = FolderResource if e.is_dir else FileResource
-        return cls(self.provider, path, self.environ, self.area, e.path, e)
+        if e.is_dir:
+            return FolderResource(self.provider, path, self.environ, self.area, e.path, e)
+        member = FileResource(self.provider, path, self.environ, self.area, e.path, e)
+        member.known_digests = digests
+        return member
 
     def get_used_bytes(self) -> int:
         with translated():
