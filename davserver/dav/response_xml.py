@@ -30,6 +30,8 @@ _OK = "200 OK"
 _PLAIN_TEXT = re.compile(r"[\x20-\x7e\t\n]*")
 """Text lxml writes unchanged apart from escaping ``&``, ``<`` and ``>`` (no character
 references, no ``&#13;``, nothing it refuses)."""
+_SAFE_TEXT = re.compile(r"[\x20-\x25\x27-\x3b\x3d\x3f-\x7e\t\n]*")
+"""Plain text without ``&``, ``<`` and ``>``: written as it is."""
 _PLAIN_URI = re.compile(r"[A-Za-z0-9:/._~#?=+-]+")
 _PLAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
 
@@ -94,16 +96,34 @@ class ResponseWriter:
         tags = self._tags
         if tags is None or not _PLAIN_TEXT.fullmatch(href):
             return None
-        groups: dict[str, list[str]] = {}
-        for (tag, ns, empty, start, end), value in zip(tags, values, strict=True):
-            status = _OK
-            if value.__class__ is str:
-                if not _PLAIN_TEXT.fullmatch(value):
+        if not tags:  # no propstat at all
+            return self._grouped(href, values)
+        rendered: list[str] = []
+        for (tag, ns, _, start, end), value in zip(tags, values, strict=True):
+            kind = value.__class__
+            if kind is str and _SAFE_TEXT.fullmatch(value):
+                rendered.append(f"{start}{value}{end}")
+            elif kind is str or kind is TextChild:
+                found = _property(tag, value, ns, self._prefixes)
+                if found is None:
                     return None
-                rendered = f"{start}{_escape(value)}{end}"
-            elif value is None:
-                rendered = empty
-            elif isinstance(value, DAVError):
+                rendered.append(found)
+            else:  # an error, an element, None: the general way (folders, unusual properties)
+                return self._grouped(href, values)
+        return (
+            f"{self._open}{_escape(href)}</D:href><D:propstat><D:prop>{''.join(rendered)}"
+            f"</D:prop><D:status>HTTP/1.1 {_OK}</D:status></D:propstat></D:response>"
+        ).encode("ascii")
+
+    def _grouped(self, href: str, values: list[Any]) -> bytes | None:
+        """``render`` for values of any kind: one ``propstat`` per status, in the order the
+        statuses first appear."""
+        tags = self._tags
+        assert tags is not None
+        groups: dict[str, list[str]] = {}
+        for (tag, ns, empty, _, _), value in zip(tags, values, strict=True):
+            status = _OK
+            if isinstance(value, DAVError):
                 status, rendered = get_http_status_string(value), empty
             else:
                 found = _property(tag, value, ns, self._prefixes)
