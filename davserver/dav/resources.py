@@ -43,6 +43,10 @@ if TYPE_CHECKING:
     from davserver.dav.host import DavHost
 
 
+_HREF_SAFE = "/!*'(),$-_|."
+"""What WsgiDAV's ``get_href`` leaves unquoted (besides letters and digits)."""
+
+
 class StorageResource:
     """What file and folder resources share: storage path, entry, properties, access."""
 
@@ -51,6 +55,8 @@ class StorageResource:
     path: str
     is_collection: bool
     known_digests: Digests | None = None
+    listed_href: str | None = None
+    """WsgiDAV's href (before the alias), when the folder listing this member wrote it."""
 
     def _init_storage(self, area: str, storage_path: str, entry: Entry | None) -> None:
         self.area = area
@@ -108,7 +114,9 @@ class StorageResource:
     def get_href(self) -> str:
         """WsgiDAV's href, written under ``/remote.php/webdav`` for requests that came in
         through that alias."""
-        href: str = super().get_href()  # type: ignore[misc]
+        href = self.listed_href
+        if href is None:
+            href = super().get_href()  # type: ignore[misc]
         return webdav_alias.href_for(self.environ, href)
 
     def _entry(self) -> Entry:
@@ -369,6 +377,7 @@ class FolderResource(StorageResource, DAVCollection):  # type: ignore[misc]
         self.provider = provider
         self._init_storage(area, storage_path, entry)
         self._members: list[Entry] | None = None
+        self._href_base: str | None = None
 
     def _list(self) -> list[Entry]:
         if self._members is None:
@@ -407,11 +416,27 @@ class FolderResource(StorageResource, DAVCollection):  # type: ignore[misc]
 
     def _resource_for(self, e: Entry, digests: Digests | None = None) -> StorageResource:
         path = storage_to_share_path(self.area, e.path)
+        member: StorageResource
         if e.is_dir:
-            return FolderResource(self.provider, path, self.environ, self.area, e.path, e)
-        member = FileResource(self.provider, path, self.environ, self.area, e.path, e)
-        member.known_digests = digests
+            member = FolderResource(self.provider, path, self.environ, self.area, e.path, e)
+        else:
+            member = FileResource(self.provider, path, self.environ, self.area, e.path, e)
+            member.known_digests = digests
+        member.listed_href = self._member_href(member, e)
         return member
+
+    def _member_href(self, member: StorageResource, e: Entry) -> str:
+        """WsgiDAV's href (before the alias) of ``member``, made from entry ``e``: WsgiDAV
+        quotes the whole path, so a member's href is the folder part, the same for every
+        member (taken from the first one), then the member's quoted name (and ``/``)."""
+        tail = quote(e.name, safe=_HREF_SAFE) + ("/" if e.is_dir else "")
+        base = self._href_base
+        if base is None:
+            href: str = DAVCollection.get_href(member)
+            if not href.endswith(tail):  # pragma: no cover - not how WsgiDAV quotes
+                return href
+            base = self._href_base = href[: len(href) - len(tail)]
+        return base + tail
 
     def get_used_bytes(self) -> int:
         with translated():

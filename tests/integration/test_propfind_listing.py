@@ -7,6 +7,7 @@ import hashlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -15,7 +16,8 @@ from lxml import etree
 from davserver.app import App, build_app
 from davserver.settings import load_settings
 from providers.local.provider import LocalProvider
-from tests.support.configured import USERS, prepare_root
+from tests.support.configured import USERS, prepare_root, start_server
+from tests.support.server import DavServer
 
 OC = "http://owncloud.org/ns"
 LISTING = (
@@ -98,3 +100,35 @@ def test_checksums_follow_a_file_rewritten_behind_the_servers_back(
     assert sha1(data) in after["a.txt"][1]
     assert after["a.txt"][0] != before["a.txt"][0]
     assert after["b.txt"] == before["b.txt"]
+
+
+NAMES = ["caf\u00e9 (1).txt", "100% & more+#'!.txt", "a=b;c,d@e$f~g.txt", "\u65e5\u672c"]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DavServer]:
+    srv = start_server(tmp_path_factory.mktemp("hrefs"), "auth:\n  basic_over_http: true\n")
+    yield srv
+    srv.stop()
+
+
+@pytest.mark.parametrize("share", ["remote.php/dav/files/alice/", "remote.php/webdav/"])
+def test_member_hrefs_are_those_of_each_member_on_its_own(server: DavServer, share: str) -> None:
+    folder = f"{server.url}{share}h{len(share)}/"
+    with httpx.Client(auth=("alice", USERS["alice"])) as c:
+        assert c.request("MKCOL", folder).status_code == 201
+        for name in NAMES:
+            assert c.put(folder + quote(name), content=b"x").status_code == 201
+        assert c.request("MKCOL", folder + quote("sub dir (2)") + "/").status_code == 201
+        r = c.request("PROPFIND", folder, content=LISTING, headers={"Depth": "1"})
+        listed = [e.text or "" for e in etree.fromstring(r.content).iter("{DAV:}href")][1:]
+        assert len(listed) == len(NAMES) + 1
+        alone = []
+        for href in listed:
+            one = c.request(
+                "PROPFIND", server.url + href.lstrip("/"), content=LISTING, headers={"Depth": "0"}
+            )
+            assert one.status_code == 207
+            alone.append(etree.fromstring(one.content).findtext("{DAV:}response/{DAV:}href"))
+    assert listed == alone
+    assert all(href.startswith("/" + share) for href in listed)
