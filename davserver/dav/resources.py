@@ -412,7 +412,15 @@ class FolderResource(StorageResource, DAVCollection):  # type: ignore[misc]
             return self.iter_members()
         with translated():
             listed = storage.listdir_with_digests(self.storage_path)
-        return (self._resource_for(e, digests) for e, digests in listed)
+        listed.reverse()
+        return self._released(listed)
+
+    def _released(self, listed: list[tuple[Entry, Digests | None]]) -> Iterator[StorageResource]:
+        """The members of ``listed`` (in reverse order) as resources, each entry let go once
+        its resource is made, so a long listing's memory shrinks as it is sent."""
+        while listed:
+            e, digests = listed.pop()
+            yield self._resource_for(e, digests)
 
     def _resource_for(self, e: Entry, digests: Digests | None = None) -> StorageResource:
         path = storage_to_share_path(self.area, e.path)
