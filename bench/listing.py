@@ -7,8 +7,8 @@ request body is the one of ``bench.hot_path`` (size, ETag, mtime, resource type 
 ``oc:checksums``). Each answer is checked before a time is printed: every file listed with
 its size, and for davserver the SHA-1 of every file in ``oc:checksums``.
 
-Reported per server: median seconds, best seconds, peak RSS (``VmHWM``) after the listings,
-and davserver's ratio to each peer (above 1: davserver ahead).
+Reported per server: median seconds, best seconds, peak RSS (``VmHWM``) before and after the
+listings, and davserver's ratio to each peer (above 1: davserver ahead).
 
     .venv/bin/python -m bench.listing --files 10000 --repeat 5
 """
@@ -103,14 +103,16 @@ def timed_listing(
 
 def render(
     times: dict[str, list[float]],
+    before: dict[str, float],
     rss: dict[str, float],
     args: argparse.Namespace,
     left_out: list[str],
 ) -> str:
     """The table (Markdown) and the ratios."""
     lines = [
-        f"| PROPFIND Depth:1 of {args.files} files | median s | best s | peak RSS MiB |",
-        "|---|---|---|---|",
+        f"| PROPFIND Depth:1 of {args.files} files | median s | best s "
+        "| peak RSS before the listings, MiB | peak RSS after, MiB |",
+        "|---|---|---|---|---|",
     ]
     for name, samples in times.items():
         lines.append(
@@ -159,13 +161,14 @@ def main() -> int:
                 continue
             fill(name, running[name], names, args, payload, verdict)
         verdict.check()
+        before = {name: peak_rss_mib(server.pid) for name, server in running.items()}
         times: dict[str, list[float]] = {name: [] for name in running}
         with httpx.Client(auth=httpx.BasicAuth(USER, PASSWORD), timeout=600) as client:
             for _ in range(args.repeat):
                 for name, server in running.items():
                     times[name].append(timed_listing(name, server, client, names, payload, verdict))
         rss = {name: peak_rss_mib(server.pid) for name, server in running.items()}
-    print(verdict.ratios(lambda: render(times, rss, args, left_out)))
+    print(verdict.ratios(lambda: render(times, before, rss, args, left_out)))
     return 0
 
 
