@@ -116,7 +116,8 @@ def render(
     ]
     for name, samples in times.items():
         lines.append(
-            f"| {name} | {statistics.median(samples):.3f} | {min(samples):.3f} | {rss[name]:,.0f} |"
+            f"| {name} | {statistics.median(samples):.3f} | {min(samples):.3f} "
+            f"| {before[name]:,.0f} | {rss[name]:,.0f} |"
         )
     ours = statistics.median(times["davserver"])
     for name, samples in times.items():
