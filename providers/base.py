@@ -169,6 +169,17 @@ class BatchDigests(Protocol):
         raises their error). Raises StorageIOError."""
 
 
+@runtime_checkable
+class ListingDigests(Protocol):
+    """A provider whose folder listing can hand out the digests it already knows."""
+
+    def listdir_with_digests(self, path: str) -> list[tuple[Entry, Digests | None]]:
+        """``listdir(path)``, each member paired with the digests ``digests`` would return
+        for exactly the version listed, where they are known without reading content; None
+        for collections and for files whose digests are not at hand (ask ``digests``).
+        Errors as ``listdir``."""
+
+
 def digests_many(provider: Provider, paths: Sequence[str]) -> dict[str, Digests]:
     """``provider.digests_many(paths)`` if it has that, else one ``digests`` call per path."""
     if isinstance(provider, BatchDigests):

@@ -148,13 +148,20 @@ class MemoryProvider:
 
         Raises NotFoundError, ConflictError (a file), InvalidPathError.
         """
+        return [entry for entry, _ in self.listdir_with_digests(path)]
+
+    def listdir_with_digests(self, path: str) -> list[tuple[Entry, Digests | None]]:
+        """``listdir``, each file with its digests (all are known), None for collections."""
         p = normalize(path)
         with self._lock:
             if isinstance(self._get(p), _File):
                 raise ConflictError(f"{p!r} is not a collection")
             members = [(c, n) for c, n in self._nodes.items() if c != "" and parent_of(c) == p]
             ordered = sorted(members, key=lambda item: name_of(item[0]))
-            return [self._describe(c, n) for c, n in ordered]
+            return [
+                (self._describe(c, n), None if isinstance(n, _Dir) else n.digests)
+                for c, n in ordered
+            ]
 
     def open_read(self, path: str) -> BinaryIO:
         """A reader of the current content (a snapshot). Raises NotFoundError, ConflictError,

@@ -39,9 +39,10 @@ from lxml import etree
 from wsgidav import util
 from wsgidav.dav_error import HTTP_BAD_REQUEST, HTTP_NOT_FOUND, DAVError, as_DAVError
 
+from davserver.dav.dates import http_date
 from davserver.dav.properties import OC_NS
 from davserver.dav.resources import FileResource, FolderResource, StorageResource
-from davserver.dav.response_xml import TextChild, render_response
+from davserver.dav.response_xml import TextChild, render_response, response_writer
 from davserver.http.environ import StartResponse
 from providers.base import digests_many
 from providers.errors import ProviderError
@@ -87,19 +88,23 @@ def stream_propfind(
     request_server._evaluate_if_headers(res, environ)
     mode, names = _requested(util.parse_xml_body(environ, allow_empty=True))
     # lists the target folder: its errors still become a status
-    resources = _with_digests(_walk(res, depth), mode, names)
+    with_digests = mode == "allprop" or (mode == "named" and _CHECKSUMS in names)
+    resources = _walk(res, depth, with_digests=with_digests)
+    if with_digests:
+        resources = _digests_fetched(resources)
     first = list(itertools.islice(resources, BUFFERED_MEMBERS + 1))
     headers = [
         ("Content-Type", "application/xml; charset=utf-8"),
         ("Date", util.get_rfc1123_time()),
     ]
     if len(first) <= BUFFERED_MEMBERS:
-        body = b"".join([_HEAD, *(_response(r, mode, names) for r in first), _TAIL])
+        render = _Responses(mode, names)
+        body = b"".join([_HEAD, *(render(r) for r in first), _TAIL])
         start_response("207 Multi-Status", [*headers, ("Content-Length", str(len(body)))])
         return [body]
     # WsgiDAV closes every connection whose response has no Content-Length; say so up front.
     start_response("207 Multi-Status", [*headers, ("Connection", "close")])
-    return _body(first, resources, mode, names, path)
+    return _body(first, resources, _Responses(mode, names), path)
 
 
 def _requested(request: Any) -> tuple[str, list[str]]:
@@ -128,17 +133,21 @@ def _requested(request: Any) -> tuple[str, list[str]]:
     return (mode or "allprop"), names
 
 
-def _walk(res: Any, depth: str) -> Iterator[Any]:
+def _walk(res: Any, depth: str, *, with_digests: bool) -> Iterator[Any]:
     """``res``, then (Depth 1) its members or (Depth infinity) everything below, depth-first.
 
     ``res`` itself is listed by this call (so its errors are raised here); every other folder
-    when the walk reaches it. Members are made into resources one at a time."""
+    when the walk reaches it. Members are made into resources one at a time; ``with_digests``:
+    with the digests the listing already knows (for ``oc:checksums``)."""
     if depth == "0" or not res.is_collection:
         return iter((res,))
-    return _walk_from(res, _members(res), infinite=depth == "infinity")
+    members = _members(res, with_digests=with_digests)
+    return _walk_from(res, members, infinite=depth == "infinity", with_digests=with_digests)
 
 
-def _walk_from(res: Any, members: Iterator[Any], *, infinite: bool) -> Iterator[Any]:
+def _walk_from(
+    res: Any, members: Iterator[Any], *, infinite: bool, with_digests: bool
+) -> Iterator[Any]:
     yield res
     stack: list[Iterator[Any]] = [members]
     while stack:
@@ -148,20 +157,18 @@ def _walk_from(res: Any, members: Iterator[Any], *, infinite: bool) -> Iterator[
             continue
         yield member
         if infinite and member.is_collection:
-            stack.append(_members(member))
-
-
-def _with_digests(resources: Iterator[Any], mode: str, names: list[str]) -> Iterator[Any]:
-    """``resources``, with the digests of their files fetched :data:`DIGEST_BATCH` at a time
-    (one provider call instead of one per file) if ``oc:checksums`` is asked for."""
-    if mode == "allprop" or (mode == "named" and _CHECKSUMS in names):
-        return _digests_fetched(resources)
-    return resources
+            stack.append(_members(member, with_digests=with_digests))
 
 
 def _digests_fetched(resources: Iterator[Any]) -> Iterator[Any]:
+    """``resources``, with the digests of those files whose listing did not know them
+    fetched :data:`DIGEST_BATCH` at a time (one provider call instead of one per file)."""
     while batch := list(itertools.islice(resources, DIGEST_BATCH)):
-        files = [r for r in batch if isinstance(r, StorageResource) and not r.is_collection]
+        files = [
+            r
+            for r in batch
+            if isinstance(r, StorageResource) and not r.is_collection and r.known_digests is None
+        ]
         if files:
             try:
                 known = digests_many(files[0].ctx.storage, [r.storage_path for r in files])
@@ -172,20 +179,18 @@ def _digests_fetched(resources: Iterator[Any]) -> Iterator[Any]:
         yield from batch
 
 
-def _members(res: Any) -> Iterator[Any]:
+def _members(res: Any, *, with_digests: bool) -> Iterator[Any]:
     if isinstance(res, FolderResource):
-        return res.iter_members()
+        return res.iter_members_with_digests() if with_digests else res.iter_members()
     return iter(res.get_member_list())
 
 
-def _body(
-    first: list[Any], rest: Iterator[Any], mode: str, names: list[str], path: str
-) -> Iterator[bytes]:
+def _body(first: list[Any], rest: Iterator[Any], render: _Responses, path: str) -> Iterator[bytes]:
     block = [_HEAD]
     size = len(_HEAD)
     try:
         for res in itertools.chain(first, rest):
-            data = _response(res, mode, names)
+            data = render(res)
             block.append(data)
             size += len(data)
             if size >= BLOCK_BYTES:
@@ -198,13 +203,43 @@ def _body(
         raise
 
 
-def _response(res: Any, mode: str, names: list[str]) -> bytes:
-    """One serialised ``<D:response>`` for ``res``."""
-    href = res.get_href()
-    if mode == "named" and type(res) in (FileResource, FolderResource):
-        direct = render_response(href, _named_properties(res, names))
-        if direct is not None:
-            return direct
+class _Responses:
+    """Writes the ``<D:response>`` of each resource for one request (``mode``, ``names``);
+    for ``prop`` requests the property tags and readers are worked out once."""
+
+    def __init__(self, mode: str, names: list[str]) -> None:
+        self.mode = mode
+        self.names = names
+        self.writer = response_writer(tuple(names))
+        self.readers = [_DIRECT.get(name) for name in names]
+
+    def __call__(self, res: Any) -> bytes:
+        """One serialised ``<D:response>`` for ``res``."""
+        href = res.get_href()
+        if self.mode == "named" and type(res) in (FileResource, FolderResource):
+            direct = self.writer.render(href, self._named_values(res))
+            if direct is not None:
+                return direct
+        return _response(res, href, self.mode, self.names)
+
+    def _named_values(self, res: StorageResource) -> list[Any]:
+        """The values ``res.get_properties("named", name_list=names)`` gives, for a stored
+        file or folder: the common live properties read directly, every other name as
+        before."""
+        values: list[Any] = []
+        for name, direct in zip(self.names, self.readers, strict=True):
+            try:
+                value = direct(res) if direct is not None else res.get_property_value(name)
+            except DAVError as exc:
+                value = exc
+            except Exception as exc:
+                value = as_DAVError(exc)
+            values.append(value)
+        return values
+
+
+def _response(res: Any, href: str, mode: str, names: list[str]) -> bytes:
+    """One serialised ``<D:response>`` for ``res``, read through WsgiDAV."""
     if mode == "named":
         props = res.get_properties("named", name_list=names)
     else:
@@ -230,7 +265,14 @@ def _content_length(res: StorageResource) -> str:
 
 
 def _last_modified(res: StorageResource) -> str:
-    return str(util.get_rfc1123_time(res.get_last_modified()))
+    return http_date(res.get_last_modified())
+
+
+def _etag(res: StorageResource) -> str:
+    etag = res.get_etag()
+    if etag is None:
+        raise DAVError(HTTP_NOT_FOUND)
+    return f'"{etag}"'
 
 
 def _resource_type(res: StorageResource) -> Any:
@@ -250,27 +292,10 @@ def _checksums(res: StorageResource) -> Any:
 _DIRECT: dict[str, Callable[[StorageResource], Any]] = {
     _CHECKSUMS: _checksums,
     "{DAV:}getcontentlength": _content_length,
+    "{DAV:}getetag": _etag,
     "{DAV:}getlastmodified": _last_modified,
     "{DAV:}resourcetype": _resource_type,
 }
 """Live properties of stored files and folders read here directly, with the values WsgiDAV's
 ``get_property_value`` gives them (``oc:checksums`` of a file as a ``TextChild`` rather than
 an lxml element), without its per-property lock and dead-property plumbing."""
-
-
-def _named_properties(res: StorageResource, names: list[str]) -> list[tuple[str, Any]]:
-    """What ``res.get_properties("named", name_list=names)`` returns, for a stored file or
-    folder, for ``render_response``: the common live properties read directly, every other
-    name as before."""
-    props: list[tuple[str, Any]] = []
-    for name in names:
-        direct = _DIRECT.get(name)
-        try:
-            value = direct(res) if direct is not None else res.get_property_value(name)
-        except DAVError as exc:
-            props.append((name, exc))
-        except Exception as exc:
-            props.append((name, as_DAVError(exc)))
-        else:
-            props.append((name, value))
-    return props

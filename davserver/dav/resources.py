@@ -35,12 +35,16 @@ from davserver.http.environ import Environ
 from davserver.namespace import SHARES, storage_to_share_path
 from davserver.nextcloud import webdav_alias
 from providers import paths
-from providers.base import Entry, WriteHandle
+from providers.base import Entry, ListingDigests, WriteHandle
 from providers.hashing import Digests
 
 if TYPE_CHECKING:
     from davserver.context import ServerContext
     from davserver.dav.host import DavHost
+
+
+_HREF_SAFE = "/!*'(),$-_|."
+"""What WsgiDAV's ``get_href`` leaves unquoted (besides letters and digits)."""
 
 
 class StorageResource:
@@ -51,6 +55,8 @@ class StorageResource:
     path: str
     is_collection: bool
     known_digests: Digests | None = None
+    listed_href: str | None = None
+    """WsgiDAV's href (before the alias), when the folder listing this member wrote it."""
 
     def _init_storage(self, area: str, storage_path: str, entry: Entry | None) -> None:
         self.area = area
@@ -108,7 +114,9 @@ class StorageResource:
     def get_href(self) -> str:
         """WsgiDAV's href, written under ``/remote.php/webdav`` for requests that came in
         through that alias."""
-        href: str = super().get_href()  # type: ignore[misc]
+        href = self.listed_href
+        if href is None:
+            href = super().get_href()  # type: ignore[misc]
         return webdav_alias.href_for(self.environ, href)
 
     def _entry(self) -> Entry:
@@ -369,6 +377,7 @@ class FolderResource(StorageResource, DAVCollection):  # type: ignore[misc]
         self.provider = provider
         self._init_storage(area, storage_path, entry)
         self._members: list[Entry] | None = None
+        self._href_base: str | None = None
 
     def _list(self) -> list[Entry]:
         if self._members is None:
@@ -394,10 +403,48 @@ class FolderResource(StorageResource, DAVCollection):  # type: ignore[misc]
         entries = self._list()
         return (self._resource_for(e) for e in entries)
 
-    def _resource_for(self, e: Entry) -> StorageResource:
+    def iter_members_with_digests(self) -> Iterator[StorageResource]:
+        """``iter_members``, with ``known_digests`` set on the files whose digests the
+        provider's listing already knew (``providers.base.ListingDigests``; a provider
+        without it lists as ``iter_members`` does)."""
+        storage = self.ctx.storage
+        if not isinstance(storage, ListingDigests):
+            return self.iter_members()
+        with translated():
+            listed = storage.listdir_with_digests(self.storage_path)
+        listed.reverse()
+        return self._released(listed)
+
+    def _released(self, listed: list[tuple[Entry, Digests | None]]) -> Iterator[StorageResource]:
+        """The members of ``listed`` (in reverse order) as resources, each entry let go once
+        its resource is made, so a long listing's memory shrinks as it is sent."""
+        while listed:
+            e, digests = listed.pop()
+            yield self._resource_for(e, digests)
+
+    def _resource_for(self, e: Entry, digests: Digests | None = None) -> StorageResource:
         path = storage_to_share_path(self.area, e.path)
-        cls = FolderResource if e.is_dir else FileResource
-        return cls(self.provider, path, self.environ, self.area, e.path, e)
+        member: StorageResource
+        if e.is_dir:
+            member = FolderResource(self.provider, path, self.environ, self.area, e.path, e)
+        else:
+            member = FileResource(self.provider, path, self.environ, self.area, e.path, e)
+            member.known_digests = digests
+        member.listed_href = self._member_href(member, e)
+        return member
+
+    def _member_href(self, member: StorageResource, e: Entry) -> str:
+        """WsgiDAV's href (before the alias) of ``member``, made from entry ``e``: WsgiDAV
+        quotes the whole path, so a member's href is the folder part, the same for every
+        member (taken from the first one), then the member's quoted name (and ``/``)."""
+        tail = quote(e.name, safe=_HREF_SAFE) + ("/" if e.is_dir else "")
+        base = self._href_base
+        if base is None:
+            href: str = DAVCollection.get_href(member)
+            if not href.endswith(tail):  # pragma: no cover - not how WsgiDAV quotes
+                return href
+            base = self._href_base = href[: len(href) - len(tail)]
+        return base + tail
 
     def get_used_bytes(self) -> int:
         with translated():

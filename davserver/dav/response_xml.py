@@ -16,6 +16,7 @@ them, properties are grouped into one ``propstat`` per status in order of first 
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -23,12 +24,14 @@ from typing import Any
 from lxml import etree
 from wsgidav.dav_error import DAVError, get_http_status_string
 
-__all__ = ["TextChild", "render_response"]
+__all__ = ["ResponseWriter", "TextChild", "render_response", "response_writer"]
 
 _OK = "200 OK"
 _PLAIN_TEXT = re.compile(r"[\x20-\x7e\t\n]*")
 """Text lxml writes unchanged apart from escaping ``&``, ``<`` and ``>`` (no character
 references, no ``&#13;``, nothing it refuses)."""
+_SAFE_TEXT = re.compile(r"[\x20-\x25\x27-\x3b\x3d\x3f-\x7e\t\n]*")
+"""Plain text without ``&``, ``<`` and ``>``: written as it is."""
 _PLAIN_URI = re.compile(r"[A-Za-z0-9:/._~#?=+-]+")
 _PLAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
 
@@ -52,11 +55,102 @@ def render_response(href: str, props: list[tuple[str, Any]]) -> bytes | None:
     """The serialised ``<D:response>`` for ``href`` and ``props`` (name in Clark notation,
     value: text, None, an lxml element or a DAVError), or None if a value or name is one this
     module does not write (see the module docstring)."""
-    if not _PLAIN_TEXT.fullmatch(href):
-        return None
-    prefixes: dict[str, str] = {"DAV:": "D"}
-    groups: dict[str, list[str]] = {}
-    for name, value in props:
+    writer = response_writer(tuple(name for name, _ in props))
+    return writer.render(href, [value for _, value in props])
+
+
+def response_writer(names: tuple[str, ...]) -> ResponseWriter:
+    """The ``ResponseWriter`` for ``names``; those of up to :data:`_KEPT_NAMES` names are
+    kept for the next request asking for the same."""
+    if len(names) > _KEPT_NAMES:
+        return ResponseWriter(names)
+    return _kept_writer(names)
+
+
+_KEPT_NAMES = 64
+
+
+@functools.lru_cache(maxsize=256)
+def _kept_writer(names: tuple[str, ...]) -> ResponseWriter:
+    return ResponseWriter(names)
+
+
+class ResponseWriter:
+    """``render_response`` for one fixed list of property names: the namespace declarations
+    and the tags of the properties are worked out once (per request, not per member)."""
+
+    def __init__(self, names: tuple[str, ...]) -> None:
+        prefixes: dict[str, str] = {"DAV:": "D"}
+        tags = _tags(names, prefixes)
+        self._tags = tags
+        """(tag, namespace, empty element, start tag, end tag) per name; None if a name is
+        one this module does not write."""
+        self._prefixes = prefixes
+        declarations = "".join(
+            f' xmlns:{prefix}="{ns}"' for ns, prefix in prefixes.items() if prefix != "D"
+        )
+        self._open = f"<D:response{declarations}><D:href>"
+
+    def render(self, href: str, values: list[Any]) -> bytes | None:
+        """``render_response(href, list(zip(names, values)))``."""
+        tags = self._tags
+        if tags is None or not _PLAIN_TEXT.fullmatch(href):
+            return None
+        if not tags:  # no propstat at all
+            return self._grouped(href, values)
+        rendered: list[str] = []
+        for (tag, ns, _, start, end), value in zip(tags, values, strict=True):
+            kind = value.__class__
+            if kind is str and _SAFE_TEXT.fullmatch(value):
+                rendered.append(f"{start}{value}{end}")
+            elif kind is str or kind is TextChild:
+                found = _property(tag, value, ns, self._prefixes)
+                if found is None:
+                    return None
+                rendered.append(found)
+            else:  # an error, an element, None: the general way (folders, unusual properties)
+                return self._grouped(href, values)
+        return (
+            f"{self._open}{_escape(href)}</D:href><D:propstat><D:prop>{''.join(rendered)}"
+            f"</D:prop><D:status>HTTP/1.1 {_OK}</D:status></D:propstat></D:response>"
+        ).encode("ascii")
+
+    def _grouped(self, href: str, values: list[Any]) -> bytes | None:
+        """``render`` for values of any kind: one ``propstat`` per status, in the order the
+        statuses first appear."""
+        tags = self._tags
+        assert tags is not None
+        groups: dict[str, list[str]] = {}
+        for (tag, ns, empty, _, _), value in zip(tags, values, strict=True):
+            status = _OK
+            if isinstance(value, DAVError):
+                status, rendered = get_http_status_string(value), empty
+            else:
+                found = _property(tag, value, ns, self._prefixes)
+                if found is None:
+                    return None
+                rendered = found
+            group = groups.get(status)
+            if group is None:
+                groups[status] = [rendered]
+            else:
+                group.append(rendered)
+        parts = [self._open, _escape(href), "</D:href>"]
+        for status, rendered_props in groups.items():
+            parts.append("<D:propstat><D:prop>")
+            parts.extend(rendered_props)
+            parts.append(f"</D:prop><D:status>HTTP/1.1 {status}</D:status></D:propstat>")
+        parts.append("</D:response>")
+        return "".join(parts).encode("ascii")
+
+
+def _tags(
+    names: tuple[str, ...], prefixes: dict[str, str]
+) -> list[tuple[str, str, str, str, str]] | None:
+    """(tag, namespace, empty element, start tag, end tag) of each name, adding the prefixes
+    of new namespaces to ``prefixes``; None if a name is one this module does not write."""
+    tags: list[tuple[str, str, str, str, str]] = []
+    for name in names:
         if not name.startswith("{") or "}" not in name:
             return None
         ns, local = name[1:].split("}", 1)
@@ -67,24 +161,8 @@ def render_response(href: str, props: list[tuple[str, Any]]) -> bytes | None:
                 return None
             prefixes[ns] = f"NS{len(prefixes)}"
         tag = f"{prefixes[ns]}:{local}"
-        if isinstance(value, DAVError):
-            status, value = get_http_status_string(value), None
-        else:
-            status = _OK
-        rendered = _property(tag, value, ns, prefixes)
-        if rendered is None:
-            return None
-        groups.setdefault(status, []).append(rendered)
-    declarations = "".join(
-        f' xmlns:{prefix}="{ns}"' for ns, prefix in prefixes.items() if prefix != "D"
-    )
-    parts = [f"<D:response{declarations}><D:href>{_escape(href)}</D:href>"]
-    for status, rendered_props in groups.items():
-        parts.append("<D:propstat><D:prop>")
-        parts.extend(rendered_props)
-        parts.append(f"</D:prop><D:status>HTTP/1.1 {status}</D:status></D:propstat>")
-    parts.append("</D:response>")
-    return "".join(parts).encode("ascii")
+        tags.append((tag, ns, f"<{tag}/>", f"<{tag}>", f"</{tag}>"))
+    return tags
 
 
 def _property(tag: str, value: Any, ns: str, prefixes: dict[str, str]) -> str | None:

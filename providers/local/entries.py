@@ -16,8 +16,10 @@ ETag formats (strong, unquoted):
 from __future__ import annotations
 
 import os
+from stat import S_ISDIR
 
 from providers.base import Entry
+from providers.hashing import Digests
 from providers.local.fsview import is_dir
 from providers.local.metadata import Row
 from providers.local.tree import FolderState
@@ -50,17 +52,23 @@ def etag_of(st: os.stat_result, row: Row | None) -> str:
 def make_entry(path: str, st: os.stat_result, row: Row, folder: FolderState | None = None) -> Entry:
     """The ``Entry`` for ``path``; ``row`` supplies the file id (and digests for the ETag),
     ``folder`` the ETag and recursive size of a collection."""
-    size, etag = st.st_size, etag_of(st, row)
-    if is_dir(st):
-        size = 0
+    return listed_entry(path, st, row, folder)[0]
+
+
+def listed_entry(
+    path: str, st: os.stat_result, row: Row, folder: FolderState | None = None
+) -> tuple[Entry, Digests | None]:
+    """``make_entry(path, st, row, folder)``, with the digests ``row`` records if it describes
+    exactly the file version ``st`` (None for a collection or a file without them)."""
+    if S_ISDIR(st.st_mode):
+        size, etag = 0, dir_etag(st)
         if folder is not None and folder.describes(st):
             size, etag = folder.size, folder.etag
-    return Entry(
-        path=path,
-        is_dir=is_dir(st),
-        size=size,
-        mtime_ns=st.st_mtime_ns,
-        ctime_ns=st.st_ctime_ns,
-        etag=etag,
-        file_id=row.file_id,
-    )
+        return Entry(path, True, size, st.st_mtime_ns, st.st_ctime_ns, etag, row.file_id), None
+    current = row.digests if row.digests is not None and row.matches(st) else None
+    if current is not None and row.hash_etag:
+        etag = content_etag(current.sha256, st.st_mtime_ns)
+    else:
+        etag = stat_etag(st)
+    entry = Entry(path, False, st.st_size, st.st_mtime_ns, st.st_ctime_ns, etag, row.file_id)
+    return entry, current

@@ -10,15 +10,21 @@ rejects or that are not in NFC form (they could not be addressed).
 from __future__ import annotations
 
 import os
+import re
 import stat
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from providers.errors import InvalidPathError
-from providers.paths import MAX_PATH_BYTES, is_within, normalize, validate_segment
+from providers.paths import MAX_PATH_BYTES, is_within, normalize, parent_of, validate_segment
 
 STAGING_FALLBACK_NAME = ".davsync-staging"
 _NORMALIZED_KEPT = 4096
+
+_PLAIN_SEGMENT = re.compile(r"[A-Za-z0-9 _.,+=@~-]{1,255}")
+"""Names ``validate_segment`` accepts unchanged without looking further (ASCII is NFC);
+``.`` and ``..`` excepted."""
+_DOTS = frozenset((".", ".."))
 
 
 def is_file(st: os.stat_result) -> bool:
@@ -102,26 +108,40 @@ class FsView:
         """The storage path of entry ``name`` of ``parent`` (a storage path) if it is
         addressable and visible: what ``storage_path`` accepts unchanged, checking only the
         new name."""
-        try:
-            if validate_segment(name) != name:  # not NFC: could not be addressed
+        return self._child_namer(parent)(name)
+
+    def _child_namer(self, parent: str) -> Callable[[str], str | None]:
+        """``child_path`` for the entries of one folder ``parent``, with what depends only on
+        the folder (which reserved names lie in it) worked out once."""
+        if any(is_within(parent, r) for r in self.reserved):
+            return lambda name: None
+        here = frozenset(r for r in self.reserved if parent_of(r) == parent)
+        prefix = f"{parent}/" if parent else ""
+        room = MAX_PATH_BYTES - len(prefix.encode("utf-8"))
+
+        def name_child(name: str) -> str | None:
+            if not (_PLAIN_SEGMENT.fullmatch(name) and name not in _DOTS):
+                try:
+                    if validate_segment(name) != name:  # not NFC: could not be addressed
+                        return None
+                except InvalidPathError:
+                    return None
+            if len(name) * 4 > room and len(name.encode("utf-8")) > room:
                 return None
-        except InvalidPathError:
-            return None
-        path = f"{parent}/{name}" if parent else name  # ``parent`` is a storage path already
-        if len(path.encode("utf-8")) > MAX_PATH_BYTES:
-            return None
-        if any(is_within(path, r) for r in self.reserved):
-            return None
-        return path
+            path = prefix + name
+            return None if path in here else path
+
+        return name_child
 
     def children(self, path: str) -> Iterator[tuple[str, os.stat_result]]:
         """(storage path, lstat) of the visible files and collections in collection ``path``.
 
         Raises OSError (ENOTDIR/ENOENT if ``path`` is not a directory).
         """
+        name_child = self._child_namer(path)
         with os.scandir(self.full(path)) as entries:
             for entry in entries:
-                child = self.child_path(path, entry.name)
+                child = name_child(entry.name)
                 if child is None:
                     continue
                 try:

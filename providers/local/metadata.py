@@ -159,18 +159,10 @@ def _row(values: Sequence[Any]) -> Row:
     path, is_dir, inode, size, mtime_ns, ctime_ns, md5, sha1, sha256, hash_etag, file_id = values
     digests = None
     if md5 is not None and sha1 is not None and sha256 is not None:
-        digests = Digests(md5=md5, sha1=sha1, sha256=sha256)
-    return Row(
-        path=path,
-        is_dir=bool(is_dir),
-        inode=inode,
-        size=size,
-        mtime_ns=mtime_ns,
-        ctime_ns=ctime_ns,
-        digests=digests,
-        hash_etag=bool(hash_etag),
-        file_id=file_id,
-    )
+        digests = Digests(md5, sha1, sha256)
+    # positional, in field order (this runs for every member of a listing)
+    kind, etag_from_hash = bool(is_dir), bool(hash_etag)
+    return Row(path, kind, inode, size, mtime_ns, ctime_ns, digests, etag_from_hash, file_id)
 
 
 def _below(prefix: str) -> tuple[str, str]:

@@ -24,6 +24,7 @@ import os
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from pathlib import Path
 from typing import BinaryIO
 
@@ -40,7 +41,7 @@ from providers.errors import (
 from providers.hashing import Digests, hash_stream
 from providers.local.atomic import StagedFile, current_umask, fsync_dir
 from providers.local.copying import copy_content, copy_tree
-from providers.local.entries import etag_of, make_entry
+from providers.local.entries import etag_of, listed_entry, make_entry
 from providers.local.fsview import (
     STAGING_FALLBACK_NAME,
     FsView,
@@ -273,6 +274,22 @@ class LocalProvider:
 
         Raises NotFoundError, ConflictError (a file), InvalidPathError, StorageIOError.
         """
+        listed, rows = self._listing(path)
+        kept = rows.items() if len(rows) <= _LISTING_ROWS_KEPT else ()
+        self._last_listing = {c: row for c, row in kept if row.digests is not None}
+        return [entry for entry, _ in listed]
+
+    @translate_errors
+    def listdir_with_digests(self, path: str) -> list[tuple[Entry, Digests | None]]:
+        """``listdir(path)``, each file with the digests its metadata row records if that row
+        describes exactly the version listed (the same ``lstat`` the entry comes from), else
+        None (``digests`` then re-hashes a file changed behind our back). Errors as
+        ``listdir``."""
+        return self._listing(path)[0]
+
+    def _listing(self, path: str) -> tuple[list[tuple[Entry, Digests | None]], dict[str, Row]]:
+        """The sorted members of collection ``path`` with their current digests, and the
+        metadata rows read for them."""
         p = self._path(path)
         st = self._require(p)
         if not is_dir(st):
@@ -284,13 +301,11 @@ class LocalProvider:
             counted = self._resync(p)
             if counted is not None:
                 children, rows, folders = counted.members, counted.rows, counted.folders
-        children.sort(key=lambda item: item[0].rsplit("/", 1)[-1])
+        children.sort(key=itemgetter(0))  # one parent: the order of the paths is that of the names
         missing = [(c, st) for c, st in children if c not in rows or rows[c].is_dir != is_dir(st)]
         if missing:
             rows.update(self._ensure_rows(missing))
-        kept = rows.items() if len(rows) <= _LISTING_ROWS_KEPT else ()
-        self._last_listing = {c: row for c, row in kept if row.digests is not None}
-        return [make_entry(c, cst, rows[c], folders.get(c)) for c, cst in children]
+        return [listed_entry(c, cst, rows[c], folders.get(c)) for c, cst in children], rows
 
     @translate_errors
     def open_read(self, path: str) -> BinaryIO:

@@ -24,6 +24,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from stat import S_ISDIR
 
 from providers.local.fsview import FsView, is_dir
 from providers.local.metadata import MetadataStore, Row, db_int
@@ -120,7 +121,7 @@ class FolderTree:
             return False
         size = 0
         for member, mst in members:
-            if is_dir(mst):
+            if S_ISDIR(mst.st_mode):
                 folder = folders.get(member)
                 if folder is None or not folder.in_sync(mst):
                     return False

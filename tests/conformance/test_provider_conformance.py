@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from providers.base import BatchDigests, CommitResult, Provider, digests_many
+from providers.base import BatchDigests, CommitResult, ListingDigests, Provider, digests_many
 from providers.errors import (
     AlreadyExistsError,
     ChecksumMismatchError,
@@ -971,6 +971,26 @@ def test_digests_many_answers_as_digests_does_for_files_only(provider: Provider)
     assert got["d/a.txt"] == provider.digests("d/a.txt") == got["/d/a.txt"]
     assert got["d/b.txt"].sha256 == sha256(b"beta")
     assert isinstance(provider, BatchDigests)  # both providers answer in one call
+
+
+def test_a_listing_with_digests_is_the_listing_with_each_files_digests(
+    provider: Provider,
+) -> None:
+    if not isinstance(provider, ListingDigests):
+        pytest.skip("this provider's listings carry no digests (digests_many answers)")
+    provider.mkdir("d")
+    put(provider, "d/b.txt", b"beta")
+    put(provider, "d/a.txt", b"alpha")
+    provider.mkdir("d/sub")
+    listed = provider.listdir_with_digests("d")
+    assert [entry for entry, _ in listed] == provider.listdir("d")
+    known = {entry.name: digests for entry, digests in listed}
+    assert known == {"a.txt": provider.digests("d/a.txt"), "b.txt": known["b.txt"], "sub": None}
+    assert known["b.txt"] is not None and known["b.txt"].sha256 == sha256(b"beta")
+    with pytest.raises(ConflictError):
+        provider.listdir_with_digests("d/a.txt")
+    with pytest.raises(NotFoundError):
+        provider.listdir_with_digests("missing")
 
 
 def test_digests_many_after_a_listing_sees_later_commits(provider: Provider) -> None:

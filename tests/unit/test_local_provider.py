@@ -515,3 +515,39 @@ def test_digests_many_after_a_listing_reads_no_content(
     assert [got[f"f{i}"].sha256 for i in range(5)] == [
         hashlib.sha256(b"x" * i).hexdigest() for i in range(5)
     ]
+
+
+def test_listing_with_digests_reads_them_from_the_metadata(
+    provider: LocalProvider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for i in range(5):
+        put(provider, f"f{i}", b"x" * i)
+    provider.mkdir("sub")
+    forbid_hashing(monkeypatch)
+    listed = provider.listdir_with_digests("")
+    assert [entry for entry, _ in listed] == provider.listdir("")
+    assert [(e.name, d.sha256 if d else None) for e, d in listed] == [
+        *((f"f{i}", hashlib.sha256(b"x" * i).hexdigest()) for i in range(5)),
+        ("sub", None),
+    ]
+
+
+@pytest.mark.parametrize("same_size", [True, False])
+def test_listing_with_digests_leaves_out_a_file_rewritten_behind_our_back(
+    provider: LocalProvider, root: Path, same_size: bool
+) -> None:
+    put(provider, "a.txt", b"original")
+    put(provider, "b.txt", b"kept")
+    provider.listdir_with_digests("")
+    before = os.stat(root / "a.txt")
+    (root / "a.txt").write_bytes(b"Original" if same_size else b"rewritten by someone else")
+    os.utime(root / "a.txt", ns=(before.st_atime_ns, before.st_mtime_ns))  # only ctime moves
+    listed = dict((e.name, (e, d)) for e, d in provider.listdir_with_digests(""))
+    entry, digests = listed["a.txt"]
+    assert digests is None  # not known for this version: ``digests`` re-hashes it
+    assert entry.etag != provider.stat("b.txt").etag and entry.etag.startswith("s-")
+    now = hashlib.sha256((root / "a.txt").read_bytes()).hexdigest()
+    assert provider.digests("a.txt").sha256 == now
+    assert listed["b.txt"][1] == provider.digests("b.txt")
+    again = {e.name: d for e, d in provider.listdir_with_digests("")}  # re-hashed: known now
+    assert again["a.txt"] == provider.digests("a.txt")
