@@ -7,6 +7,7 @@ import sys
 
 BENCHES = (
     "bench.hot_path",
+    "bench.listing",
     "bench.request_cost",
     "bench.server_throughput",
     "bench.upload_memory",
