@@ -133,7 +133,7 @@ def _client(port: int, ca: Path) -> ftplib.FTP_TLS:
     return ftp
 
 
-def _timed(fn: Callable[[], None]) -> float:
+def _timed(fn: Callable[[], object]) -> float:
     start = time.perf_counter()
     fn()
     return time.perf_counter() - start

@@ -43,7 +43,7 @@ from bench.hot_path import (
     small_puts,
     stock_wsgidav,
 )
-from interop.tools import Unavailable
+from interop.tools import UnavailableError
 
 PEERS: list[tuple[str, ServerFactory]] = [
     ("rclone-serve", rclone_serve),
@@ -157,7 +157,7 @@ def main() -> int:
             stack.callback(shutil.rmtree, tmp, ignore_errors=True)
             try:
                 running[name] = stack.enter_context(factory(tmp))
-            except Unavailable as exc:
+            except UnavailableError as exc:
                 left_out.append(f"{name}: {exc}")
                 continue
             fill(name, running[name], names, args, payload, verdict)
