@@ -160,54 +160,94 @@ def basic_header() -> str:
     return "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
 
 
-def put_small_files(
-    url: str, names: list[str], payload: bytes, barrier: Barrier, q: object
-) -> None:
-    """One client (a process): PUT ``payload`` to every name over one keep-alive connection
-    after the start barrier; puts the list of unexpected statuses on ``q``."""
+@dataclass(frozen=True)
+class Kind:
+    """One kind of request: method, body, expected statuses, the length a GET must return."""
+
+    name: str
+    method: str
+    body: bytes
+    ok: tuple[int, ...]
+    depth0: bool = False
+    length: int | None = None
+
+
+def request_names(url: str, kind: Kind, names: list[str], barrier: Barrier, queue: object) -> None:
+    """One client (a process): send ``kind`` to every name below ``url`` over one keep-alive
+    connection after the start barrier; puts the list of unexpected answers on ``queue``."""
     parts = urlsplit(url)
     conn = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=300)
     headers = {"Authorization": basic_header(), "Content-Type": "application/octet-stream"}
+    if kind.depth0:
+        headers = {**headers, "Depth": "0", "Content-Type": "application/xml"}
     bad: list[str] = []
     barrier.wait()
     for name in names:
         try:
-            conn.request("PUT", parts.path + name, body=payload, headers=headers)
+            conn.request(kind.method, parts.path + name, body=kind.body or None, headers=headers)
             resp = conn.getresponse()
-            resp.read()
-            if resp.status not in (200, 201, 204):
-                bad.append(f"PUT {name}: {resp.status}")
+            data = resp.read()
+            if resp.status not in kind.ok:
+                bad.append(f"{kind.method} {name}: {resp.status}")
+            elif kind.length is not None and len(data) != kind.length:
+                bad.append(f"{kind.method} {name}: {len(data)} bytes")
         except (OSError, http.client.HTTPException) as exc:
-            bad.append(f"PUT {name}: {exc}")
+            bad.append(f"{kind.method} {name}: {exc}")
             conn.close()
             conn = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=300)
     conn.close()
-    q.put(bad)  # type: ignore[attr-defined]
+    queue.put(bad)  # type: ignore[attr-defined]
 
 
-def small_puts(url: str, names: list[str], clients: int, payload: bytes, verdict: Verdict) -> float:
-    """Files per second for PUTs of ``names`` (below ``url``) spread over ``clients``."""
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """(user, system) CPU seconds of process ``pid`` so far, all threads."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
+
+
+def run_clients(
+    url: str,
+    kind: Kind,
+    names: list[str],
+    clients: int,
+    verdict: Verdict,
+    server_pid: int | None = None,
+) -> tuple[float, float, float]:
+    """Send ``kind`` to ``names`` (below ``url``) spread over ``clients`` processes:
+    (requests/s, server user ms/request, server system ms/request); the CPU figures are NaN
+    without ``server_pid``. Unexpected answers fail ``verdict``."""
     ctx = multiprocessing.get_context("fork")
     barrier = ctx.Barrier(clients + 1)
-    q = ctx.Queue()
-    shares = [names[i::clients] for i in range(clients)]
+    queue = ctx.Queue()
     procs = [
-        ctx.Process(target=put_small_files, args=(url, share, payload, barrier, q))
-        for share in shares
+        ctx.Process(target=request_names, args=(url, kind, names[i::clients], barrier, queue))
+        for i in range(clients)
     ]
     for p in procs:
         p.start()
     barrier.wait()
+    nan = (float("nan"), float("nan"))
+    user0, sys0 = cpu_seconds(server_pid) if server_pid else nan
     start = time.perf_counter()
     bad: list[str] = []
     for _ in procs:
-        bad.extend(q.get(timeout=1800))
+        bad.extend(queue.get(timeout=1800))
     elapsed = time.perf_counter() - start
+    user1, sys1 = cpu_seconds(server_pid) if server_pid else nan
     for p in procs:
         p.join(timeout=60)
     if bad:
-        verdict.fail(f"{len(bad)} small PUTs failed, e.g. {bad[0]}")
-    return len(names) / elapsed
+        verdict.fail(f"{len(bad)} of {len(names)} {kind.name} failed, e.g. {bad[0]}")
+    n = len(names)
+    return n / elapsed, 1000 * (user1 - user0) / n, 1000 * (sys1 - sys0) / n
+
+
+def small_puts(url: str, names: list[str], clients: int, payload: bytes, verdict: Verdict) -> float:
+    """Files per second for PUTs of ``payload`` to ``names`` (below ``url``) spread over
+    ``clients``."""
+    kind = Kind("small PUTs", "PUT", payload, (200, 201, 204))
+    return run_clients(url, kind, names, clients, verdict)[0]
 
 
 def listing(body: bytes) -> dict[str, tuple[int, str]]:
