@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import threading
 from email import policy
 from email.message import EmailMessage
 from pathlib import Path
@@ -110,3 +112,71 @@ def test_pieces_that_disagree_are_refused_and_old_sets_expire(tmp_path: Path) ->
         store.add(store.folder("alice", "f2"), 1, 6, b"B", {"name": "x"})
     assert store.expire(now=10**12) == 1
     assert not folder.exists()
+
+
+def test_expire_skips_a_set_discarded_between_its_scan_and_its_look(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another message stores its file and discards the set while ``expire`` walks the sets
+    (what made a message fail with FileNotFoundError instead of being stored)."""
+    store = PieceStore(tmp_path, max_pieces=5, expiry_s=60)
+    gone = store.folder("alice", "stored-meanwhile")
+    gone.mkdir(parents=True)  # a set whose meta.json is not written yet
+    read_meta = PieceStore._read_meta
+
+    def discarded_meanwhile(folder: Path) -> dict[str, object] | None:
+        if folder == gone:
+            store.discard(folder)
+        return read_meta(folder)
+
+    monkeypatch.setattr(PieceStore, "_read_meta", staticmethod(discarded_meanwhile))
+    assert store.expire(now=10**12) == 0
+    assert not gone.exists()
+
+
+def test_pieces_of_many_files_from_many_threads_while_sets_expire(tmp_path: Path) -> None:
+    """Sets are added, completed, assembled and discarded by eight threads while a ninth
+    expires stale sets: no piece is lost, no thread fails."""
+    store = PieceStore(tmp_path / "pieces", max_pieces=4, expiry_s=3600)
+    stale = store.folder("bob", "stale")
+    store.add(stale, 1, 2, b"old", {"name": "stale"})
+    old = json.loads((stale / "meta.json").read_text())
+    (stale / "meta.json").write_text(json.dumps({**old, "updated": 0}))
+    errors: list[BaseException] = []
+    assembled: dict[str, bytes] = {}
+
+    def send(n: int) -> None:
+        try:
+            for round_ in range(15):
+                key = f"f{n}-{round_}"
+                folder = store.folder("alice", key)
+                for number in (2, 1, 3):
+                    with store.locked(folder):
+                        data = bytes([48 + number]) * 10
+                        progress = store.add(folder, number, 3, data, {"k": key})
+                        if progress.complete:
+                            out = tmp_path / key
+                            store.assemble(progress, out)
+                            assembled[key] = out.read_bytes()
+                            store.discard(folder)
+        except BaseException as exc:  # collected and re-raised by the test
+            errors.append(exc)
+
+    def sweep() -> None:
+        try:
+            for _ in range(200):
+                store.expire()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=send, args=(n,)) for n in range(8)]
+    threads.append(threading.Thread(target=sweep))
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not errors, errors
+    assert len(assembled) == 8 * 15
+    assert set(assembled.values()) == {b"1" * 10 + b"2" * 10 + b"3" * 10}
+    assert not stale.exists()
+    assert not list((tmp_path / "pieces").glob("*/*/*"))

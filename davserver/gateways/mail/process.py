@@ -60,7 +60,10 @@ class MessageProcessor:
 
     def process(self, login: Login, sender: str, raw: bytes) -> str:
         """Store what ``raw`` carries for ``login``; returns the SMTP reply line."""
-        self.pieces.expire()
+        try:
+            self.pieces.expire()
+        except OSError:  # housekeeping; the message itself must still be handled
+            log.exception("mail gateway: expiring old piece sets failed")
         now = datetime.now(UTC)
         receipt = Receipt(
             receipt_id=f"{now:%Y%m%dT%H%M%SZ}-{hashlib.sha256(raw).hexdigest()[:12]}",

@@ -19,6 +19,7 @@ import os
 import shutil
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from typing import Any
 from davserver.gateways.mail.parse import MessageRefusedError, refused
 
 _COPY_CHUNK = 1024 * 1024
+_LOCK_STRIPES = 64
 
 
 @dataclass(frozen=True)
@@ -52,8 +54,7 @@ class PieceStore:
         self.root = root
         self.max_pieces = max_pieces
         self.expiry_s = expiry_s
-        self._guard = threading.Lock()
-        self._locks: dict[Path, threading.Lock] = {}
+        self._locks = tuple(threading.Lock() for _ in range(_LOCK_STRIPES))
 
     def folder(self, user: str, key: str) -> Path:
         """The staging folder of ``key`` (any string) for ``user``."""
@@ -62,10 +63,10 @@ class PieceStore:
 
     @contextmanager
     def locked(self, folder: Path) -> Iterator[None]:
-        """Hold the lock of one file's pieces."""
-        with self._guard:
-            lock = self._locks.setdefault(folder, threading.Lock())
-        with lock:
+        """Hold the lock of one file's pieces (one of a fixed set of locks, chosen by folder:
+        a lock never disappears while a thread waits on it, so a set is never worked on by
+        two messages at once, also while it is stored, discarded or expired)."""
+        with self._locks[hash(folder) % _LOCK_STRIPES]:
             yield
 
     def add(
@@ -120,22 +121,35 @@ class PieceStore:
     def discard(self, folder: Path) -> None:
         """Remove one file's pieces (absent is fine)."""
         shutil.rmtree(folder, ignore_errors=True)
-        with self._guard:
-            self._locks.pop(folder, None)
 
     def expire(self, now: float | None = None) -> int:
-        """Drop piece sets not updated within the expiry; returns how many."""
+        """Drop piece sets not updated within the expiry; returns how many.
+
+        Safe while other threads add, store and discard sets: each set is examined under its
+        own lock, and a set that vanished between the scan and the look is skipped.
+        """
         now = time.time() if now is None else now
         dropped = 0
         if not self.root.is_dir():
             return 0
         for folder in self.root.glob("*/*"):
-            meta = self._read_meta(folder)
-            updated = float(meta["updated"]) if meta else folder.stat().st_mtime
-            if now - updated > self.expiry_s:
+            with self.locked(folder):
+                updated = self._last_update(folder)
+                if updated is None or now - updated <= self.expiry_s:
+                    continue  # gone meanwhile (stored and discarded by another message), or fresh
                 self.discard(folder)
-                dropped += 1
+            dropped += 1
         return dropped
+
+    def _last_update(self, folder: Path) -> float | None:
+        """When ``folder``'s set last changed; None when the folder no longer exists."""
+        meta = self._read_meta(folder)
+        if meta is not None:
+            return float(meta["updated"])
+        try:
+            return folder.stat().st_mtime
+        except FileNotFoundError:
+            return None
 
     @staticmethod
     def _read_meta(folder: Path) -> dict[str, Any] | None:
@@ -147,7 +161,7 @@ class PieceStore:
 
     @staticmethod
     def _write_atomic(path: Path, data: bytes) -> None:
-        tmp = path.with_name(path.name + ".tmp")
+        tmp = path.with_name(f"{path.name}.{uuid.uuid4().hex}.tmp")
         with tmp.open("wb") as out:
             out.write(data)
             out.flush()
