@@ -41,7 +41,7 @@ from wsgidav.dav_error import HTTP_BAD_REQUEST, HTTP_NOT_FOUND, DAVError, as_DAV
 
 from davserver.dav.dates import http_date
 from davserver.dav.properties import OC_NS
-from davserver.dav.resources import FileResource, FolderResource, StorageResource
+from davserver.dav.resources import FileResource, FolderResource, ListedFile, StorageResource
 from davserver.dav.response_xml import TextChild, render_response, response_writer
 from davserver.http.environ import StartResponse
 from providers.base import digests_many
@@ -89,7 +89,8 @@ def stream_propfind(
     mode, names = _requested(util.parse_xml_body(environ, allow_empty=True))
     # lists the target folder: its errors still become a status
     with_digests = mode == "allprop" or (mode == "named" and _CHECKSUMS in names)
-    resources = _walk(res, depth, with_digests=with_digests)
+    listed = mode == "named" and all(name in _LISTED for name in names)
+    resources = _walk(res, depth, with_digests=with_digests, listed=listed)
     if with_digests:
         resources = _digests_fetched(resources)
     first = list(itertools.islice(resources, BUFFERED_MEMBERS + 1))
@@ -133,20 +134,24 @@ def _requested(request: Any) -> tuple[str, list[str]]:
     return (mode or "allprop"), names
 
 
-def _walk(res: Any, depth: str, *, with_digests: bool) -> Iterator[Any]:
+def _walk(res: Any, depth: str, *, with_digests: bool, listed: bool) -> Iterator[Any]:
     """``res``, then (Depth 1) its members or (Depth infinity) everything below, depth-first.
 
     ``res`` itself is listed by this call (so its errors are raised here); every other folder
     when the walk reaches it. Members are made into resources one at a time; ``with_digests``:
-    with the digests the listing already knows (for ``oc:checksums``)."""
+    with the digests the listing already knows (for ``oc:checksums``); ``listed``: files of
+    stored folders come as ``ListedFile`` records (every property asked for is in
+    :data:`_LISTED`)."""
     if depth == "0" or not res.is_collection:
         return iter((res,))
-    members = _members(res, with_digests=with_digests)
-    return _walk_from(res, members, infinite=depth == "infinity", with_digests=with_digests)
+    members = _members(res, with_digests=with_digests, listed=listed)
+    return _walk_from(
+        res, members, infinite=depth == "infinity", with_digests=with_digests, listed=listed
+    )
 
 
 def _walk_from(
-    res: Any, members: Iterator[Any], *, infinite: bool, with_digests: bool
+    res: Any, members: Iterator[Any], *, infinite: bool, with_digests: bool, listed: bool
 ) -> Iterator[Any]:
     yield res
     stack: list[Iterator[Any]] = [members]
@@ -156,8 +161,8 @@ def _walk_from(
             stack.pop()
             continue
         yield member
-        if infinite and member.is_collection:
-            stack.append(_members(member, with_digests=with_digests))
+        if infinite and type(member) is not ListedFile and member.is_collection:
+            stack.append(_members(member, with_digests=with_digests, listed=listed))
 
 
 def _digests_fetched(resources: Iterator[Any]) -> Iterator[Any]:
@@ -179,7 +184,9 @@ def _digests_fetched(resources: Iterator[Any]) -> Iterator[Any]:
         yield from batch
 
 
-def _members(res: Any, *, with_digests: bool) -> Iterator[Any]:
+def _members(res: Any, *, with_digests: bool, listed: bool) -> Iterator[Any]:
+    if listed and isinstance(res, FolderResource):
+        return res.iter_listed(with_digests=with_digests)
     if isinstance(res, FolderResource):
         return res.iter_members_with_digests() if with_digests else res.iter_members()
     return iter(res.get_member_list())
@@ -214,7 +221,13 @@ class _Responses:
         self.readers = [_DIRECT.get(name) for name in names]
 
     def __call__(self, res: Any) -> bytes:
-        """One serialised ``<D:response>`` for ``res``."""
+        """One serialised ``<D:response>`` for ``res`` (a resource or a ``ListedFile``)."""
+        if type(res) is ListedFile:
+            values = [_LISTED[name](res) for name in self.names]
+            direct = self.writer.render(res.href, values)
+            if direct is not None:
+                return direct
+            res = res.resource()
         href = res.get_href()
         if self.mode == "named" and type(res) in (FileResource, FolderResource):
             direct = self.writer.render(href, self._named_values(res))
@@ -299,3 +312,18 @@ _DIRECT: dict[str, Callable[[StorageResource], Any]] = {
 """Live properties of stored files and folders read here directly, with the values WsgiDAV's
 ``get_property_value`` gives them (``oc:checksums`` of a file as a ``TextChild`` rather than
 an lxml element), without its per-property lock and dead-property plumbing."""
+
+
+_LISTED: dict[str, Callable[[ListedFile], Any]] = {
+    _CHECKSUMS: lambda f: (
+        TextChild("checksum", f.digests.as_oc_checksums())
+        if f.digests is not None
+        else _checksums(f.resource())
+    ),
+    "{DAV:}getcontentlength": lambda f: str(f.entry.size),
+    "{DAV:}getetag": lambda f: f'"{f.entry.etag}"',
+    "{DAV:}getlastmodified": lambda f: http_date(f.entry.mtime_ns / 1e9),
+    "{DAV:}resourcetype": lambda f: "",
+}
+"""The properties of :data:`_DIRECT` for a file met in a listing, read from its entry and the
+digests the listing knew: the same values, without a resource."""

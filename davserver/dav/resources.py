@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import mimetypes
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -361,6 +362,22 @@ class FileResource(StorageResource, DAVNonCollection):  # type: ignore[misc]
         return entry is not None and not entry.is_dir
 
 
+@dataclass(frozen=True, slots=True)
+class ListedFile:
+    """A file met in a folder listing, before (and usually instead of) its resource: what
+    a PROPFIND of the plain live properties needs (entry, digests the listing knew, href as
+    ``get_href`` gives it). ``resource()`` makes the ``FileResource`` for everything else."""
+
+    folder: FolderResource
+    entry: Entry
+    digests: Digests | None
+    href: str
+
+    def resource(self) -> StorageResource:
+        """The resource ``FolderResource.iter_members_with_digests`` makes for this file."""
+        return self.folder._resource_for(self.entry, self.digests)
+
+
 class FolderResource(StorageResource, DAVCollection):  # type: ignore[misc]
     """A stored collection (a home or a folder below it)."""
 
@@ -414,6 +431,34 @@ class FolderResource(StorageResource, DAVCollection):  # type: ignore[misc]
             listed = storage.listdir_with_digests(self.storage_path)
         listed.reverse()
         return self._released(listed)
+
+    def iter_listed(self, *, with_digests: bool) -> Iterator[StorageResource | ListedFile]:
+        """The members as ``iter_members`` (``with_digests``: ``iter_members_with_digests``)
+        gives them, except that files come as ``ListedFile`` records, with no resource made
+        (with digests asked for: only the files whose digests the listing knew)."""
+        storage = self.ctx.storage
+        if not with_digests:
+            listed: list[tuple[Entry, Digests | None]] = [(e, None) for e in self._list()]
+        elif isinstance(storage, ListingDigests):
+            with translated():
+                listed = storage.listdir_with_digests(self.storage_path)
+        else:  # resources, whose digests the caller then fetches in batches
+            return self.iter_members()
+        listed.reverse()
+        return self._released_listed(listed, with_digests=with_digests)
+
+    def _released_listed(
+        self, listed: list[tuple[Entry, Digests | None]], *, with_digests: bool
+    ) -> Iterator[StorageResource | ListedFile]:
+        environ = self.environ
+        while listed:
+            e, digests = listed.pop()
+            base = self._href_base
+            if e.is_dir or base is None or (with_digests and digests is None):
+                yield self._resource_for(e, digests)
+                continue
+            href = base + quote(e.name, safe=_HREF_SAFE)
+            yield ListedFile(self, e, digests, webdav_alias.href_for(environ, href))
 
     def _released(self, listed: list[tuple[Entry, Digests | None]]) -> Iterator[StorageResource]:
         """The members of ``listed`` (in reverse order) as resources, each entry let go once

@@ -50,6 +50,7 @@ from providers.local.fsview import (
     lstat_or_none,
 )
 from providers.local.group_commit import CommitQueue, Ticket
+from providers.local.listing_cache import KeptFile, ListingCache
 from providers.local.locks import PathLocks
 from providers.local.metadata import MetadataStore, Row, new_file_id, same_version
 from providers.local.oserrors import map_db_error, translate_errors
@@ -127,6 +128,7 @@ class LocalProvider:
         self._commits: CommitQueue[_Landing, tuple[Entry, bool]] = CommitQueue(self._land_batch)
         self._file_mode = 0o666 & ~current_umask()
         self._policy = path_policy or PathPolicy()
+        self._listings = ListingCache()
         self._last_listing: dict[str, Row] = {}
         """Metadata rows of the files of the most recent listing, for ``digests_many``."""
 
@@ -294,10 +296,21 @@ class LocalProvider:
         st = self._require(p)
         if not is_dir(st):
             raise ConflictError(f"{p!r} is not a collection")
+        state = self._tree.get(p)  # read first: a version still current later covers all below
         children = list(self._view.children(p))
-        rows = self._meta.get_many([child for child, _ in children])
+        kept = self._listings.get(p, state.version) if state is not None else None
+        reused: dict[str, KeptFile] = {}
+        if kept:
+            for child, cst in children:
+                hit = kept.get(child)
+                if hit is not None and hit[0].matches(cst):
+                    reused[child] = hit
+        rows = {child: row for child, (row, _) in reused.items()}
+        rows.update(self._meta.get_many([child for child, _ in children if child not in reused]))
         folders = self._tree.get_many([child for child, cst in children if is_dir(cst)])
-        if not self._tree.listing_in_sync(p, st, children, rows, folders):
+        in_sync = self._tree.listing_in_sync(p, st, children, rows, folders)
+        if not in_sync:
+            reused = {}
             counted = self._resync(p)
             if counted is not None:
                 children, rows, folders = counted.members, counted.rows, counted.folders
@@ -305,7 +318,32 @@ class LocalProvider:
         missing = [(c, st) for c, st in children if c not in rows or rows[c].is_dir != is_dir(st)]
         if missing:
             rows.update(self._ensure_rows(missing))
-        return [listed_entry(c, cst, rows[c], folders.get(c)) for c, cst in children], rows
+        listed = [
+            (hit[1], hit[0].digests)
+            if (hit := reused.get(c)) is not None
+            else listed_entry(c, cst, rows[c], folders.get(c))
+            for c, cst in children
+        ]
+        unchanged = kept is not None and len(reused) == len(kept) == _with_digests(listed)
+        if state is not None and in_sync and not missing and not unchanged:
+            self._keep_listing(p, state.version, children, rows, listed)
+        return listed, rows
+
+    def _keep_listing(
+        self,
+        path: str,
+        version: int,
+        children: list[tuple[str, os.stat_result]],
+        rows: dict[str, Row],
+        listed: list[tuple[Entry, Digests | None]],
+    ) -> None:
+        """Keep the files of a listing made at ``version`` whose digests it knew."""
+        files = {
+            c: (rows[c], entry)
+            for (c, _), (entry, digests) in zip(children, listed, strict=True)
+            if digests is not None
+        }
+        self._listings.put(path, version, files)
 
     @translate_errors
     def open_read(self, path: str) -> BinaryIO:
@@ -801,3 +839,8 @@ class LocalProvider:
             return 0
         with self._meta.transaction():
             return self._meta.delete_paths(gone)
+
+
+def _with_digests(listed: list[tuple[Entry, Digests | None]]) -> int:
+    """How many members of ``listed`` come with digests."""
+    return sum(1 for _, digests in listed if digests is not None)

@@ -18,6 +18,7 @@ from davserver.settings import load_settings
 from providers.local.provider import LocalProvider
 from tests.support.configured import USERS, prepare_root, start_server
 from tests.support.server import DavServer
+from tests.support.spies import first_arguments
 
 OC = "http://owncloud.org/ns"
 LISTING = (
@@ -72,14 +73,7 @@ def sha1(data: bytes) -> str:
 def test_checksums_of_known_files_come_with_the_listing(
     alice: httpx.Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    asked: list[str] = []
-    original = LocalProvider.digests_many
-
-    def counting(self: LocalProvider, paths: list[str]) -> object:
-        asked.extend(paths)
-        return original(self, paths)
-
-    monkeypatch.setattr(LocalProvider, "digests_many", counting)
+    asked = first_arguments(monkeypatch, LocalProvider, "digests_many")
     listed = listing(alice)
     assert sha1(b"a.txt" * 10) in listed["a.txt"][1]
     assert sha1(b"b.txt" * 10) in listed["b.txt"][1]
