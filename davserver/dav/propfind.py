@@ -42,7 +42,7 @@ from wsgidav.dav_error import HTTP_BAD_REQUEST, HTTP_NOT_FOUND, DAVError, as_DAV
 from davserver.dav.dates import http_date
 from davserver.dav.properties import OC_NS
 from davserver.dav.resources import FileResource, FolderResource, ListedFile, StorageResource
-from davserver.dav.response_xml import TextChild, render_response, response_writer
+from davserver.dav.response_xml import SAFE_TEXT, TextChild, render_response, response_writer
 from davserver.http.environ import StartResponse
 from providers.base import digests_many
 from providers.errors import ProviderError
@@ -219,14 +219,18 @@ class _Responses:
         self.names = names
         self.writer = response_writer(tuple(names))
         self.readers = [_DIRECT.get(name) for name in names]
+        listed = mode == "named" and all(name in _LISTED for name in names)
+        self.listed_readers = [_LISTED[name] for name in names] if listed else []
+        self.listed_template = self.writer.text_template(_LISTED_CHILDREN) if listed else None
 
     def __call__(self, res: Any) -> bytes:
         """One serialised ``<D:response>`` for ``res`` (a resource or a ``ListedFile``)."""
         if type(res) is ListedFile:
-            values = [_LISTED[name](res) for name in self.names]
-            direct = self.writer.render(res.href, values)
-            if direct is not None:
-                return direct
+            if self.listed_template is not None:
+                texts = [read(res) for read in self.listed_readers]
+                known = [text for text in texts if text is not None]
+                if len(known) == len(texts) and SAFE_TEXT.fullmatch(res.href + "".join(known)):
+                    return self.listed_template.format(res.href, *known).encode("ascii")
             res = res.resource()
         href = res.get_href()
         if self.mode == "named" and type(res) in (FileResource, FolderResource):
@@ -314,16 +318,16 @@ _DIRECT: dict[str, Callable[[StorageResource], Any]] = {
 an lxml element), without its per-property lock and dead-property plumbing."""
 
 
-_LISTED: dict[str, Callable[[ListedFile], Any]] = {
-    _CHECKSUMS: lambda f: (
-        TextChild("checksum", f.digests.as_oc_checksums())
-        if f.digests is not None
-        else _checksums(f.resource())
-    ),
+_LISTED: dict[str, Callable[[ListedFile], str | None]] = {
+    _CHECKSUMS: lambda f: None if f.digests is None else f.digests.as_oc_checksums(),
     "{DAV:}getcontentlength": lambda f: str(f.entry.size),
     "{DAV:}getetag": lambda f: f'"{f.entry.etag}"',
     "{DAV:}getlastmodified": lambda f: http_date(f.entry.mtime_ns / 1e9),
     "{DAV:}resourcetype": lambda f: "",
 }
-"""The properties of :data:`_DIRECT` for a file met in a listing, read from its entry and the
-digests the listing knew: the same values, without a resource."""
+"""The text of the properties of :data:`_DIRECT` for a file met in a listing, read from its
+entry and the digests the listing knew (None: not known; the file is then answered through
+its resource): the values ``_DIRECT`` gives, without a resource."""
+
+_LISTED_CHILDREN = {_CHECKSUMS: "checksum"}
+"""Properties of :data:`_LISTED` whose text sits in one child element (``oc:checksum``)."""

@@ -24,13 +24,13 @@ from typing import Any
 from lxml import etree
 from wsgidav.dav_error import DAVError, get_http_status_string
 
-__all__ = ["ResponseWriter", "TextChild", "render_response", "response_writer"]
+__all__ = ["SAFE_TEXT", "ResponseWriter", "TextChild", "render_response", "response_writer"]
 
 _OK = "200 OK"
 _PLAIN_TEXT = re.compile(r"[\x20-\x7e\t\n]*")
 """Text lxml writes unchanged apart from escaping ``&``, ``<`` and ``>`` (no character
 references, no ``&#13;``, nothing it refuses)."""
-_SAFE_TEXT = re.compile(r"[\x20-\x25\x27-\x3b\x3d\x3f-\x7e\t\n]*")
+SAFE_TEXT = re.compile(r"[\x20-\x25\x27-\x3b\x3d\x3f-\x7e\t\n]*")
 """Plain text without ``&``, ``<`` and ``>``: written as it is."""
 _PLAIN_URI = re.compile(r"[A-Za-z0-9:/._~#?=+-]+")
 _PLAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
@@ -101,7 +101,7 @@ class ResponseWriter:
         rendered: list[str] = []
         for (tag, ns, _, start, end), value in zip(tags, values, strict=True):
             kind = value.__class__
-            if kind is str and _SAFE_TEXT.fullmatch(value):
+            if kind is str and SAFE_TEXT.fullmatch(value):
                 rendered.append(f"{start}{value}{end}")
             elif kind is str or kind is TextChild:
                 found = _property(tag, value, ns, self._prefixes)
@@ -114,6 +114,27 @@ class ResponseWriter:
             f"{self._open}{_escape(href)}</D:href><D:propstat><D:prop>{''.join(rendered)}"
             f"</D:prop><D:status>HTTP/1.1 {_OK}</D:status></D:propstat></D:response>"
         ).encode("ascii")
+
+    def text_template(self, children: dict[str, str]) -> str | None:
+        """A ``str.format`` template of the ``<D:response>`` whose properties all have plain
+        text values with status 200: ``{}`` for the href (already quoted) and then for each
+        property's text, in order; the text of a name in ``children`` sits in one child
+        element of that local name (as a ``TextChild`` would). The caller fills in text that
+        ``SAFE_TEXT`` matches (nothing to escape), else renders with ``render``. None if a
+        name is one this module does not write."""
+        tags = self._tags
+        if not tags:
+            return None
+        parts = [self._open, "{}</D:href><D:propstat><D:prop>"]
+        for tag, ns, _, start, end in tags:
+            local = children.get(f"{{{ns}}}{tag.split(':', 1)[1]}")
+            if local is None:
+                parts.append(f"{_braces(start)}{{}}{_braces(end)}")
+            else:
+                inner = _braces(f"{self._prefixes[ns]}:{local}")
+                parts.append(f"{_braces(start)}<{inner}>{{}}</{inner}>{_braces(end)}")
+        parts.append(f"</D:prop><D:status>HTTP/1.1 {_OK}</D:status></D:propstat></D:response>")
+        return "".join(parts)
 
     def _grouped(self, href: str, values: list[Any]) -> bytes | None:
         """``render`` for values of any kind: one ``propstat`` per status, in the order the
@@ -208,6 +229,10 @@ def _element(tag: str, value: Any, ns: str, prefixes: dict[str, str]) -> str | N
     if not _PLAIN_TEXT.fullmatch(text):
         return None
     return f"<{tag}><{inner}>{_escape(text)}</{inner}></{tag}>"
+
+
+def _braces(text: str) -> str:
+    return text.replace("{", "{{").replace("}", "}}")
 
 
 def _clark(ns: str, tag: str) -> str:
