@@ -18,12 +18,14 @@ from pathlib import Path
 from providers.fsutil import (
     fsync_dir as fsync_dir,  # re-exported: the local provider imports it here
 )
+from providers.local.writeback import WRITEBACK_BYTES, start_writeback
 
 STAGING_FILE_MODE = 0o600
 FLUSH_AHEAD_BYTES = 32 * 1024 * 1024
-"""After this many bytes a staged file starts writing them out in the background
-(``fdatasync`` in a worker thread), so the fsync before the commit has only the tail left
-instead of the whole file, and the disk works while the body is still arriving."""
+"""Where ``start_writeback`` cannot be used: after this many bytes a staged file starts
+writing them out in the background (``fdatasync`` in a worker thread), so the fsync before
+the commit has only the tail left instead of the whole file, and the disk works while the
+body is still arriving."""
 
 _FLUSHER = ThreadPoolExecutor(max_workers=4, thread_name_prefix="flush-ahead")
 
@@ -98,7 +100,9 @@ class StagedFile:
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW
         fd = os.open(path, flags, STAGING_FILE_MODE)
         self._state = _FileState(fd, path)
-        self._unflushed = 0
+        self._written = 0
+        self._flushed = 0  # bytes before this offset are being (or have been) written out
+        self._writeback = True  # sync_file_range works here (until it says otherwise)
         self._finalizer = weakref.finalize(self, _discard_quietly, self._state)
 
     @property
@@ -112,12 +116,22 @@ class StagedFile:
         return self._state.fd
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
-        """Append ``data``; past FLUSH_AHEAD_BYTES since the last one, start a background
-        flush. Raises OSError."""
-        write_all(self._state.fd, data)
-        self._unflushed += len(data)
-        if self._unflushed >= FLUSH_AHEAD_BYTES:
-            self._unflushed = 0
+        """Append ``data``; every ``WRITEBACK_BYTES`` start writing the new bytes out
+        (``start_writeback``; where that is not available, a background flush every
+        ``FLUSH_AHEAD_BYTES``). Raises OSError."""
+        fd = self._state.fd
+        write_all(fd, data)
+        self._written += len(data)
+        pending = self._written - self._flushed
+        if pending < WRITEBACK_BYTES:
+            return
+        if self._writeback:
+            self._writeback = start_writeback(fd, self._flushed, pending)
+            if self._writeback:
+                self._flushed = self._written
+                return
+        if pending >= FLUSH_AHEAD_BYTES:
+            self._flushed = self._written
             self._state.start_flush()
 
     def finish(self, mtime_ns: int, mode: int) -> os.stat_result:
