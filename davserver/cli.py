@@ -271,6 +271,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def _serve_bound(settings: Settings, server: Any) -> int:
     from davserver.app import build_app
+    from davserver.gc_tuning import tune_for_serving
 
     prepare_state_dir(settings.state_path)
     created = _bootstrap_admin(settings)
@@ -302,6 +303,7 @@ def _serve_bound(settings: Settings, server: Any) -> int:
     signal.signal(signal.SIGTERM, _stop)
     if hasattr(signal, "SIGUSR1"):  # operators: `kill -USR1 <pid>` prints every thread's stack
         faulthandler.register(signal.SIGUSR1, all_threads=True)
+    tune_for_serving()
     try:
         with contextlib.suppress(KeyboardInterrupt):
             server.serve()
