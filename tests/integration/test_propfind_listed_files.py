@@ -141,3 +141,20 @@ def test_listed_files_make_no_resources(
     assert r.status_code == 207
     assert r.content.count(b"<D:response") == 1 + 1 + len(NAMES)
     assert len(made) <= 2  # the folder "sub" and the first file
+
+
+@pytest.mark.parametrize(
+    "props",
+    [
+        [],  # an empty prop element
+        ["<D:getetag/>", "<D:getetag/>"],  # a name asked twice
+        ["<D:getetag/>", "<D:displayname/>"],  # one name the listed files do not answer
+        ["<D:getcontentlength/>", "<oc:unknown/>"],  # a dead property nobody set: 404
+    ],
+)
+def test_unusual_property_lists_answer_as_resources_do(
+    alice: httpx.Client, monkeypatch: pytest.MonkeyPatch, props: list[str]
+) -> None:
+    fast, slow = both_ways(alice, FILES + "d/", body_for(props), "1", monkeypatch)
+    assert fast.status_code == slow.status_code == 207
+    assert fast.content == slow.content
