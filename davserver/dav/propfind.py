@@ -89,8 +89,8 @@ def stream_propfind(
     mode, names = _requested(util.parse_xml_body(environ, allow_empty=True))
     # lists the target folder: its errors still become a status
     with_digests = mode == "allprop" or (mode == "named" and _CHECKSUMS in names)
-    listed = mode == "named" and all(name in _LISTED for name in names)
-    resources = _walk(res, depth, with_digests=with_digests, listed=listed)
+    render = _Responses(mode, names)
+    resources = _walk(res, depth, with_digests=with_digests, listed=render.listed)
     if with_digests:
         resources = _digests_fetched(resources)
     first = list(itertools.islice(resources, BUFFERED_MEMBERS + 1))
@@ -99,13 +99,12 @@ def stream_propfind(
         ("Date", util.get_rfc1123_time()),
     ]
     if len(first) <= BUFFERED_MEMBERS:
-        render = _Responses(mode, names)
         body = b"".join([_HEAD, *(render(r) for r in first), _TAIL])
         start_response("207 Multi-Status", [*headers, ("Content-Length", str(len(body)))])
         return [body]
     # WsgiDAV closes every connection whose response has no Content-Length; say so up front.
     start_response("207 Multi-Status", [*headers, ("Connection", "close")])
-    return _body(first, resources, _Responses(mode, names), path)
+    return _body(first, resources, render, path)
 
 
 def _requested(request: Any) -> tuple[str, list[str]]:
@@ -222,15 +221,18 @@ class _Responses:
         listed = mode == "named" and all(name in _LISTED for name in names)
         self.listed_readers = [_LISTED[name] for name in names] if listed else []
         self.listed_template = self.writer.text_template(_LISTED_CHILDREN) if listed else None
+        self.listed = self.listed_template is not None
+        """Files of stored folders may come as ``ListedFile`` records (every property asked
+        for is in :data:`_LISTED`, and there is at least one)."""
 
     def __call__(self, res: Any) -> bytes:
         """One serialised ``<D:response>`` for ``res`` (a resource or a ``ListedFile``)."""
         if type(res) is ListedFile:
-            if self.listed_template is not None:
-                texts = [read(res) for read in self.listed_readers]
-                known = [text for text in texts if text is not None]
-                if len(known) == len(texts) and SAFE_TEXT.fullmatch(res.href + "".join(known)):
-                    return self.listed_template.format(res.href, *known).encode("ascii")
+            assert self.listed_template is not None  # ListedFile records only when listed
+            texts = [read(res) for read in self.listed_readers]
+            known = [text for text in texts if text is not None]
+            if len(known) == len(texts) and SAFE_TEXT.fullmatch(res.href + "".join(known)):
+                return self.listed_template.format(res.href, *known).encode("ascii")
             res = res.resource()
         href = res.get_href()
         if self.mode == "named" and type(res) in (FileResource, FolderResource):

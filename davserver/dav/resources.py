@@ -454,7 +454,7 @@ class FolderResource(StorageResource, DAVCollection):  # type: ignore[misc]
             e, digests = listed.pop()
             if e.is_dir or shown is None or (with_digests and digests is None):
                 yield self._resource_for(e, digests)
-                if self._href_base is not None:
+                if shown is None and self._href_base is not None:
                     shown = webdav_alias.href_for(self.environ, self._href_base)
                 continue
             yield ListedFile(self, e, digests, shown + quote(e.name, safe=_HREF_SAFE))

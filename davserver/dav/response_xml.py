@@ -127,7 +127,7 @@ class ResponseWriter:
             return None
         parts = [self._open, "{}</D:href><D:propstat><D:prop>"]
         for tag, ns, _, start, end in tags:
-            local = children.get(f"{{{ns}}}{tag.split(':', 1)[1]}")
+            local = children.get(_clark(ns, tag))
             if local is None:
                 parts.append(f"{_braces(start)}{{}}{_braces(end)}")
             else:

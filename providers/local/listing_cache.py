@@ -76,12 +76,6 @@ class ListingCache:
             self._folders[folder] = _Kept(version, files)
             self._files += len(files)
 
-    def clear(self) -> None:
-        """Forget everything kept."""
-        with self._lock:
-            self._folders.clear()
-            self._files = 0
-
     def _drop(self, folder: str) -> None:
         kept = self._folders.pop(folder, None)
         if kept is not None:
