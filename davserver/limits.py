@@ -34,7 +34,7 @@ import logging
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from davserver.errors import DavserverError
 from davserver.http.environ import StartResponse, WSGIApp
@@ -172,15 +172,19 @@ class RequestGuard:
             raise RefusedError("malformed Content-Length")
         if length not in (None, "") and environ.get("HTTP_TRANSFER_ENCODING"):
             raise RefusedError("Content-Length and Transfer-Encoding together")
-        uri = str(environ.get("REQUEST_URI") or environ.get("PATH_INFO") or "")
-        if uri != "*":
+        uri = str(environ.get("REQUEST_URI") or "")
+        if uri:
             self._check_path(urlsplit(uri).path if "://" in uri else uri.split("?", 1)[0])
+        else:
+            self._check_path(reencoded_path_info(environ))
         destination = environ.get("HTTP_DESTINATION")
         if destination is not None:
             self._check_destination(str(destination))
 
     @staticmethod
     def _check_path(path: str) -> None:
+        if path == "*":
+            return
         if not path.startswith("/"):
             raise RefusedError("the request path must start with /")
         try:
@@ -227,3 +231,22 @@ class RequestGuard:
             ],
         )
         return [b""] if environ.get("REQUEST_METHOD") == "HEAD" else [body]
+
+
+def reencoded_path_info(environ: dict[str, Any]) -> str:
+    """The request path in percent-encoded form for a host that sets no ``REQUEST_URI``
+    (cheroot sets it; other WSGI hosts and in-process transports may not).
+
+    ``PATH_INFO`` is already decoded (one character per byte, PEP 3333), so a literal ``%``
+    or a non-ASCII name must be encoded again before ``decode_url_path`` sees it: decoding
+    it a second time would misread ``100%25.txt`` as a malformed escape. Slashes and
+    backslashes stay literal (an encoded separator cannot be told apart once decoded; that
+    check needs ``REQUEST_URI``). A value that is not one character per byte is taken as
+    text and encoded as UTF-8.
+    """
+    path = str(environ.get("SCRIPT_NAME") or "") + str(environ.get("PATH_INFO") or "")
+    try:
+        data = path.encode("latin-1")
+    except UnicodeEncodeError:
+        data = path.encode("utf-8")
+    return quote(data, safe="/\\")
