@@ -35,9 +35,9 @@ from pathlib import Path
 import trustme
 
 from bench.checks import MismatchError
-from interop.accounts import DAVSERVER_CLI, add_user
+from interop.accounts import BENCH_PASSWORD, BENCH_USER, DAVSERVER_CLI, add_user
 
-USER, PASSWORD = "bench", "bench-password"
+USER, PASSWORD = BENCH_USER, BENCH_PASSWORD
 SMALL_BYTES = 16 * 1024
 
 

@@ -38,10 +38,11 @@ import httpx
 import trustme
 
 from bench.checks import Verdict, run_checked
+from interop.accounts import BENCH_PASSWORD, BENCH_USER
 from interop.cluster import Backend, Cluster, engines_backend, local_backend, start_cluster
 from interop.tools import UnavailableError
 
-USER, PASSWORD = "bench", "bench-password-1"
+USER, PASSWORD = BENCH_USER, BENCH_PASSWORD
 KIB4 = 4096
 MB = 1024 * 1024
 NODE_COUNTS = (1, 2)

@@ -38,8 +38,9 @@ import httpx
 import trustme
 
 from bench.checks import Verdict, run_checked
+from interop.accounts import BENCH_PASSWORD, BENCH_USER, add_user
 
-USER, PASSWORD = "bench", "bench-password-1"
+USER, PASSWORD = BENCH_USER, BENCH_PASSWORD
 TIMEOUT_S = 1800
 
 
@@ -81,24 +82,7 @@ def tls_davserver(tmp: Path) -> Iterator[tuple[str, Path]]:
     cert.private_key_pem.write_to_path(str(key_file))
     ca.cert_pem.write_to_path(str(ca_file))
     root = tmp / "server"
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "davserver.cli",
-            "user",
-            "add",
-            USER,
-            "--password-stdin",
-            "--root",
-            str(root),
-        ],
-        input=PASSWORD + "\n",
-        text=True,
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
+    add_user(root, USER, PASSWORD)
     port = free_port()
     proc = subprocess.Popen(
         [

@@ -34,9 +34,9 @@ from pathlib import Path
 import httpx
 
 from bench.checks import Verdict, run_checked
-from interop.accounts import DAVSERVER_CLI, add_user
+from interop.accounts import BENCH_PASSWORD, BENCH_USER, DAVSERVER_CLI, add_user
 
-USER, PASSWORD = "bench", "bench-password"
+USER, PASSWORD = BENCH_USER, BENCH_PASSWORD
 MIB = 1024 * 1024
 
 
