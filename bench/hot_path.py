@@ -98,6 +98,26 @@ def launch(cmd: list[str], port: int, log: Path, **kw: object) -> subprocess.Pop
     return proc  # type: ignore[no-any-return]
 
 
+def start_servers(
+    stack: ExitStack, servers: list[tuple[str, ServerFactory]], prefix: str, verdict: Verdict
+) -> tuple[dict[str, Server], list[str]]:
+    """Start each of ``servers`` in a fresh temporary folder (removed when ``stack`` closes),
+    in order; returns the running ones by name and a line for each left out because its tool
+    is missing. A server that fails to start is a failure of ``verdict``."""
+    running: dict[str, Server] = {}
+    left_out: list[str] = []
+    for name, factory in servers:
+        tmp = Path(tempfile.mkdtemp(prefix=f"{prefix}-{name}-"))
+        stack.callback(shutil.rmtree, tmp, ignore_errors=True)
+        try:
+            running[name] = stack.enter_context(factory(tmp))
+        except UnavailableError as exc:
+            left_out.append(f"{name}: {exc}")
+        except (RuntimeError, OSError) as exc:
+            verdict.fail(f"{name}: {exc}")
+    return running, left_out
+
+
 @contextmanager
 def davserver(tmp: Path) -> Iterator[Server]:
     root = tmp / "davsync"
@@ -423,21 +443,11 @@ def main() -> int:
         servers = [s for s in servers if s[0] in wanted or s[0] == "davserver"]
     verdict = Verdict()
     table: dict[str, dict[str, float]] = {}
-    left_out: list[str] = []
-    running: dict[str, Server] = {}
     with ExitStack() as stack, big_file(args.big_mib * MIB) as body:
         big = BigTransfer(body, USER, PASSWORD)
         if big.curl is None:
             print(f"note: large PUT and GET by {big.client}", file=sys.stderr, flush=True)
-        for name, factory in servers:
-            tmp = Path(tempfile.mkdtemp(prefix=f"bench-{name}-"))
-            stack.callback(shutil.rmtree, tmp, ignore_errors=True)
-            try:
-                running[name] = stack.enter_context(factory(tmp))
-            except UnavailableError as exc:
-                left_out.append(f"{name}: {exc}")
-            except (RuntimeError, OSError) as exc:
-                verdict.fail(f"{name}: {exc}")
+        running, left_out = start_servers(stack, servers, "bench", verdict)
         try:
             table.update(big_rounds(running, args, big, verdict))
         except (httpx.HTTPError, TransferError, RuntimeError, OSError) as exc:

@@ -18,13 +18,10 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from contextlib import ExitStack
-from pathlib import Path
 
 import httpx
 
@@ -41,9 +38,9 @@ from bench.hot_path import (
     peak_rss_mib,
     rclone_serve,
     small_puts,
+    start_servers,
     stock_wsgidav,
 )
-from interop.tools import UnavailableError
 
 PEERS: list[tuple[str, ServerFactory]] = [
     ("rclone-serve", rclone_serve),
@@ -151,18 +148,12 @@ def main() -> int:
     verdict = Verdict()
     payload = os.urandom(SMALL_SIZE)
     names = [f"f{i:05d}.dat" for i in range(args.files)]
-    left_out: list[str] = []
-    running: dict[str, Server] = {}
     with ExitStack() as stack:
-        for name, factory in [("davserver", davserver), *peers]:
-            tmp = Path(tempfile.mkdtemp(prefix=f"bench-listing-{name}-"))
-            stack.callback(shutil.rmtree, tmp, ignore_errors=True)
-            try:
-                running[name] = stack.enter_context(factory(tmp))
-            except UnavailableError as exc:
-                left_out.append(f"{name}: {exc}")
-                continue
-            fill(name, running[name], names, args, payload, verdict)
+        running, left_out = start_servers(
+            stack, [("davserver", davserver), *peers], "bench-listing", verdict
+        )
+        for name, server in running.items():
+            fill(name, server, names, args, payload, verdict)
         verdict.check()
         before = {name: peak_rss_mib(server.pid) for name, server in running.items()}
         times: dict[str, list[float]] = {name: [] for name in running}
