@@ -8,6 +8,7 @@ import sys
 BENCHES = (
     "bench.hot_path",
     "bench.listing",
+    "bench.stack_floor",
     "bench.request_cost",
     "bench.server_throughput",
     "bench.upload_memory",
