@@ -277,7 +277,7 @@ def _response(res: Any, href: str, mode: str, names: list[str]) -> bytes:
 
 
 def _content_length(res: StorageResource) -> str:
-    length = res.get_content_length()  # type: ignore[attr-defined]
+    length = res.get_content_length()
     if length is None:  # a collection
         raise DAVError(HTTP_NOT_FOUND)
     return str(length)

@@ -20,7 +20,7 @@ from davserver.http.environ import Environ
 from davserver.namespace import SHARES, resolve_in_share
 
 
-class DavsyncDAVProvider(DAVProvider):  # type: ignore[misc]
+class DavsyncDAVProvider(DAVProvider):
     """Serves ``/files/<user>/...`` over ``ctx.storage`` and ``/uploads/<user>/...`` over
     ``ctx.uploads`` inside one share (one provider, so MOVE of ``.file`` stays inside it)."""
 
@@ -82,7 +82,7 @@ class DavsyncDAVProvider(DAVProvider):  # type: ignore[misc]
         return cls(self, "/files/" + loc.storage_path, environ, "files", loc.storage_path, entry)
 
 
-class VirtualRootProvider(DAVProvider):  # type: ignore[misc]
+class VirtualRootProvider(DAVProvider):
     """Read-only ``/`` and ``/remote.php`` collections pointing at the shares."""
 
     _TREE: dict[str, list[str]] = {"/": ["dav", "remote.php"], "/remote.php": ["dav"]}

@@ -24,7 +24,7 @@ MiddlewareFactory = Callable[[WSGIApp], WSGIApp]
 """Builds a middleware around the next application (``partial(Name, **deps)`` or a class)."""
 
 
-class _Mounted(BaseMiddleware):  # type: ignore[misc]  # untyped base
+class _Mounted(BaseMiddleware):
     factory: ClassVar[MiddlewareFactory]
 
     def __init__(self, wsgidav_app: Any, next_app: WSGIApp, config: dict[str, Any]) -> None:
