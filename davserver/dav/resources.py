@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import mimetypes
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, BinaryIO, NamedTuple
+from typing import TYPE_CHECKING, BinaryIO, NamedTuple, final
 from urllib.parse import quote
 
 from wsgidav.dav_error import (
@@ -372,6 +372,7 @@ class FileResource(StorageResource, DAVNonCollection):
         return entry is not None and not entry.is_dir
 
 
+@final  # (so the type checker knows ``type(x) is not ListedFile`` rules it out)
 class ListedFile(NamedTuple):
     """A file met in a folder listing, before (and usually instead of) its resource: what
     a PROPFIND of the plain live properties needs (entry, digests the listing knew, href as
