@@ -17,15 +17,19 @@ import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from davserver.dav.lock_store import SQLiteLockStorage
 from davserver.dav.prop_store import SQLitePropertyManager
 from interop.postgres import postgres_cluster
 
+if TYPE_CHECKING:
+    from wsgidav._types import LockDict
 
-def _lock() -> dict[str, Any]:
+
+def _lock(path: str) -> LockDict:
     return {
+        "root": path,
         "type": "write",
         "scope": "exclusive",
         "depth": "0",
@@ -36,7 +40,7 @@ def _lock() -> dict[str, Any]:
 
 
 def _lock_cycle(locks: SQLiteLockStorage, path: str) -> None:
-    token = str(locks.create(path, _lock())["token"])
+    token = str(locks.create(path, _lock(path))["token"])
     if locks.get(token) is None:
         raise SystemExit(f"lock on {path} not found right after it was granted")
     locks.delete(token)

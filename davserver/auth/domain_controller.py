@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wsgidav.dc.base_dc import BaseDomainController
 
@@ -37,6 +37,9 @@ from davserver.auth.credential_cache import CredentialCache
 from davserver.auth.errors import AuthConfigError
 from davserver.auth.throttle import LoginThrottle
 from davserver.auth.users import UserStore
+
+if TYPE_CHECKING:
+    from wsgidav.wsgidav_app import WsgiDAVApp
 
 __all__ = [
     "CONFIG_KEY",
@@ -148,7 +151,7 @@ def _assessed_wait(
     return throttle.check(user, addr)
 
 
-class DavsyncDomainController(BaseDomainController):  # type: ignore[misc]  # untyped base
+class DavsyncDomainController(BaseDomainController):
     """Authenticates against a :class:`UserStore`, in one fixed realm, honoring a throttle.
 
     Constructed by WsgiDAV's ``HTTPAuthenticator`` as ``(wsgidav_app, config)`` and configured by
@@ -158,7 +161,7 @@ class DavsyncDomainController(BaseDomainController):  # type: ignore[misc]  # un
         AuthConfigError: (from the constructor) invalid ``davsync`` configuration.
     """
 
-    def __init__(self, wsgidav_app: Any, config: Mapping[str, Any]) -> None:
+    def __init__(self, wsgidav_app: WsgiDAVApp, config: dict[str, Any]) -> None:
         super().__init__(wsgidav_app, config)
         self.settings = DavsyncAuthConfig.from_wsgidav_config(config)
         self._verified = CredentialCache()

@@ -35,7 +35,7 @@ import binascii
 import logging
 import math
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -54,9 +54,10 @@ from davserver.auth.throttle import Assessment
 from davserver.http.environ import authenticated_user
 
 if TYPE_CHECKING:
-    from wsgiref.types import StartResponse, WSGIEnvironment
+    from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
     from _typeshed import OptExcInfo
+    from wsgidav.wsgidav_app import WsgiDAVApp
 
 __all__ = ["Credentials", "ThrottleGate", "parse_authorization"]
 
@@ -114,7 +115,7 @@ def parse_authorization(header: str) -> Credentials:
     return Credentials(scheme, None)
 
 
-class ThrottleGate(BaseMiddleware):  # type: ignore[misc]  # untyped base
+class ThrottleGate(BaseMiddleware):
     """Throttling and Basic-over-HTTP policy in front of ``HTTPAuthenticator``.
 
     See the module docstring for the behavior. Constructed by WsgiDAV from ``middleware_stack``
@@ -127,7 +128,9 @@ class ThrottleGate(BaseMiddleware):  # type: ignore[misc]  # untyped base
             ``http_authenticator.accept_digest`` is on but ``default_to_digest`` is off.
     """
 
-    def __init__(self, wsgidav_app: Any, next_app: Any, config: Mapping[str, Any]) -> None:
+    def __init__(
+        self, wsgidav_app: WsgiDAVApp, next_app: WSGIApplication, config: dict[str, Any]
+    ) -> None:
         super().__init__(wsgidav_app, next_app, config)
         self.settings = DavsyncAuthConfig.from_wsgidav_config(config)
         # WsgiDAV builds the stack from the end, so an HTTPAuthenticator placed after the gate

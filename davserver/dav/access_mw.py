@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 from urllib.parse import unquote, urlparse
 
 from wsgidav.dav_error import HTTP_BAD_REQUEST, HTTP_FORBIDDEN, DAVError
@@ -12,7 +11,7 @@ from wsgidav.dav_error import HTTP_BAD_REQUEST, HTTP_FORBIDDEN, DAVError
 from davserver.access import READ_METHODS, AccessPolicy
 from davserver.dav.provider import DavsyncDAVProvider
 from davserver.dav.request import DavRequest
-from davserver.http.environ import StartResponse, WSGIApp
+from davserver.http.environ import Environ, StartResponse, WSGIApp
 from davserver.namespace import Location, resolve, resolve_in_share
 from providers.errors import InvalidPathError
 
@@ -24,13 +23,13 @@ class AccessControl:
         self.next_app = next_app
         self.policy = policy
 
-    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+    def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         provider = environ.get("wsgidav.provider")
         if isinstance(provider, DavsyncDAVProvider):
             self._check(environ, provider)
         return self.next_app(environ, start_response)
 
-    def _check(self, environ: dict[str, Any], provider: DavsyncDAVProvider) -> None:
+    def _check(self, environ: Environ, provider: DavsyncDAVProvider) -> None:
         method = environ["REQUEST_METHOD"].upper()
         user = DavRequest(environ).user
         try:

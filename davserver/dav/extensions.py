@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from davserver.dav import lock_null, tus
 from davserver.dav.hash_patch import answer_hash_patch
@@ -42,6 +42,9 @@ from davserver.dav.resources import FileResource, FolderResource
 from davserver.dav.serve_file import serve_file
 from davserver.http.environ import Environ, StartResponse, WSGIApp
 from davserver.nextcloud.headers import target_headers
+
+if TYPE_CHECKING:
+    from _typeshed import OptExcInfo
 
 Answer = Callable[[DavRequest, StartResponse, DavsyncDAVProvider, WSGIApp], Iterable[bytes] | None]
 """(request, start_response, provider, next app) -> the response, or None: not this part's."""
@@ -159,7 +162,9 @@ def _options_headers(headers: list[tuple[str, str]], *, in_share: bool) -> list[
 def _with_queued_headers(
     request: DavRequest, start_response: StartResponse, provider: DavsyncDAVProvider | None
 ) -> StartResponse:
-    def wrapped(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+    def wrapped(
+        status: str, headers: list[tuple[str, str]], exc_info: OptExcInfo | None = None
+    ) -> Callable[[bytes], object]:
         queued = request.queued_response_headers()
         if status[:1] == "2" and provider is not None:
             known = {h.lower() for h, _ in queued}

@@ -1,27 +1,18 @@
-"""``DavHost``: what a resource needs of the WsgiDAV provider that made it, as a type.
+"""``DavHost``: the WsgiDAV provider that made a resource, as a type.
 
-Resources and upload resources are typed against this protocol instead of the provider
-class, so ``resources`` and ``upload_resources`` do not import ``provider`` (which imports
-them): the server context, the dead-property store WsgiDAV attached, and resolving another
-path of the same share.
+Resources and upload resources are typed against this name instead of importing the
+provider class, so ``resources`` and ``upload_resources`` do not import ``provider`` (which
+imports them) at run time: the name is resolved only by the type checker. A resource reads
+the server context, the dead-property store WsgiDAV attached and the share path from it, and
+resolves other paths of the same share through it.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Protocol
-
-from davserver.http.environ import Environ
+from typing import TYPE_CHECKING, TypeAlias
 
 if TYPE_CHECKING:
-    from davserver.context import ServerContext
+    from davserver.dav.provider import DavsyncDAVProvider
 
-
-class DavHost(Protocol):
-    """The provider of a share as its resources see it (``DavsyncDAVProvider``)."""
-
-    ctx: ServerContext
-    prop_manager: Any  # WsgiDAV's property manager, or None (WsgiDAV is untyped)
-    share_path: str
-
-    def get_resource_inst(self, path: str, environ: Environ) -> Any:
-        """The resource at share path ``path`` (a WsgiDAV resource), or None."""
+DavHost: TypeAlias = "DavsyncDAVProvider"
+"""The provider of a share as its resources see it (``DavsyncDAVProvider``)."""

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from typing import Any
+from typing import TypeAlias
 
 from davserver.dav.resources import FolderResource
 from davserver.dav.streamed import start_streamed
@@ -27,6 +27,9 @@ from davserver.http.environ import Environ, StartResponse
 from providers.base import Provider
 from providers.errors import NotFoundError
 
+_Record: TypeAlias = dict[str, str | int | bool | None]
+"""One line of the inventory, as a JSON object."""
+
 
 def wants_inventory(environ: Environ) -> bool:
     """True for ``GET ...?inventory`` (also ``?inventory=1``)."""
@@ -34,7 +37,7 @@ def wants_inventory(environ: Environ) -> bool:
     return any(part.split("=", 1)[0] == "inventory" for part in query.split("&"))
 
 
-def _walk(storage: Provider, base: str) -> Iterator[dict[str, Any]]:
+def _walk(storage: Provider, base: str) -> Iterator[_Record]:
     stack = [base]
     while stack:
         folder = stack.pop()
@@ -73,7 +76,7 @@ def _lines(storage: Provider, res: FolderResource) -> Iterator[bytes]:
     yield _dump({"end": True, "count": count})
 
 
-def _dump(obj: dict[str, Any]) -> bytes:
+def _dump(obj: _Record) -> bytes:
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
 
 

@@ -32,7 +32,7 @@ import io
 import re
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING
 from urllib.parse import quote, urlsplit
 
 from wsgidav.dav_error import (
@@ -45,12 +45,17 @@ from wsgidav.dav_error import (
 from davserver.dav.errors import bad_request
 from davserver.dav.request import DavRequest
 from davserver.http import if_header
-from davserver.http.environ import StartResponse, WSGIApp
+from davserver.http.environ import Environ, StartResponse, WSGIApp
 from davserver.http.xml_guard import XMLRefusedError, check_xml
 from davserver.namespace import SHARES, split_share
 from davserver.settings import Settings
 from providers.errors import InvalidPathError
 from providers.paths import decode_url_path
+
+if TYPE_CHECKING:
+    from wsgiref.types import InputStream
+
+    from wsgidav.dav_provider import _DAVResource
 
 XML_METHODS = frozenset({"PROPFIND", "PROPPATCH", "LOCK", "REPORT"})
 _DEPTHS = {"0": "0", "1": "1", "infinity": "infinity"}
@@ -129,7 +134,7 @@ class GuardedInput:
     """``wsgi.input`` for bodies WsgiDAV streams: framing errors become 400, and at most
     ``limit`` bytes (if set) are passed on before a 413."""
 
-    def __init__(self, raw: Any, limit: int | None) -> None:
+    def __init__(self, raw: InputStream, limit: int | None) -> None:
         self._raw = raw
         self._limit = limit
         self.count = 0
@@ -183,7 +188,7 @@ class DavLimits:
         cap = self.limits.max_requests_per_user or max(1, settings.server.threads - 2)
         self.slots = UserSlots(cap)
 
-    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+    def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         user = DavRequest(environ).user
         if not user:
             self._check(environ)
@@ -209,7 +214,7 @@ class DavLimits:
 
     # --- checks ----------------------------------------------------------------------------
 
-    def _check(self, environ: dict[str, Any]) -> None:
+    def _check(self, environ: Environ) -> None:
         method = str(environ.get("REQUEST_METHOD", "")).upper()
         self._check_headers(environ)
         if method in XML_METHODS:
@@ -221,7 +226,7 @@ class DavLimits:
         elif method == "LOCK":
             self._check_refresh_owner(environ)
 
-    def _check_headers(self, environ: dict[str, Any]) -> None:
+    def _check_headers(self, environ: Environ) -> None:
         depth = environ.get("HTTP_DEPTH")
         if depth is not None:
             canonical = _DEPTHS.get(depth.strip().lower())
@@ -244,7 +249,7 @@ class DavLimits:
 
     # --- If header -------------------------------------------------------------------------
 
-    def _canonical_if(self, environ: dict[str, Any]) -> str:
+    def _canonical_if(self, environ: Environ) -> str:
         try:
             parsed = if_header.parse(
                 str(environ["HTTP_IF"]), max_conditions=self.limits.max_if_conditions
@@ -262,7 +267,7 @@ class DavLimits:
         return if_header.IfHeader(groups).render()
 
     @staticmethod
-    def _canonical_tag(environ: dict[str, Any], tag: str) -> str:
+    def _canonical_tag(environ: Environ, tag: str) -> str:
         """The lock URL WsgiDAV uses for the resource a Resource-Tag names (the tag itself
         if it names none of ours: then its lists constrain nothing here)."""
         try:
@@ -283,7 +288,7 @@ class DavLimits:
 
     # --- bodies ----------------------------------------------------------------------------
 
-    def _buffer_xml(self, environ: dict[str, Any]) -> None:
+    def _buffer_xml(self, environ: Environ) -> None:
         limit = self.limits.max_xml_body_bytes
         length = DavRequest(environ).declared_length
         chunked = "chunked" in str(environ.get("HTTP_TRANSFER_ENCODING", "")).lower()
@@ -309,7 +314,7 @@ class DavLimits:
                 environ["wsgidav.all_input_read"] = 1
                 raise bad_request(str(exc)) from exc
 
-    def _guard_body(self, environ: dict[str, Any], method: str) -> None:
+    def _guard_body(self, environ: Environ, method: str) -> None:
         chunked = "chunked" in str(environ.get("HTTP_TRANSFER_ENCODING", "")).lower()
         if not chunked and not DavRequest(environ).declared_length:
             return
@@ -320,7 +325,7 @@ class DavLimits:
 
     # --- PROPFIND and LOCK ------------------------------------------------------------------
 
-    def _check_propfind_depth(self, environ: dict[str, Any]) -> None:
+    def _check_propfind_depth(self, environ: Environ) -> None:
         environ.setdefault("HTTP_DEPTH", "infinity")
         if environ["HTTP_DEPTH"] != "infinity":
             return
@@ -337,7 +342,7 @@ class DavLimits:
             raise finite_depth(f"more than {cap} resources below; use Depth: 1")
 
     @staticmethod
-    def _check_refresh_owner(environ: dict[str, Any]) -> None:
+    def _check_refresh_owner(environ: Environ) -> None:
         parsed: if_header.IfHeader | None = environ.get("davsync.if")
         if parsed is None or DavRequest(environ).declared_length:
             return
@@ -352,7 +357,7 @@ class DavLimits:
                 raise DAVError(HTTP_FORBIDDEN, context_info="the lock belongs to another user")
 
 
-def _is_collection(environ: dict[str, Any], share_path: str) -> bool:
+def _is_collection(environ: Environ, share_path: str) -> bool:
     """True if ``share_path`` names a collection (every share serves the same tree)."""
     provider = environ.get("wsgidav.provider")
     if provider is None or not hasattr(provider, "ctx"):
@@ -364,7 +369,7 @@ def _is_collection(environ: dict[str, Any], share_path: str) -> bool:
     return bool(res is not None and res.is_collection)
 
 
-def _request_hosts(environ: dict[str, Any]) -> set[str]:
+def _request_hosts(environ: Environ) -> set[str]:
     hosts = {str(environ.get("HTTP_HOST", "")).lower()}
     forwarded = environ.get("HTTP_X_FORWARDED_HOST")
     if forwarded:
@@ -386,7 +391,7 @@ def _read_at_most(stream: GuardedInput, length: int | None, most: int) -> bytes:
     return b"".join(parts)
 
 
-def _count_at_most(res: Any, cap: int) -> int:
+def _count_at_most(res: _DAVResource, cap: int) -> int:
     """The number of resources below ``res`` (itself excluded), counting no further than
     ``cap + 1``."""
     count = 0

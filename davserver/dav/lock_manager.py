@@ -14,17 +14,21 @@ Installed on a built ``WsgiDAVApp`` by :func:`install_lock_manager`.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 from wsgidav.dav_error import DAVErrorCondition, PRECONDITION_CODE_LockConflict
 from wsgidav.lock_man.lock_manager import LockManager, normalize_lock_root
 
-from davserver.dav.lock_store import LockDict, SQLiteLockStorage, lock_roots_up
+from davserver.dav.lock_store import SQLiteLockStorage, lock_roots_up
+
+if TYPE_CHECKING:
+    from wsgidav._types import LockDict
+    from wsgidav.wsgidav_app import WsgiDAVApp
 
 __all__ = ["DavsyncLockManager", "install_lock_manager"]
 
 
-class DavsyncLockManager(LockManager):  # type: ignore[misc]  # untyped base
+class DavsyncLockManager(LockManager):
     """``LockManager`` over :class:`SQLiteLockStorage`, one query per ancestor walk."""
 
     storage: SQLiteLockStorage
@@ -60,7 +64,9 @@ class DavsyncLockManager(LockManager):  # type: ignore[misc]  # untyped base
                 errcond.add_href(lock["root"])
         return errcond
 
-    def get_indirect_url_lock_list(self, url: str, *, principal: str | None = None) -> list[Any]:
+    def get_indirect_url_lock_list(
+        self, url: str, *, principal: str | None = None
+    ) -> list[LockDict]:
         """``LockManager.get_indirect_url_lock_list`` with the parent walk in one query."""
         url = normalize_lock_root(url)
         return [
@@ -71,7 +77,7 @@ class DavsyncLockManager(LockManager):  # type: ignore[misc]  # untyped base
         ]
 
 
-def install_lock_manager(dav_app: Any) -> None:
+def install_lock_manager(dav_app: WsgiDAVApp) -> None:
     """Give the built ``WsgiDAVApp`` ``dav_app`` (and each of its providers) a
     :class:`DavsyncLockManager` over its :class:`SQLiteLockStorage`; other storages keep
     WsgiDAV's manager."""

@@ -21,13 +21,19 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING
 
 from wsgidav.dav_error import DAVError
 
 from davserver.dav.errors import translated
-from davserver.http.environ import StartResponse
+from davserver.http.environ import Environ, StartResponse, WSGIApp
 from providers.errors import AlreadyExistsError
+
+if TYPE_CHECKING:
+    from _typeshed import OptExcInfo
+    from wsgidav.lock_man.lock_manager import LockManager
+
+    from davserver.dav.resources import FileResource
 
 _log = logging.getLogger(__name__)
 
@@ -35,33 +41,35 @@ _log = logging.getLogger(__name__)
 _PENDING_KEY = "davsync.lock_null.pending"
 
 
-def defer_creation(environ: dict[str, Any], resource: Any) -> None:
+def defer_creation(environ: Environ, resource: FileResource) -> None:
     """Record the pending file of a lock-null LOCK; :func:`handle_lock` creates it."""
     environ[_PENDING_KEY] = resource
 
 
-def pending(environ: dict[str, Any], storage_path: str) -> Any:
+def pending(environ: Environ, storage_path: str) -> FileResource | None:
     """The pending file of this request's lock-null LOCK if it is at ``storage_path``, else
     None (WsgiDAV looks the lock root up again to render ``DAV:lockdiscovery``)."""
-    resource = environ.get(_PENDING_KEY)
+    resource: FileResource | None = environ.get(_PENDING_KEY)
     if resource is not None and resource.storage_path == storage_path:
         return resource
     return None
 
 
 def handle_lock(
-    environ: dict[str, Any],
+    environ: Environ,
     start_response: StartResponse,
-    next_app: Callable[[dict[str, Any], StartResponse], Iterable[bytes]],
-    lock_manager: Any,
+    next_app: WSGIApp,
+    lock_manager: LockManager | None,
 ) -> Iterable[bytes]:
     """Run WsgiDAV's LOCK; create the deferred empty file only after the lock was granted."""
-    held: list[Any] = []
+    held: list[tuple[str, list[tuple[str, str]]]] = []  # the (status, headers) held back
 
-    def hold(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+    def hold(
+        status: str, headers: list[tuple[str, str]], exc_info: OptExcInfo | None = None
+    ) -> Callable[[bytes], object]:
         if environ.get(_PENDING_KEY) is None or not status.startswith("201"):
             return start_response(status, headers, exc_info)
-        held[:] = [status, headers]
+        held[:] = [(status, headers)]
         return lambda _data: None  # WsgiDAV's LOCK answers by returning its body
 
     result = next_app(environ, hold)
@@ -73,14 +81,14 @@ def handle_lock(
             close()
     if not held:
         return [body]
-    status, headers = held
-    resource = environ.pop(_PENDING_KEY)
+    status, headers = held[0]
+    resource: FileResource = environ.pop(_PENDING_KEY)
     token = _lock_token(headers)
     try:
         if not _create_empty(resource):
             status = "200 OK"
     except DAVError:
-        if token is not None:
+        if token is not None and lock_manager is not None:  # (a lock was granted: there is one)
             lock_manager.release(token)
         _log.info("LOCK of %s released: the empty file could not be created", environ["PATH_INFO"])
         raise
@@ -88,7 +96,7 @@ def handle_lock(
     return [body]
 
 
-def _create_empty(resource: Any) -> bool:
+def _create_empty(resource: FileResource) -> bool:
     """Create the resource's empty file; False if a file already exists there."""
     storage = resource.ctx.storage
     try:

@@ -44,7 +44,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from wsgidav.dav_error import (
     HTTP_INSUFFICIENT_STORAGE,
@@ -60,15 +60,16 @@ from wsgidav.util import get_uri_parent
 
 from providers.statedb import StateConnection, StateDB, open_db
 
-__all__ = ["DEFAULT_TIMEOUT_S", "LockDict", "SQLiteLockStorage", "lock_roots_up"]
+if TYPE_CHECKING:
+    from wsgidav._types import LockDict  # a lock as WsgiDAV's LockManager sees it
+
+__all__ = ["DEFAULT_TIMEOUT_S", "SQLiteLockStorage", "lock_roots_up"]
 
 _logger = logging.getLogger(__name__)
 
 #: Lifetime granted when a caller passes ``timeout=None`` (WsgiDAV's default: one week).
 DEFAULT_TIMEOUT_S = 7 * 24 * 3600
 
-#: A lock as WsgiDAV's LockManager sees it (see the module docstring for the keys).
-LockDict = dict[str, Any]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS dav_locks (
@@ -130,7 +131,7 @@ def _descendant_bounds(root: str) -> tuple[str, str]:
     return base + "/", base + "0"
 
 
-def _row_to_lock(row: Sequence[Any]) -> LockDict:
+def _row_to_lock(row: Sequence[Any]) -> LockDict:  # a row: column values as stored
     token, root, type_, scope, depth, owner, principal, timeout, expire = row
     return {
         "token": token,
@@ -216,7 +217,7 @@ class SQLiteLockStorage:
         if tokens:
             _logger.debug("purged %d expired lock(s)", len(tokens))
 
-    def _select_live(self, sql: str, params: Sequence[Any]) -> list[LockDict]:
+    def _select_live(self, sql: str, params: Sequence[str]) -> list[LockDict]:
         """Run a SELECT of ``_COLUMNS``; return live locks, purging expired ones it met."""
         conn = self._database().conn()
         now = self._clock()
@@ -408,9 +409,24 @@ class SQLiteLockStorage:
             rows = cursor.fetchall()
         return bool(rows) and float(rows[0][0]) >= self._clock()
 
+    @overload
+    def get_lock_list(
+        self, path: str, *, include_root: bool, include_children: bool, token_only: Literal[False]
+    ) -> list[LockDict]: ...
+
+    @overload
+    def get_lock_list(
+        self, path: str, *, include_root: bool, include_children: bool, token_only: Literal[True]
+    ) -> list[str]: ...
+
+    @overload
     def get_lock_list(
         self, path: str, *, include_root: bool, include_children: bool, token_only: bool
-    ) -> list[Any]:
+    ) -> list[LockDict] | list[str]: ...
+
+    def get_lock_list(
+        self, path: str, *, include_root: bool, include_children: bool, token_only: bool
+    ) -> list[LockDict] | list[str]:
         """Live direct locks on ``path`` and/or strictly below it, oldest first.
 
         ``include_root``: locks whose root is ``path``; ``include_children``: locks whose root

@@ -37,13 +37,13 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 from wsgidav.dav_error import HTTP_INSUFFICIENT_STORAGE, DAVError
 
+from davserver.http.environ import Environ
 from providers.statedb import StateConnection, StateDB, open_db
 
 __all__ = ["SQLitePropertyManager"]
@@ -74,7 +74,8 @@ CREATE TABLE IF NOT EXISTS dav_props (
 #: Selects ``url`` equal to ``:key`` or below it (parameters ``key``, ``low``, ``high``).
 _SUBTREE = "(url = ? OR (url >= ? AND url < ?))"
 
-Environ = Mapping[str, Any] | None
+OptionalEnviron = Environ | None
+"""The request environ WsgiDAV passes to a property manager, or None (unused here)."""
 
 
 def _key(url: str) -> str:
@@ -146,7 +147,7 @@ class SQLitePropertyManager:
 
     # --- reading --------------------------------------------------------------------------
 
-    def get_properties(self, norm_url: str, environ: Environ = None) -> list[str]:
+    def get_properties(self, norm_url: str, environ: OptionalEnviron = None) -> list[str]:
         """Names (Clark notation) of the dead properties of ``norm_url``, sorted."""
         rows = (
             self._database()
@@ -156,7 +157,9 @@ class SQLitePropertyManager:
         )
         return [str(name) for (name,) in rows]
 
-    def get_property(self, norm_url: str, name: str, environ: Environ = None) -> bytes | None:
+    def get_property(
+        self, norm_url: str, name: str, environ: OptionalEnviron = None
+    ) -> bytes | None:
         """The serialised value of property ``name`` of ``norm_url``, or None if absent."""
         row = (
             self._database()
@@ -176,7 +179,7 @@ class SQLitePropertyManager:
         name: str,
         property_value: bytes | str,
         dry_run: bool = False,
-        environ: Environ = None,
+        environ: OptionalEnviron = None,
     ) -> None:
         """Set property ``name`` of ``norm_url`` to ``property_value`` (serialised XML).
 
@@ -230,7 +233,7 @@ class SQLitePropertyManager:
             )
 
     def remove_property(
-        self, norm_url: str, name: str, dry_run: bool = False, environ: Environ = None
+        self, norm_url: str, name: str, dry_run: bool = False, environ: OptionalEnviron = None
     ) -> None:
         """Remove property ``name`` of ``norm_url``; removing an absent property is no error."""
         key = _key(norm_url)
@@ -239,13 +242,13 @@ class SQLitePropertyManager:
         with self._database().transaction() as conn:
             conn.execute("DELETE FROM dav_props WHERE url = ? AND name = ?", (key, name))
 
-    def remove_properties(self, norm_url: str, environ: Environ = None) -> None:
+    def remove_properties(self, norm_url: str, environ: OptionalEnviron = None) -> None:
         """Remove all properties of ``norm_url`` and of every resource below it."""
         params = _subtree_params(_key(norm_url))
         with self._database().transaction() as conn:
             conn.execute(f"DELETE FROM dav_props WHERE {_SUBTREE}", params)
 
-    def copy_properties(self, src_url: str, dest_url: str, environ: Environ = None) -> None:
+    def copy_properties(self, src_url: str, dest_url: str, environ: OptionalEnviron = None) -> None:
         """Make the properties of ``dest_url`` a copy of those of ``src_url`` (no children)."""
         src, dest = _key(src_url), _key(dest_url)
         if src == dest:
@@ -259,7 +262,7 @@ class SQLitePropertyManager:
             )
 
     def move_properties(
-        self, src_url: str, dest_url: str, with_children: bool, environ: Environ = None
+        self, src_url: str, dest_url: str, with_children: bool, environ: OptionalEnviron = None
     ) -> None:
         """Move the properties of ``src_url`` to ``dest_url``, replacing the destination's.
 

@@ -15,13 +15,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from lxml import etree
 from wsgidav.dav_error import HTTP_BAD_REQUEST, HTTP_FORBIDDEN, DAVError
 from wsgidav.util import parse_time_string
 
 if TYPE_CHECKING:
+    from wsgidav._types import PropertyValue
+
     from davserver.dav.resources import StorageResource
 
 OC_NS = "http://owncloud.org/ns"
@@ -30,8 +32,9 @@ MS_NS = "urn:schemas-microsoft-com:"
 
 _log = logging.getLogger(__name__)
 
-Getter = Callable[["StorageResource"], Any]
-Setter = Callable[["StorageResource", Any, bool], None]
+Getter = Callable[["StorageResource"], "PropertyValue"]
+Setter = Callable[["StorageResource", "etree._Element | None", bool], None]
+"""Sets a property from its PROPPATCH element (None: the property is removed)."""
 
 
 @dataclass(frozen=True)
@@ -58,7 +61,7 @@ def _oc(name: str) -> str:
     return f"{{{OC_NS}}}{name}"
 
 
-def _checksums(res: StorageResource) -> Any:
+def _checksums(res: StorageResource) -> etree._Element:
     digests = res.get_digests()
     outer = etree.Element(_oc("checksums"), nsmap={"oc": OC_NS})
     inner = etree.SubElement(outer, _oc("checksum"))
@@ -87,7 +90,7 @@ def _permissions(res: StorageResource) -> str:
     return "RGDNVCK" if res.is_collection else "RGDNVW"
 
 
-def _unix_seconds(value: Any) -> int:
+def _unix_seconds(value: etree._Element | None) -> int:
     text = (value.text or "").strip() if value is not None else ""
     try:
         return int(float(text))
@@ -95,7 +98,7 @@ def _unix_seconds(value: Any) -> int:
         raise DAVError(HTTP_BAD_REQUEST, context_info=f"not unix seconds: {text!r}") from exc
 
 
-def _set_unix_mtime(res: StorageResource, value: Any, dry_run: bool) -> None:
+def _set_unix_mtime(res: StorageResource, value: etree._Element | None, dry_run: bool) -> None:
     if value is None:
         raise DAVError(HTTP_FORBIDDEN, context_info="lastmodified cannot be removed")
     seconds = _unix_seconds(value)
@@ -103,7 +106,7 @@ def _set_unix_mtime(res: StorageResource, value: Any, dry_run: bool) -> None:
         res.apply_mtime(seconds * 1_000_000_000)
 
 
-def _set_win32_mtime(res: StorageResource, value: Any, dry_run: bool) -> None:
+def _set_win32_mtime(res: StorageResource, value: etree._Element | None, dry_run: bool) -> None:
     if value is None:
         return
     seconds = parse_time_string((value.text or "").strip())
@@ -113,11 +116,11 @@ def _set_win32_mtime(res: StorageResource, value: Any, dry_run: bool) -> None:
         res.apply_mtime(int(seconds) * 1_000_000_000)
 
 
-def _accept(res: StorageResource, value: Any, dry_run: bool) -> None:
+def _accept(res: StorageResource, value: etree._Element | None, dry_run: bool) -> None:
     """Accept the value without changing live state (kept as a dead property if possible)."""
 
 
-def _accept_checksums(res: StorageResource, value: Any, dry_run: bool) -> None:
+def _accept_checksums(res: StorageResource, value: etree._Element | None, dry_run: bool) -> None:
     """rclone (owncloud vendor) re-sends its own checksum with every mod-time update.
 
     Checksums here are always computed from the stored bytes, so a client-declared value is

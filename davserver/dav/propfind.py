@@ -33,7 +33,7 @@ from __future__ import annotations
 import itertools
 import logging
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Literal, TypeAlias
 
 from lxml import etree
 from wsgidav import util
@@ -42,12 +42,29 @@ from wsgidav.dav_error import HTTP_BAD_REQUEST, HTTP_NOT_FOUND, DAVError, as_DAV
 from davserver.dav.dates import http_date
 from davserver.dav.properties import OC_NS
 from davserver.dav.resources import FileResource, FolderResource, ListedFile, StorageResource
-from davserver.dav.response_xml import SAFE_TEXT, TextChild, render_response, response_writer
-from davserver.http.environ import StartResponse
+from davserver.dav.response_xml import (
+    SAFE_TEXT,
+    TextChild,
+    Value,
+    render_response,
+    response_writer,
+)
+from davserver.http.environ import Environ, StartResponse
 from providers.base import digests_many
 from providers.errors import ProviderError
 
+if TYPE_CHECKING:
+    from wsgidav._types import PropertyValue
+    from wsgidav.dav_provider import DAVProvider, _DAVResource
+    from wsgidav.request_server import RequestServer
+
 __all__ = ["BLOCK_BYTES", "stream_propfind"]
+
+_Mode: TypeAlias = Literal["allprop", "name", "named"]
+"""What a PROPFIND asks for: every property, the names only, or the named properties."""
+
+_Listed: TypeAlias = "_DAVResource | ListedFile"
+"""What a PROPFIND walk gives: a resource, or a file of a stored folder met in its listing."""
 
 _log = logging.getLogger(__name__)
 
@@ -71,7 +88,10 @@ DIGEST_BATCH = 500
 
 
 def stream_propfind(
-    request_server: Any, provider: Any, environ: dict[str, Any], start_response: StartResponse
+    request_server: RequestServer,
+    provider: DAVProvider,
+    environ: Environ,
+    start_response: StartResponse,
 ) -> Iterable[bytes]:
     """Answer the PROPFIND in ``environ`` (see the module docstring).
 
@@ -107,13 +127,14 @@ def stream_propfind(
     return _body(first, resources, render, path)
 
 
-def _requested(request: Any) -> tuple[str, list[str]]:
+def _requested(request: etree._Element | None) -> tuple[_Mode, list[str]]:
     """(mode, property names) of a PROPFIND body: ``allprop``, ``name`` or ``named``."""
     if request is None:  # an empty body asks for all properties (RFC 4918 9.1)
         return "allprop", []
     if request.tag != "{DAV:}propfind":
         raise DAVError(HTTP_BAD_REQUEST, context_info="Expected a DAV:propfind body.")
-    mode: str | None = None
+    mode: _Mode | None = None
+    chosen: _Mode
     names: list[str] = []
     for child in request:
         if child.tag == "{DAV:}allprop":
@@ -133,7 +154,7 @@ def _requested(request: Any) -> tuple[str, list[str]]:
     return (mode or "allprop"), names
 
 
-def _walk(res: Any, depth: str, *, with_digests: bool, listed: bool) -> Iterator[Any]:
+def _walk(res: _DAVResource, depth: str, *, with_digests: bool, listed: bool) -> Iterator[_Listed]:
     """``res``, then (Depth 1) its members or (Depth infinity) everything below, depth-first.
 
     ``res`` itself is listed by this call (so its errors are raised here); every other folder
@@ -150,10 +171,15 @@ def _walk(res: Any, depth: str, *, with_digests: bool, listed: bool) -> Iterator
 
 
 def _walk_from(
-    res: Any, members: Iterator[Any], *, infinite: bool, with_digests: bool, listed: bool
-) -> Iterator[Any]:
+    res: _DAVResource,
+    members: Iterator[_Listed],
+    *,
+    infinite: bool,
+    with_digests: bool,
+    listed: bool,
+) -> Iterator[_Listed]:
     yield res
-    stack: list[Iterator[Any]] = [members]
+    stack: list[Iterator[_Listed]] = [members]
     while stack:
         member = next(stack[-1], None)
         if member is None:
@@ -164,7 +190,7 @@ def _walk_from(
             stack.append(_members(member, with_digests=with_digests, listed=listed))
 
 
-def _digests_fetched(resources: Iterator[Any]) -> Iterator[Any]:
+def _digests_fetched(resources: Iterator[_Listed]) -> Iterator[_Listed]:
     """``resources``, with the digests of those files whose listing did not know them
     fetched :data:`DIGEST_BATCH` at a time (one provider call instead of one per file)."""
     while batch := list(itertools.islice(resources, DIGEST_BATCH)):
@@ -183,7 +209,7 @@ def _digests_fetched(resources: Iterator[Any]) -> Iterator[Any]:
         yield from batch
 
 
-def _members(res: Any, *, with_digests: bool, listed: bool) -> Iterator[Any]:
+def _members(res: _DAVResource, *, with_digests: bool, listed: bool) -> Iterator[_Listed]:
     if listed and isinstance(res, FolderResource):
         return res.iter_listed(with_digests=with_digests)
     if isinstance(res, FolderResource):
@@ -191,7 +217,9 @@ def _members(res: Any, *, with_digests: bool, listed: bool) -> Iterator[Any]:
     return iter(res.get_member_list())
 
 
-def _body(first: list[Any], rest: Iterator[Any], render: _Responses, path: str) -> Iterator[bytes]:
+def _body(
+    first: list[_Listed], rest: Iterator[_Listed], render: _Responses, path: str
+) -> Iterator[bytes]:
     block = [_HEAD]
     size = len(_HEAD)
     try:
@@ -213,7 +241,7 @@ class _Responses:
     """Writes the ``<D:response>`` of each resource for one request (``mode``, ``names``);
     for ``prop`` requests the property tags and readers are worked out once."""
 
-    def __init__(self, mode: str, names: list[str]) -> None:
+    def __init__(self, mode: _Mode, names: list[str]) -> None:
         self.mode = mode
         self.names = names
         self.writer = response_writer(tuple(names))
@@ -225,7 +253,7 @@ class _Responses:
         """Files of stored folders may come as ``ListedFile`` records (every property asked
         for is in :data:`_LISTED`, and there is at least one)."""
 
-    def __call__(self, res: Any) -> bytes:
+    def __call__(self, res: _Listed) -> bytes:
         """One serialised ``<D:response>`` for ``res`` (a resource or a ``ListedFile``)."""
         if type(res) is ListedFile:
             assert self.listed_template is not None  # ListedFile records only when listed
@@ -235,17 +263,17 @@ class _Responses:
                 return self.listed_template.format(res.href, *known).encode("ascii")
             res = res.resource()
         href = res.get_href()
-        if self.mode == "named" and type(res) in (FileResource, FolderResource):
+        if self.mode == "named" and (type(res) is FileResource or type(res) is FolderResource):
             direct = self.writer.render(href, self._named_values(res))
             if direct is not None:
                 return direct
         return _response(res, href, self.mode, self.names)
 
-    def _named_values(self, res: StorageResource) -> list[Any]:
+    def _named_values(self, res: StorageResource) -> list[Value]:
         """The values ``res.get_properties("named", name_list=names)`` gives, for a stored
         file or folder: the common live properties read directly, every other name as
         before."""
-        values: list[Any] = []
+        values: list[Value] = []
         for name, direct in zip(self.names, self.readers, strict=True):
             try:
                 value = direct(res) if direct is not None else res.get_property_value(name)
@@ -257,7 +285,7 @@ class _Responses:
         return values
 
 
-def _response(res: Any, href: str, mode: str, names: list[str]) -> bytes:
+def _response(res: _DAVResource, href: str, mode: _Mode, names: list[str]) -> bytes:
     """One serialised ``<D:response>`` for ``res``, read through WsgiDAV."""
     if mode == "named":
         props = res.get_properties("named", name_list=names)
@@ -277,7 +305,7 @@ def _response(res: Any, href: str, mode: str, names: list[str]) -> bytes:
 
 
 def _content_length(res: StorageResource) -> str:
-    length = res.get_content_length()  # type: ignore[attr-defined]
+    length = res.get_content_length()
     if length is None:  # a collection
         raise DAVError(HTTP_NOT_FOUND)
     return str(length)
@@ -294,7 +322,7 @@ def _etag(res: StorageResource) -> str:
     return f'"{etag}"'
 
 
-def _resource_type(res: StorageResource) -> Any:
+def _resource_type(res: StorageResource) -> etree._Element | str:
     if not res.is_collection:
         return ""
     element = etree.Element("{DAV:}resourcetype")
@@ -302,13 +330,13 @@ def _resource_type(res: StorageResource) -> Any:
     return element
 
 
-def _checksums(res: StorageResource) -> Any:
+def _checksums(res: StorageResource) -> PropertyValue | TextChild:
     if res.is_collection:
         return res.get_property_value(_CHECKSUMS)
     return TextChild("checksum", res.get_digests().as_oc_checksums())
 
 
-_DIRECT: dict[str, Callable[[StorageResource], Any]] = {
+_DIRECT: dict[str, Callable[[StorageResource], Value]] = {
     _CHECKSUMS: _checksums,
     "{DAV:}getcontentlength": _content_length,
     "{DAV:}getetag": _etag,

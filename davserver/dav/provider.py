@@ -3,7 +3,8 @@ read-only virtual root that answers ``/`` and ``/remote.php`` for clients that p
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 from urllib.parse import quote, unquote
 
 from wsgidav.dav_error import HTTP_FORBIDDEN, DAVError
@@ -16,11 +17,15 @@ from davserver.dav.propfind import stream_propfind
 from davserver.dav.request import DavRequest
 from davserver.dav.resources import FileResource, FolderResource, VirtualFolder
 from davserver.dav.upload_resources import upload_resource
-from davserver.http.environ import Environ
+from davserver.http.environ import Environ, StartResponse
 from davserver.namespace import SHARES, resolve_in_share
 
+if TYPE_CHECKING:
+    from wsgidav._types import MethodHandler
+    from wsgidav.dav_provider import _DAVResource
 
-class DavsyncDAVProvider(DAVProvider):  # type: ignore[misc]
+
+class DavsyncDAVProvider(DAVProvider):
     """Serves ``/files/<user>/...`` over ``ctx.storage`` and ``/uploads/<user>/...`` over
     ``ctx.uploads`` inside one share (one provider, so MOVE of ``.file`` stays inside it)."""
 
@@ -41,15 +46,15 @@ class DavsyncDAVProvider(DAVProvider):  # type: ignore[misc]
         return str(super().ref_url_to_path(ref_url))
 
     def custom_request_handler(
-        self, environ: Environ, start_response: Any, default_handler: Any
-    ) -> Any:
+        self, environ: Environ, start_response: StartResponse, default_handler: MethodHandler
+    ) -> Iterable[bytes]:
         """WsgiDAV's per-method hook: PROPFIND is answered streamed (``dav.propfind``)."""
         if environ["REQUEST_METHOD"] == "PROPFIND":
             server = default_handler.__self__  # the RequestServer of this request
             return stream_propfind(server, self, environ, start_response)
         return super().custom_request_handler(environ, start_response, default_handler)
 
-    def get_resource_inst(self, path: str, environ: Environ) -> Any:
+    def get_resource_inst(self, path: str, environ: Environ) -> _DAVResource | None:
         """The resource at share path ``path``, or None if there is none.
 
         Raises DAVError 400 for a path the path policy rejects, 403 for a home the user may
@@ -82,7 +87,7 @@ class DavsyncDAVProvider(DAVProvider):  # type: ignore[misc]
         return cls(self, "/files/" + loc.storage_path, environ, "files", loc.storage_path, entry)
 
 
-class VirtualRootProvider(DAVProvider):  # type: ignore[misc]
+class VirtualRootProvider(DAVProvider):
     """Read-only ``/`` and ``/remote.php`` collections pointing at the shares."""
 
     _TREE: dict[str, list[str]] = {"/": ["dav", "remote.php"], "/remote.php": ["dav"]}
@@ -90,7 +95,7 @@ class VirtualRootProvider(DAVProvider):  # type: ignore[misc]
     def is_readonly(self) -> bool:
         return True
 
-    def get_resource_inst(self, path: str, environ: Environ) -> Any:
+    def get_resource_inst(self, path: str, environ: Environ) -> VirtualFolder | None:
         """A virtual folder for ``/`` and ``/remote.php`` (and placeholders below), else None."""
         key = "/" + path.strip("/")
         if key in self._TREE:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import mimetypes
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, BinaryIO, NamedTuple, final
 from urllib.parse import quote
 
 from wsgidav.dav_error import (
@@ -39,15 +39,22 @@ from providers.base import Entry, ListingDigests, WriteHandle
 from providers.hashing import Digests
 
 if TYPE_CHECKING:
+    from lxml import etree
+    from wsgidav._types import PropertyValue
+    from wsgidav.dav_provider import DAVProvider, _DAVResource
+    from wsgidav.dav_provider import _DAVResource as _ResourceBase
+
     from davserver.context import ServerContext
     from davserver.dav.host import DavHost
+else:  # a mixin at run time; to the type checker, the WsgiDAV resource it is mixed into
+    _ResourceBase = object
 
 
 _HREF_SAFE = "/!*'(),$-_|."
 """What WsgiDAV's ``get_href`` leaves unquoted (besides letters and digits)."""
 
 
-class StorageResource:
+class StorageResource(_ResourceBase):
     """What file and folder resources share: storage path, entry, properties, access."""
 
     provider: DavHost
@@ -104,7 +111,7 @@ class StorageResource:
         """The key of locks and dead properties: the URL under the first share, whichever
         share the request came through, so a lock taken at ``/remote.php/dav/...`` also binds
         ``/dav/...`` (every share serves the same tree)."""
-        return quote(SHARES[0] + self.get_preferred_path())  # type: ignore[attr-defined]
+        return quote(SHARES[0] + self.get_preferred_path())
 
     @property
     def size(self) -> int:
@@ -116,7 +123,7 @@ class StorageResource:
         through that alias."""
         href = self.listed_href
         if href is None:
-            href = super().get_href()  # type: ignore[misc]
+            href = super().get_href()
         return webdav_alias.href_for(self.environ, href)
 
     def _entry(self) -> Entry:
@@ -160,21 +167,23 @@ class StorageResource:
         with translated():
             self.entry = self.ctx.storage.set_mtime(self.storage_path, mtime_ns)
 
-    def set_last_modified(self, dest_path: str, time_stamp: Any, *, dry_run: bool) -> bool:
+    def set_last_modified(self, dest_path: str, time_stamp: str | None, *, dry_run: bool) -> bool:
         if not dry_run:
+            if time_stamp is None:  # an empty element (float(None) raises the same)
+                raise TypeError("no time stamp")
             self.apply_mtime(int(float(time_stamp) * 1_000_000_000))
         return True
 
     # --- property plumbing -----------------------------------------------------------------
 
     def get_property_names(self, *, is_allprop: bool) -> list[str]:
-        names: list[str] = super().get_property_names(is_allprop=is_allprop)  # type: ignore[misc]
+        names = super().get_property_names(is_allprop=is_allprop)
         if is_allprop:  # RFC 4331: quota properties are not part of allprop
             names = [n for n in names if not n.startswith("{DAV:}quota-")]
         names.extend(properties.names_for(self, is_allprop=is_allprop))
         return names
 
-    def get_property_value(self, name: str) -> Any:
+    def get_property_value(self, name: str) -> PropertyValue:
         prop = properties.REGISTRY.get(name)
         if prop is not None and prop.getter is not None and prop.applies_to(self):
             return prop.getter(self)
@@ -183,9 +192,11 @@ class StorageResource:
             if etag is None:
                 raise DAVError(HTTP_NOT_FOUND)
             return f'"{etag}"'
-        return super().get_property_value(name)  # type: ignore[misc]
+        return super().get_property_value(name)
 
-    def set_property_value(self, name: str, value: Any, *, dry_run: bool = False) -> Any:
+    def set_property_value(
+        self, name: str, value: etree._Element | None, *, dry_run: bool = False
+    ) -> object:
         prop = properties.REGISTRY.get(name)
         if prop is not None and prop.setter is not None:
             if not self.writable:
@@ -193,15 +204,15 @@ class StorageResource:
             prop.setter(self, value, dry_run)
             if not prop.store_as_dead or self.provider.prop_manager is None:
                 return True
-        return super().set_property_value(name, value, dry_run=dry_run)  # type: ignore[misc]
+        return super().set_property_value(name, value, dry_run=dry_run)
 
     # --- delete / copy / move ---------------------------------------------------------------
 
     def delete(self) -> None:
         with translated():
             self.ctx.storage.delete(self.storage_path)
-        self.remove_all_properties(recursive=True)  # type: ignore[attr-defined]
-        self.remove_all_locks(recursive=True)  # type: ignore[attr-defined]
+        self.remove_all_properties(recursive=True)
+        self.remove_all_locks(recursive=True)
 
     def support_recursive_delete(self) -> bool:
         return True
@@ -215,7 +226,7 @@ class StorageResource:
         with translated():
             self.ctx.storage.move(self.storage_path, dest, overwrite=False)
         self._move_dead_props(dest_path, is_move=True, with_children=self.is_collection)
-        self.remove_all_locks(recursive=True)  # type: ignore[attr-defined]
+        self.remove_all_locks(recursive=True)
         if not self.is_collection:
             self._apply_request_mtime(dest)
 
@@ -238,7 +249,7 @@ class StorageResource:
             pm.copy_properties(src_url, dest_url, self.environ)
 
 
-class FileResource(StorageResource, DAVNonCollection):  # type: ignore[misc]
+class FileResource(StorageResource, DAVNonCollection):
     """A stored file (``entry`` is None while a PUT creates it)."""
 
     def __init__(
@@ -265,7 +276,7 @@ class FileResource(StorageResource, DAVNonCollection):  # type: ignore[misc]
     def support_ranges(self) -> bool:
         return True
 
-    def get_content(self) -> Any:
+    def get_content(self) -> BinaryIO:
         with translated():
             return self.ctx.storage.open_read(self.storage_path)
 
@@ -361,6 +372,7 @@ class FileResource(StorageResource, DAVNonCollection):  # type: ignore[misc]
         return entry is not None and not entry.is_dir
 
 
+@final  # (so the type checker knows ``type(x) is not ListedFile`` rules it out)
 class ListedFile(NamedTuple):
     """A file met in a folder listing, before (and usually instead of) its resource: what
     a PROPFIND of the plain live properties needs (entry, digests the listing knew, href as
@@ -377,7 +389,7 @@ class ListedFile(NamedTuple):
         return self.folder._resource_for(self.entry, self.digests)
 
 
-class FolderResource(StorageResource, DAVCollection):  # type: ignore[misc]
+class FolderResource(StorageResource, DAVCollection):
     """A stored collection (a home or a folder below it)."""
 
     def __init__(
@@ -529,16 +541,16 @@ class FolderResource(StorageResource, DAVCollection):  # type: ignore[misc]
         self._move_dead_props(dest_path, is_move=is_move, with_children=False)
 
 
-class VirtualFolder(DAVCollection):  # type: ignore[misc]
+class VirtualFolder(DAVCollection):
     """A read-only collection whose members are fixed names (share root, area index)."""
 
     def __init__(
         self,
-        provider: Any,
+        provider: DAVProvider,
         path: str,
         environ: Environ,
         members: list[str],
-        child_factory: Callable[[str, Environ], Any],
+        child_factory: Callable[[str, Environ], _DAVResource | None],
     ) -> None:
         DAVCollection.__init__(self, path, environ)
         self.provider = provider
@@ -548,7 +560,7 @@ class VirtualFolder(DAVCollection):  # type: ignore[misc]
     def get_member_names(self) -> list[str]:
         return list(self._members)
 
-    def get_member(self, name: str) -> Any:
+    def get_member(self, name: str) -> _DAVResource | None:
         if name not in self._members:
             return None
         return self._child_factory(self.path.rstrip("/") + "/" + name, self.environ)
@@ -562,7 +574,7 @@ class VirtualFolder(DAVCollection):  # type: ignore[misc]
     def support_etag(self) -> bool:
         return True
 
-    def get_property_value(self, name: str) -> Any:
+    def get_property_value(self, name: str) -> PropertyValue:
         if name == "{DAV:}getetag":
             return f'"{self.get_etag()}"'
         if name == f"{{{properties.OC_NS}}}permissions":

@@ -18,11 +18,15 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, TypeAlias
 
 from lxml import etree
 from wsgidav.dav_error import DAVError, get_http_status_string
+
+if TYPE_CHECKING:
+    from wsgidav._types import PropertyValue
 
 __all__ = ["SAFE_TEXT", "ResponseWriter", "TextChild", "render_response", "response_writer"]
 
@@ -47,11 +51,16 @@ class TextChild:
     text: str
 
 
+Value: TypeAlias = "PropertyValue | TextChild | DAVError"
+"""A property value to write: what WsgiDAV's ``get_property_value`` gives (text, an lxml
+element, an int, None), a ``TextChild``, or the DAVError of a property that failed."""
+
+
 def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def render_response(href: str, props: list[tuple[str, Any]]) -> bytes | None:
+def render_response(href: str, props: Sequence[tuple[str, Value]]) -> bytes | None:
     """The serialised ``<D:response>`` for ``href`` and ``props`` (name in Clark notation,
     value: text, None, an lxml element or a DAVError), or None if a value or name is one this
     module does not write (see the module docstring)."""
@@ -91,7 +100,7 @@ class ResponseWriter:
         )
         self._open = f"<D:response{declarations}><D:href>"
 
-    def render(self, href: str, values: list[Any]) -> bytes | None:
+    def render(self, href: str, values: list[Value]) -> bytes | None:
         """``render_response(href, list(zip(names, values)))``."""
         tags = self._tags
         if tags is None or not _PLAIN_TEXT.fullmatch(href):
@@ -100,16 +109,16 @@ class ResponseWriter:
             return self._grouped(href, values)
         rendered: list[str] = []
         for (tag, ns, _, start, end), value in zip(tags, values, strict=True):
-            kind = value.__class__
-            if kind is str and SAFE_TEXT.fullmatch(value):
+            if type(value) is str and SAFE_TEXT.fullmatch(value):
                 rendered.append(f"{start}{value}{end}")
-            elif kind is str or kind is TextChild:
-                found = _property(tag, value, ns, self._prefixes)
-                if found is None:
-                    return None
-                rendered.append(found)
-            else:  # an error, an element, None: the general way (folders, unusual properties)
+                continue
+            if type(value) is not str and type(value) is not TextChild:
+                # an error, an element, None: the general way (folders, unusual properties)
                 return self._grouped(href, values)
+            found = _property(tag, value, ns, self._prefixes)
+            if found is None:
+                return None
+            rendered.append(found)
         return (
             f"{self._open}{_escape(href)}</D:href><D:propstat><D:prop>{''.join(rendered)}"
             f"</D:prop><D:status>HTTP/1.1 {_OK}</D:status></D:propstat></D:response>"
@@ -136,7 +145,7 @@ class ResponseWriter:
         parts.append(f"</D:prop><D:status>HTTP/1.1 {_OK}</D:status></D:propstat></D:response>")
         return "".join(parts)
 
-    def _grouped(self, href: str, values: list[Any]) -> bytes | None:
+    def _grouped(self, href: str, values: list[Value]) -> bytes | None:
         """``render`` for values of any kind: one ``propstat`` per status, in the order the
         statuses first appear."""
         tags = self._tags
@@ -186,7 +195,9 @@ def _tags(
     return tags
 
 
-def _property(tag: str, value: Any, ns: str, prefixes: dict[str, str]) -> str | None:
+def _property(
+    tag: str, value: PropertyValue | TextChild, ns: str, prefixes: dict[str, str]
+) -> str | None:
     if value is None:
         return f"<{tag}/>"
     if isinstance(value, str):
@@ -201,7 +212,7 @@ def _property(tag: str, value: Any, ns: str, prefixes: dict[str, str]) -> str | 
     return None
 
 
-def _element(tag: str, value: Any, ns: str, prefixes: dict[str, str]) -> str | None:
+def _element(tag: str, value: etree._Element, ns: str, prefixes: dict[str, str]) -> str | None:
     """``<D:resourcetype><D:collection/></D:resourcetype>`` and elements like
     ``<oc:checksums><oc:checksum>text</oc:checksum></oc:checksums>``: the property element
     itself (in the property's namespace) holding at most one child in the same namespace,

@@ -11,7 +11,7 @@ import io
 import os
 import time
 from collections.abc import Iterator
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING
 
 from wsgidav.dav_error import HTTP_BAD_REQUEST, HTTP_SERVICE_UNAVAILABLE, DAVError
 
@@ -19,7 +19,7 @@ from davserver.dav.errors import translated
 from davserver.dav.streamed import start_streamed
 from davserver.http import conditional, encoding, ranges
 from davserver.http.digests import oc_checksum_header, repr_digest_header
-from davserver.http.environ import StartResponse, request_headers
+from davserver.http.environ import Environ, StartResponse, request_headers
 from davserver.http.sendfile import offer_sendfile
 from providers.base import Entry
 from providers.hashing import Digests
@@ -104,7 +104,7 @@ def _snapshot(res: FileResource) -> tuple[IO[bytes], Entry, Digests]:
 
 
 def serve_file(
-    environ: dict[str, Any], start_response: StartResponse, res: FileResource
+    environ: Environ, start_response: StartResponse, res: FileResource
 ) -> Iterator[bytes] | list[bytes]:
     """Answer GET or HEAD for ``res``. Raises DAVError for a request body on GET (400)."""
     method = environ["REQUEST_METHOD"].upper()
@@ -119,7 +119,7 @@ def serve_file(
 
 
 def _respond(
-    environ: dict[str, Any],
+    environ: Environ,
     start_response: StartResponse,
     res: FileResource,
     method: str,
@@ -206,7 +206,7 @@ def _respond(
     return _closing(reader, _file_body(environ, reader, size))
 
 
-def _file_body(environ: dict[str, Any], reader: IO[bytes], size: int) -> Iterator[bytes]:
+def _file_body(environ: Environ, reader: IO[bytes], size: int) -> Iterator[bytes]:
     """The whole file: copied by the server with ``sendfile`` when it offers that
     (``davserver.http.sendfile``), else read and yielded in blocks."""
     job = offer_sendfile(environ, reader, 0, size)

@@ -12,11 +12,14 @@ wants, building ``factory(next_app)`` and passing every request to it.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from wsgidav.mw.base_mw import BaseMiddleware
 
 from davserver.http.environ import Environ, StartResponse, WSGIApp
+
+if TYPE_CHECKING:
+    from wsgidav.wsgidav_app import WsgiDAVApp
 
 __all__ = ["MiddlewareFactory", "mount"]
 
@@ -24,10 +27,15 @@ MiddlewareFactory = Callable[[WSGIApp], WSGIApp]
 """Builds a middleware around the next application (``partial(Name, **deps)`` or a class)."""
 
 
-class _Mounted(BaseMiddleware):  # type: ignore[misc]  # untyped base
+class _Mounted(BaseMiddleware):
     factory: ClassVar[MiddlewareFactory]
 
-    def __init__(self, wsgidav_app: Any, next_app: WSGIApp, config: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        wsgidav_app: WsgiDAVApp,
+        next_app: WSGIApp,
+        config: dict[str, Any],  # WsgiDAV's settings: values of any type, as configured
+    ) -> None:
         super().__init__(wsgidav_app, next_app, config)
         self.inner = type(self).factory(next_app)
 

@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
 from wsgidav.dav_error import DAVError
 
-from davserver.http.environ import StartResponse, WSGIApp
+from davserver.http.environ import Environ, StartResponse, WSGIApp
+
+if TYPE_CHECKING:
+    from _typeshed import OptExcInfo
 
 _log = logging.getLogger(__name__)
 
@@ -38,10 +41,12 @@ class StateUnavailable:
     def __init__(self, next_app: WSGIApp) -> None:
         self.next_app = next_app
 
-    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+    def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         started = False
 
-        def tracking(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+        def tracking(
+            status: str, headers: list[tuple[str, str]], exc_info: OptExcInfo | None = None
+        ) -> Callable[[bytes], object]:
             nonlocal started
             started = True
             if exc_info is None:

@@ -19,10 +19,9 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
 
-from davserver.http.environ import StartResponse, WSGIApp
+from davserver.http.environ import Environ, StartResponse, WSGIApp
 
 WSGIDAV_APP_LOGGER = "wsgidav.wsgidav_app"
 ENV_STREAMED = "davsync.streamed_response"
@@ -32,11 +31,11 @@ _current = threading.local()
 
 
 def start_streamed(
-    environ: dict[str, Any],
+    environ: Environ,
     start_response: StartResponse,
     status: str,
     headers: list[tuple[str, str]],
-) -> Any:
+) -> Callable[[bytes], object]:
     """``start_response(status, headers)`` for a body of unknown length (see module doc)."""
     environ[ENV_STREAMED] = True
     return start_response(status, headers)
@@ -48,7 +47,7 @@ class RequestScope:
     def __init__(self, app: WSGIApp) -> None:
         self.app = app
 
-    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterator[bytes]:
+    def __call__(self, environ: Environ, start_response: StartResponse) -> Iterator[bytes]:
         _current.environ = environ
         result = self.app(environ, start_response)
         try:

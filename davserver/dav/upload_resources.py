@@ -18,7 +18,7 @@ otherwise ``move_recursive`` assembles it (201). Response headers (``ETag``, ``O
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, BinaryIO, Generic, NoReturn, Protocol, TypeVar
+from typing import TYPE_CHECKING, BinaryIO, Generic, NoReturn, Protocol, TypeVar
 from urllib.parse import unquote, urlparse
 
 from wsgidav.dav_error import HTTP_CONFLICT, DAVError
@@ -37,7 +37,13 @@ from davserver.uploads.store import KIND_TUS, Chunk, Session
 from providers.errors import InvalidPathError
 
 if TYPE_CHECKING:
+    from wsgidav._types import PropertyValue
+    from wsgidav.dav_provider import _DAVResource
+    from wsgidav.dav_provider import _DAVResource as _ResourceBase
+
     from davserver.dav.host import DavHost
+else:  # a mixin at run time; to the type checker, the WsgiDAV resource it is mixed into
+    _ResourceBase = object
 
 ASSEMBLE_NAME = ".file"
 
@@ -137,16 +143,17 @@ def total_length_header(environ: Environ) -> int | None:
         return protocol.parse_count(raw, "OC-Total-Length")
 
 
-class _UploadResourceMixin:
+class _UploadResourceMixin(_ResourceBase):
     """Shared identity of upload resources: quoted getetag, no moves or copies."""
 
+    provider: DavHost
     environ: Environ
 
-    def get_property_value(self, name: str) -> Any:
+    def get_property_value(self, name: str) -> PropertyValue:
         if name == "{DAV:}getetag":
-            etag = self.get_etag()  # type: ignore[attr-defined]
+            etag = self.get_etag()
             return None if etag is None else f'"{etag}"'
-        return super().get_property_value(name)  # type: ignore[misc]
+        return super().get_property_value(name)
 
     def handle_copy(self, dest_path: str, *, depth_infinity: bool) -> bool:
         raise forbidden("upload sessions and chunks cannot be copied")
@@ -164,12 +171,12 @@ class _Named(Protocol):
 
 
 ItemT = TypeVar("ItemT", bound=_Named)
-MemberT = TypeVar("MemberT")
+MemberT = TypeVar("MemberT", bound="_DAVResource")
 
 
 class _ListedCollection(
     _UploadResourceMixin,
-    DAVCollection,  # type: ignore[misc]
+    DAVCollection,
     Generic[ItemT, MemberT],
 ):
     """A collection whose members come from one list of named items, read once per request."""
@@ -326,7 +333,7 @@ class SessionCollection(_ListedCollection[Chunk, "UploadMember"]):
         self.handle_delete()
 
 
-class ChunkResource(_UploadResourceMixin, DAVNonCollection):  # type: ignore[misc]
+class ChunkResource(_UploadResourceMixin, DAVNonCollection):
     """One chunk; ``chunk`` is None while its first PUT is being received."""
 
     def __init__(
@@ -412,7 +419,7 @@ class ChunkResource(_UploadResourceMixin, DAVNonCollection):  # type: ignore[mis
         return True
 
 
-class AssembleResource(_UploadResourceMixin, DAVNonCollection):  # type: ignore[misc]
+class AssembleResource(_UploadResourceMixin, DAVNonCollection):
     """``<session>/.file``: the file the chunks make; MOVE assembles it (see module doc)."""
 
     def __init__(
@@ -494,7 +501,7 @@ class AssembleResource(_UploadResourceMixin, DAVNonCollection):  # type: ignore[
         )
 
 
-class TusUploadResource(_UploadResourceMixin, DAVNonCollection):  # type: ignore[misc]
+class TusUploadResource(_UploadResourceMixin, DAVNonCollection):
     """A tus upload as WebDAV sees it: its size so far; DELETE terminates it."""
 
     def __init__(

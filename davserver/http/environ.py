@@ -7,6 +7,7 @@ every reader of the user goes through ``authenticated_user`` so the key is spell
 
 from __future__ import annotations
 
+import wsgiref.types
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -15,7 +16,7 @@ from davserver.errors import DavserverError
 Environ = dict[str, Any]
 """A WSGI environ (PEP 3333): CGI variables, ``wsgi.*`` and server/framework keys."""
 
-StartResponse = Callable[..., Any]
+StartResponse = wsgiref.types.StartResponse
 """The WSGI ``start_response`` callable (status, headers[, exc_info]) -> write."""
 
 WSGIApp = Callable[[Environ, StartResponse], Iterable[bytes]]
