@@ -235,6 +235,8 @@ class DavFS(AbstractedFS):  # type: ignore[misc]
         src, dst = self._check(src), self._check(dst)
         if src == self.root:
             raise FilesystemError("Cannot rename your home folder")
+        if src.startswith(dst.rstrip("/") + "/"):
+            raise FilesystemError("Cannot move a file or folder onto a folder that contains it")
         headers = {"Destination": self.dav.url_of(dst), "Overwrite": "T"}
         self._do("MOVE", src, 201, 204, headers=headers)
 

@@ -1,0 +1,73 @@
+"""The FTP/FTPS gateway against a hostile user: requests that must be refused without
+touching anything, on a real ``davserver serve`` (ftplib's FTP_TLS)."""
+
+from __future__ import annotations
+
+import contextlib
+import ftplib
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import trustme
+
+from tests.support.ftp import FtpEndpoint, start_ftp_server
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FtpEndpoint]:
+    ep = start_ftp_server(tmp_path_factory.mktemp("ftp-hostile"), trustme.CA())
+    yield ep
+    ep.server.stop()
+
+
+@pytest.fixture
+def ftp(endpoint: FtpEndpoint) -> Iterator[ftplib.FTP_TLS]:
+    client = endpoint.client("bob")
+    yield client
+    try:
+        client.quit()
+    except (ftplib.Error, OSError):
+        client.close()
+
+
+def _tree(home: Path) -> list[str]:
+    return sorted(str(p.relative_to(home)) for p in home.rglob("*"))
+
+
+@pytest.fixture
+def filled(ftp: ftplib.FTP_TLS, endpoint: FtpEndpoint) -> Iterator[list[str]]:
+    """bob's home with a folder ``d`` (a file inside) and a file beside it; yields the tree
+    and empties the home afterwards."""
+    ftp.mkd("d")
+    ftp.storbinary("STOR d/f.txt", io.BytesIO(b"inside"))
+    ftp.storbinary("STOR keep.txt", io.BytesIO(b"beside"))
+    yield _tree(endpoint.home("bob"))
+    for name in ("d/f.txt", "keep.txt"):
+        with contextlib.suppress(ftplib.error_perm):
+            ftp.delete(name)
+    with contextlib.suppress(ftplib.error_perm):
+        ftp.rmd("d")
+
+
+@pytest.mark.parametrize("onto", ["/", "..", "/.."])
+def test_rename_onto_the_home_is_refused_and_deletes_nothing(
+    ftp: ftplib.FTP_TLS, endpoint: FtpEndpoint, filled: list[str], onto: str
+) -> None:
+    ftp.sendcmd("RNFR d")
+    with pytest.raises(ftplib.error_perm, match=r"550 Cannot move .* folder that contains it"):
+        ftp.sendcmd(f"RNTO {onto}")
+    assert endpoint.home("bob").is_dir()
+    assert _tree(endpoint.home("bob")) == filled
+
+
+def test_rename_a_file_onto_its_own_folder_is_refused(
+    ftp: ftplib.FTP_TLS, endpoint: FtpEndpoint, filled: list[str]
+) -> None:
+    ftp.sendcmd("RNFR d/f.txt")
+    with pytest.raises(ftplib.error_perm, match="550"):
+        ftp.sendcmd("RNTO d")
+    assert _tree(endpoint.home("bob")) == filled
