@@ -71,3 +71,30 @@ def test_rename_a_file_onto_its_own_folder_is_refused(
     with pytest.raises(ftplib.error_perm, match="550"):
         ftp.sendcmd("RNTO d")
     assert _tree(endpoint.home("bob")) == filled
+
+
+def test_rename_a_file_onto_a_folder_keeps_the_folder(
+    ftp: ftplib.FTP_TLS, endpoint: FtpEndpoint, filled: list[str]
+) -> None:
+    ftp.sendcmd("RNFR keep.txt")
+    with pytest.raises(ftplib.error_perm, match="550 A folder of that name exists"):
+        ftp.sendcmd("RNTO d")
+    assert _tree(endpoint.home("bob")) == filled
+
+
+def test_rename_a_folder_onto_a_file_keeps_the_file(
+    ftp: ftplib.FTP_TLS, endpoint: FtpEndpoint, filled: list[str]
+) -> None:
+    ftp.sendcmd("RNFR d")
+    with pytest.raises(ftplib.error_perm, match="550 A file of that name exists"):
+        ftp.sendcmd("RNTO keep.txt")
+    assert _tree(endpoint.home("bob")) == filled
+
+
+def test_rename_a_file_onto_a_file_replaces_it(
+    ftp: ftplib.FTP_TLS, endpoint: FtpEndpoint, filled: list[str]
+) -> None:
+    ftp.sendcmd("RNFR keep.txt")
+    ftp.sendcmd("RNTO d/f.txt")
+    assert (endpoint.home("bob") / "d" / "f.txt").read_bytes() == b"beside"
+    assert not (endpoint.home("bob") / "keep.txt").exists()
