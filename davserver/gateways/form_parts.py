@@ -9,7 +9,8 @@ arrives (the body is never held in memory); text fields are kept in memory up to
 - a text field longer than ``max_field_bytes``: 413; a file part larger than ``max_file_bytes``
   (when set): 413;
 - a part's headers: python-multipart's own limits (count and size);
-- a body that is not valid multipart, or ends before the closing boundary: 400.
+- a boundary the parser cannot use (too long), a body that is not valid multipart, or one
+  that ends before the closing boundary: 400.
 
 On any error every staged file is removed before ``FormError`` propagates; on success the
 caller owns the ``StagedFile`` paths and removes them (``FormContent.discard``).
@@ -24,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
-from python_multipart.exceptions import MultipartParseError
+from python_multipart.exceptions import FormParserError, MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from davserver.errors import DavserverError
@@ -221,7 +222,10 @@ def read_form(
     encoding, a disconnect) propagate as the server's input layer raises them."""
     staging_dir.mkdir(parents=True, exist_ok=True)
     collector = _Collector(staging_dir, limits)
-    parser = MultipartParser(boundary, collector.callbacks())  # type: ignore[arg-type]
+    try:
+        parser = MultipartParser(boundary, collector.callbacks())  # type: ignore[arg-type]
+    except FormParserError as exc:  # a boundary the parser refuses (longer than it allows)
+        raise FormError(400, f"unusable multipart boundary: {exc}") from exc
     left = length
     try:
         while left is None or left > 0:
