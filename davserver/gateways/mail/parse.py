@@ -9,6 +9,8 @@ Contract of ``parse_message``:
   never expanded;
 - ``NAME.sha256`` parts whose NAME is another attachment of the message are not stored: their
   first word is that attachment's declared SHA-256;
+- two whole files of the same name in one message -> ``MessageRefusedError`` 550 (one would
+  silently replace the other);
 - a top-level ``message/partial`` (RFC 2046) is returned as a ``Fragment``; the message it is
   part of is parsed with ``parse_message`` again once all fragments are there.
 """
@@ -143,7 +145,7 @@ def parse_message(raw: bytes, limits: Limits) -> ParsedMessage:
         raise MessageRefusedError(552, "5.3.4 Message too complex (nesting)") from None
     except (errors.MessageError, ValueError) as exc:
         raise malformed(type(exc).__name__) from exc
-    return ParsedMessage(message_id, receipt_id, attachments=_pair_sidecars(attachments))
+    return ParsedMessage(message_id, receipt_id, attachments=_unique(_pair_sidecars(attachments)))
 
 
 def _prescan(raw: bytes, limits: Limits) -> None:
@@ -261,6 +263,19 @@ def _piece(part: Message) -> Piece | None:
     if not sha and number == total:
         raise malformed(f"the last piece needs a {SHA256_HEADER} of the whole file")
     return Piece(match.group(1), number, total, sha.lower() or None)
+
+
+def _unique(found: list[Attachment]) -> list[Attachment]:
+    """``found``, or 550 when two whole files would land on the same name: the second would
+    silently replace the first, and which one the sender meant to keep is unknown."""
+    seen: set[str] = set()
+    for item in found:
+        if item.piece is not None:
+            continue  # a piece sent twice replaces its first copy (reassemble)
+        if item.name in seen:
+            raise refused(f"two attachments named {item.name!r} (a name may be sent only once)")
+        seen.add(item.name)
+    return found
 
 
 def _pair_sidecars(found: list[Attachment]) -> list[Attachment]:

@@ -1,0 +1,53 @@
+"""The e-mail gateway against a hostile or careless sender (smtplib, real STARTTLS + AUTH):
+ambiguous or inconsistent messages are refused with a reply that says why, and nothing the
+sender did not clearly mean is stored or replaced."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from email import policy
+from pathlib import Path
+
+import pytest
+import trustme
+
+from tests.support.mail import RunningGateway, attachment_message, running_gateway, smtp_login
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def gw(tmp_path: Path, tls_ca: trustme.CA) -> Iterator[RunningGateway]:
+    with running_gateway(tmp_path, tls_ca, "max_message_bytes: 65536") as running:
+        yield running
+
+
+def _today(gw: RunningGateway) -> Path:
+    return gw.files / "alice" / "mail-in" / datetime.now(UTC).strftime("%Y-%m-%d")
+
+
+def _raw_send(gw: RunningGateway, raw: bytes) -> tuple[int, bytes]:
+    with smtp_login(gw.target) as smtp:
+        assert smtp.mail("site@example.org")[0] == 250
+        assert smtp.rcpt("drop@example.org")[0] == 250
+        return smtp.data(raw)
+
+
+def _two_attachments(name: str, first: bytes, second: bytes) -> bytes:
+    msg = attachment_message({"other.txt": b"x"})
+    msg.add_attachment(first, maintype="application", subtype="octet-stream", filename=name)
+    msg.add_attachment(second, maintype="application", subtype="octet-stream", filename=name)
+    return msg.as_bytes(policy=policy.SMTP)
+
+
+def test_two_attachments_of_one_name_are_refused_and_nothing_is_replaced(
+    gw: RunningGateway,
+) -> None:
+    code, text = _raw_send(gw, attachment_message({"dup.txt": b"old"}).as_bytes())
+    assert code == 250, text
+    code, text = _raw_send(gw, _two_attachments("dup.txt", b"first", b"second"))
+    assert code == 550, text
+    assert b"dup.txt" in text and b"only once" in text
+    assert (_today(gw) / "dup.txt").read_bytes() == b"old"
+    assert not (_today(gw) / "other.txt").exists()
