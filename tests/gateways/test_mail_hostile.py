@@ -51,3 +51,31 @@ def test_two_attachments_of_one_name_are_refused_and_nothing_is_replaced(
     assert b"dup.txt" in text and b"only once" in text
     assert (_today(gw) / "dup.txt").read_bytes() == b"old"
     assert not (_today(gw) / "other.txt").exists()
+
+
+def _fragment(number: int, body: bytes, total: int | None = None) -> bytes:
+    count = f"; total={total}" if total is not None else ""
+    return (
+        b"From: site@example.org\r\nMIME-Version: 1.0\r\n"
+        + f'Content-Type: message/partial; id="f-9@site"; number={number}{count}\r\n\r\n'.encode()
+        + body
+    )
+
+
+@pytest.mark.parametrize("stray_first", [False, True])
+def test_a_fragment_numbered_beyond_the_total_is_refused_not_an_internal_error(
+    gw: RunningGateway, stray_first: bool
+) -> None:
+    inner = attachment_message({"frag.bin": bytes(range(256)) * 40}).as_bytes(policy=policy.SMTP)
+    cut = inner.index(b"\n", len(inner) // 2) + 1
+    stray = _fragment(5, b"junk\r\n")
+    if stray_first:  # the total is not known yet: staged, then left out of the count
+        assert _raw_send(gw, stray)[0] == 250
+    code, text = _raw_send(gw, _fragment(2, inner[cut:], total=2))
+    assert code == 250, text
+    if not stray_first:
+        code, text = _raw_send(gw, stray)
+        assert code == 550 and b"out of range" in text, text
+    code, text = _raw_send(gw, _fragment(1, inner[:cut]))
+    assert code == 250, text
+    assert (_today(gw) / "frag.bin").read_bytes() == bytes(range(256)) * 40

@@ -82,7 +82,8 @@ class PieceStore:
         must ``total`` and the whole file's ``sha256`` where more than one piece declares them.
 
         Call with ``locked(folder)`` held. Raises ``MessageRefusedError`` for a piece that does not
-        fit (number out of range, too many pieces, different file).
+        fit (number out of range, also beyond a total an earlier piece declared, too many
+        pieces, different file); pieces staged beyond the total are not counted.
         """
         if number < 1 or number > self.max_pieces or (total is not None and number > total):
             raise refused(f"piece {number} out of range")
@@ -95,13 +96,17 @@ class PieceStore:
         known = total if total is not None else (stored or {}).get("total")
         if stored is not None and total is not None and stored.get("total") not in (None, total):
             raise refused("piece declares a different number of pieces than earlier ones")
+        if known is not None and number > known:
+            raise refused(f"piece {number} out of range (the file has {known} pieces)")
         digest = sha256 or (stored or {}).get("sha256")
         if stored is not None and sha256 and stored.get("sha256") not in (None, sha256):
             raise refused("piece declares a different SHA-256 of the file than earlier ones")
         self._write_atomic(folder / f"piece-{number:06d}", data)
         record = {"meta": meta, "total": known, "sha256": digest, "updated": time.time()}
         self._write_atomic(folder / "meta.json", json.dumps(record).encode())
-        have = len(list(folder.glob("piece-*[0-9]")))
+        numbers = [int(p.name.removeprefix("piece-")) for p in folder.glob("piece-*[0-9]")]
+        # A piece staged before the total was known may lie beyond it: it is not counted.
+        have = sum(1 for n in numbers if known is None or n <= known)
         return Progress(folder, have, known, digest)
 
     def assemble(self, progress: Progress, target: Path) -> tuple[int, str]:
