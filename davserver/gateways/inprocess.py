@@ -22,7 +22,9 @@ Contract:
 from __future__ import annotations
 
 import base64
+import html
 import io
+import re
 import sys
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -33,6 +35,8 @@ from davserver.collection.origin import PROTOCOL_KEY
 from davserver.http.environ import WSGIApp
 
 __all__ = ["PROTOCOL_KEY", "Credentials", "InProcessClient", "Response"]
+
+_ERROR_TEXT = re.compile(r"<pre>(.*?)</pre>|<p>(.*?)</p>", re.S)
 
 
 @dataclass(frozen=True)
@@ -63,6 +67,19 @@ class Response:
     def ok(self) -> bool:
         """True for 2xx."""
         return 200 <= self.status < 300
+
+    def explanation(self, limit: int = 300) -> str:
+        """The server's own short reason for this answer (the message of its HTML error
+        page, or a plain-text body), without the repeated status; "" when there is none."""
+        text = self.body[:4000].decode("utf-8", "replace")
+        match = _ERROR_TEXT.search(text)
+        found = (match.group(1) or match.group(2)) if match else text
+        if not match and found.lstrip().startswith("<"):
+            return ""  # markup without an error message (a multistatus, a page)
+        found = html.unescape(re.sub(r"<[^>]+>", "", found)).strip()
+        for status in (f"{self.status} {self.reason}:", f"{self.reason}:"):
+            found = found.removeprefix(status).strip()
+        return found[:limit]
 
     def close(self) -> None:
         """Release a streamed response (idempotent)."""

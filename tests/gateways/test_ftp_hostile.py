@@ -98,3 +98,8 @@ def test_rename_a_file_onto_a_file_replaces_it(
     ftp.sendcmd("RNTO d/f.txt")
     assert (endpoint.home("bob") / "d" / "f.txt").read_bytes() == b"beside"
     assert not (endpoint.home("bob") / "keep.txt").exists()
+
+
+def test_a_name_the_server_refuses_gets_the_servers_reason(ftp: ftplib.FTP_TLS) -> None:
+    with pytest.raises(ftplib.error_perm, match=r"550 MKCOL failed .*longer than 255 bytes"):
+        ftp.mkd("n" * 300)

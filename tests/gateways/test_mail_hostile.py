@@ -79,3 +79,15 @@ def test_a_fragment_numbered_beyond_the_total_is_refused_not_an_internal_error(
     code, text = _raw_send(gw, _fragment(1, inner[:cut]))
     assert code == 250, text
     assert (_today(gw) / "frag.bin").read_bytes() == bytes(range(256)) * 40
+
+
+def test_a_hash_mismatch_is_named_in_the_reply_and_the_receipt(gw: RunningGateway) -> None:
+    msg = attachment_message({"h.txt": b"hello", "h.txt.sha256": b"0" * 64})
+    code, text = _raw_send(gw, msg.as_bytes(policy=policy.SMTP))
+    assert code == 550, text
+    assert b"h.txt" in text and b"sha256 mismatch" in text, text
+    assert b"&#x27;" not in text and b"<" not in text
+    receipts = gw.files / "alice" / "mail-in" / "receipts"
+    (receipt,) = [p.read_text() for p in receipts.glob("*.json")]
+    assert "sha256 mismatch" in receipt
+    assert not (_today(gw) / "h.txt").exists()

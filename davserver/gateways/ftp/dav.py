@@ -76,7 +76,10 @@ class Entry:
 
 def refusal(response: Response, what: str) -> DavRefusedError:
     """A ``DavRefusedError`` for an unexpected answer to ``what``."""
-    reason = _REASONS.get(response.status, f"{what} failed (HTTP {response.status})")
+    reason = _REASONS.get(response.status)
+    if reason is None:
+        said = response.explanation()
+        reason = f"{what} failed (HTTP {response.status}" + (f": {said})" if said else ")")
     return DavRefusedError(response.status, reason)
 
 
