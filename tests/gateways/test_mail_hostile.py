@@ -91,3 +91,28 @@ def test_a_hash_mismatch_is_named_in_the_reply_and_the_receipt(gw: RunningGatewa
     (receipt,) = [p.read_text() for p in receipts.glob("*.json")]
     assert "sha256 mismatch" in receipt
     assert not (_today(gw) / "h.txt").exists()
+
+
+def _named(filename: str) -> bytes:
+    return (
+        b"From: site@example.org\r\nMIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/mixed; boundary="BB"\r\n\r\n--BB\r\n'
+        b"Content-Type: application/octet-stream\r\n"
+        + f'Content-Disposition: attachment; filename="{filename}"\r\n'.encode()
+        + b"Content-Transfer-Encoding: base64\r\n\r\nZGF0YQ==\r\n--BB--\r\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("sent", "stored"),
+    [
+        ("=?UTF-8?B?w6l0w6kuY3N2?=", "été.csv"),  # as Outlook and Gmail name non-ASCII files
+        ("=?utf-8?Q?r=C3=A9sum=C3=A9_2.txt?=", "résumé 2.txt"),
+        ("=?utf-8?b?Li4vLi4vZXZpbC50eHQ=?=", "evil.txt"),  # ../../evil.txt: the base name only
+    ],
+)
+def test_an_encoded_word_file_name_is_decoded(gw: RunningGateway, sent: str, stored: str) -> None:
+    code, text = _raw_send(gw, _named(sent))
+    assert code == 250, text
+    assert [p.name for p in _today(gw).iterdir()] == [stored]
+    assert (_today(gw) / stored).read_bytes() == b"data"

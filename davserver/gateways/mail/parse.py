@@ -4,7 +4,8 @@ Contract of ``parse_message``:
 - the MIME tree is bounded before and while it is parsed (``Limits``: parts, nesting depth);
   too complex -> ``MessageRefusedError`` 552, malformed (any defect the parser reports, bad
   base64, missing boundaries) -> ``MessageRefusedError`` 554; nothing has been stored then;
-- a leaf part with a file name (or ``Content-Disposition: attachment``) is an attachment;
+- a leaf part with a file name (or ``Content-Disposition: attachment``) is an attachment
+  (RFC 2231 and RFC 2047 encoded names are decoded, then cut to their last segment);
   text parts without a name (the message text) are ignored; archives are stored as they are,
   never expanded;
 - ``NAME.sha256`` parts whose NAME is another attachment of the message are not stored: their
@@ -20,6 +21,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from email import errors, policy
+from email.header import decode_header, make_header
 from email.message import Message
 from email.parser import BytesHeaderParser, BytesParser
 from urllib.parse import unquote
@@ -236,7 +238,7 @@ def _attachment(part: Message, name: str | None, index: int) -> Attachment:
         # percent-encoded, possibly folded: white space is never part of the value
         rel = safe_relative_path(unquote("".join(str(path_header).split())))
     else:
-        base = (name or f"attachment-{index}").replace("\\", "/").rsplit("/", 1)[-1]
+        base = _decoded(name or f"attachment-{index}").replace("\\", "/").rsplit("/", 1)[-1]
         rel = safe_relative_path(base)
     md5 = part.get("Content-MD5")
     return Attachment(
@@ -245,6 +247,17 @@ def _attachment(part: Message, name: str | None, index: int) -> Attachment:
         content_md5=str(md5).strip() if md5 else None,
         piece=_piece(part),
     )
+
+
+def _decoded(name: str) -> str:
+    """A file name with RFC 2047 encoded words (``=?UTF-8?B?...?=``, how many mail programs
+    send non-ASCII names) decoded; unchanged when there are none or they cannot be read."""
+    if "=?" not in name:
+        return name
+    try:
+        return str(make_header(decode_header(name)))
+    except (errors.HeaderParseError, LookupError, UnicodeDecodeError, ValueError):
+        return name
 
 
 def _piece(part: Message) -> Piece | None:
