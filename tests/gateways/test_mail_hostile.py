@@ -116,3 +116,17 @@ def test_an_encoded_word_file_name_is_decoded(gw: RunningGateway, sent: str, sto
     assert code == 250, text
     assert [p.name for p in _today(gw).iterdir()] == [stored]
     assert (_today(gw) / stored).read_bytes() == b"data"
+
+
+def test_pieces_are_not_staged_into_the_disk_reserve(tmp_path: Path, tls_ca: trustme.CA) -> None:
+    """Staged pieces live in the state folder, outside any PUT: they must respect the same
+    disk reserve, or one user could fill the disk with pieces of files that never finish."""
+    with running_gateway(tmp_path, tls_ca, extra="reserve_bytes: 1000000000000000\n") as gw:
+        msg = attachment_message({"big.dat": b"p" * 1000})
+        part = list(msg.iter_attachments())[-1]
+        part["X-Davsync-Part"] = "res-1 1/3"
+        code, text = _raw_send(gw, msg.as_bytes(policy=policy.SMTP))
+        assert code == 452, text
+        assert b"storage" in text
+        pieces = gw.app.context.settings.state_path / "mail" / "pieces"
+        assert not [p for p in pieces.rglob("piece-*") if p.is_file()]

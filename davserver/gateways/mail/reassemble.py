@@ -48,12 +48,16 @@ class Progress:
 
 
 class PieceStore:
-    """Staged pieces below ``root``; at most ``max_pieces`` per file."""
+    """Staged pieces below ``root``; at most ``max_pieces`` per file; a piece that would eat
+    into the last ``reserve_bytes`` of the disk is refused (452, the sender retries later)."""
 
-    def __init__(self, root: Path, *, max_pieces: int, expiry_s: float) -> None:
+    def __init__(
+        self, root: Path, *, max_pieces: int, expiry_s: float, reserve_bytes: int = 0
+    ) -> None:
         self.root = root
         self.max_pieces = max_pieces
         self.expiry_s = expiry_s
+        self.reserve_bytes = reserve_bytes
         self._locks = tuple(threading.Lock() for _ in range(_LOCK_STRIPES))
 
     def folder(self, user: str, key: str) -> Path:
@@ -83,13 +87,16 @@ class PieceStore:
 
         Call with ``locked(folder)`` held. Raises ``MessageRefusedError`` for a piece that does not
         fit (number out of range, also beyond a total an earlier piece declared, too many
-        pieces, different file); pieces staged beyond the total are not counted.
+        pieces, different file; 452 when the disk has no room above the reserve); pieces
+        staged beyond the total are not counted.
         """
         if number < 1 or number > self.max_pieces or (total is not None and number > total):
             raise refused(f"piece {number} out of range")
         if total is not None and total > self.max_pieces:
             raise MessageRefusedError(552, f"5.3.4 More than {self.max_pieces} pieces for one file")
         folder.mkdir(parents=True, exist_ok=True)
+        if shutil.disk_usage(folder).free - self.reserve_bytes < len(data):
+            raise MessageRefusedError(452, "4.3.1 Insufficient storage for the piece; try later")
         stored = self._read_meta(folder)
         if stored is not None and stored["meta"] != meta:
             raise refused("piece does not belong to the file staged under this id")

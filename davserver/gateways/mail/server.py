@@ -102,7 +102,9 @@ class MailGateway:
             )
         client = InProcessClient(wsgi, host=http_host, port=http_port)
         deliverer = Deliverer(client)
-        self.processor = MessageProcessor(deliverer, cfg, settings.state_path / "mail")
+        self.processor = MessageProcessor(
+            deliverer, cfg, settings.state_path / "mail", reserve_bytes=settings.reserve_bytes
+        )
         self.processor.clear_assembly()
         tls = _tls_context(settings) if settings.tls.enabled else None
         self.controller = FreePortController(
