@@ -239,6 +239,7 @@ class FormUploads:
             max_files=form.max_files,
             max_field_bytes=form.max_field_bytes,
             max_file_bytes=settings.limits.max_put_bytes,
+            reserve_bytes=settings.reserve_bytes,
         )
         self.staging = settings.state_path / STAGING_DIR
         self.storage = storage

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from davserver.gateways.mail.parse import MessageRefusedError, refused
+from providers.local.space import SpaceGuard
 
 _COPY_CHUNK = 1024 * 1024
 _LOCK_STRIPES = 64
@@ -95,7 +96,7 @@ class PieceStore:
         if total is not None and total > self.max_pieces:
             raise MessageRefusedError(552, f"5.3.4 More than {self.max_pieces} pieces for one file")
         folder.mkdir(parents=True, exist_ok=True)
-        if shutil.disk_usage(folder).free - self.reserve_bytes < len(data):
+        if SpaceGuard(folder, self.reserve_bytes).available() < len(data):
             raise MessageRefusedError(452, "4.3.1 Insufficient storage for the piece; try later")
         stored = self._read_meta(folder)
         if stored is not None and stored["meta"] != meta:
