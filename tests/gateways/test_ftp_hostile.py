@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import ftplib
+import gc
 import io
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +13,11 @@ from pathlib import Path
 import pytest
 import trustme
 
+from davserver.gateways.ftp import staging
+from davserver.gateways.ftp.server import FtpGateway
+from tests.support.configured import USERS
 from tests.support.ftp import FtpEndpoint, start_ftp_server
+from tests.support.inprocess import inprocess_app
 
 pytestmark = pytest.mark.integration
 
@@ -103,3 +108,24 @@ def test_rename_a_file_onto_a_file_replaces_it(
 def test_a_name_the_server_refuses_gets_the_servers_reason(ftp: ftplib.FTP_TLS) -> None:
     with pytest.raises(ftplib.error_perm, match=r"550 MKCOL failed .*longer than 255 bytes"):
         ftp.mkd("n" * 300)
+
+
+def test_upload_locks_are_not_kept_for_every_path_ever_uploaded(tmp_path: Path) -> None:
+    """Each STOR serialises uploads of its target with a lock; a long-running gateway that
+    receives new file names every hour must not keep one lock per name forever."""
+    config = "gateways: {ftp: {enabled: true, port: 0, allow_plain_login: true}}\n"
+    with inprocess_app(tmp_path, config) as app:
+        gateway = FtpGateway(app.context.settings, app.wsgi)
+        host, port = gateway.start()
+        try:
+            client = ftplib.FTP(timeout=30)
+            client.connect(host, port)
+            client.login("bob", USERS["bob"])
+            for n in range(20):
+                client.storbinary(f"STOR hourly-{n}.csv", io.BytesIO(b"%d\n" % n))
+            client.quit()
+        finally:
+            gateway.stop()
+        assert (app.context.settings.files_dir / "bob" / "hourly-19.csv").read_bytes() == b"19\n"
+    gc.collect()
+    assert len(staging._busy) == 0

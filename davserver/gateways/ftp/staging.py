@@ -20,6 +20,7 @@ import errno
 import hashlib
 import queue
 import threading
+import weakref
 from typing import Final
 
 from pyftpdlib.filesystems import FilesystemError
@@ -55,12 +56,17 @@ def session_path(dav: DavSession, target: str) -> str:
 
 _BUSY_WAIT_S: Final = 30.0
 _busy_guard = threading.Lock()
-_busy: dict[str, threading.RLock] = {}
+_busy: weakref.WeakValueDictionary[str, threading.RLock] = weakref.WeakValueDictionary()
+"""The upload lock of each target in use; a lock nobody holds or waits for is dropped (a
+gateway receiving new names every hour would otherwise keep one per name forever)."""
 
 
 def _target_lock(session: str) -> threading.RLock:
     with _busy_guard:
-        return _busy.setdefault(session, threading.RLock())
+        lock = _busy.get(session)
+        if lock is None:
+            lock = _busy[session] = threading.RLock()
+        return lock
 
 
 def _settled(dav: DavSession, target: str) -> None:
