@@ -129,3 +129,29 @@ def test_upload_locks_are_not_kept_for_every_path_ever_uploaded(tmp_path: Path) 
         assert (app.context.settings.files_dir / "bob" / "hourly-19.csv").read_bytes() == b"19\n"
     gc.collect()
     assert len(staging._busy) == 0
+
+
+def test_append_keeps_working_once_the_file_is_larger_than_one_put(tmp_path: Path) -> None:
+    """``limits.max_put_bytes`` bounds one transfer (one chunk); APPE restages the stored
+    file before the new bytes, which must not count as one transfer of the whole file."""
+    config = (
+        "limits: {max_put_bytes: 100000}\n"
+        "gateways: {ftp: {enabled: true, port: 0, allow_plain_login: true}}\n"
+    )
+    with inprocess_app(tmp_path, config) as app:
+        gateway = FtpGateway(app.context.settings, app.wsgi)
+        host, port = gateway.start()
+        try:
+            client = ftplib.FTP(timeout=30)
+            client.connect(host, port)
+            client.login("bob", USERS["bob"])
+            pieces = [bytes([65 + n]) * 90_000 for n in range(4)]
+            for piece in pieces:
+                client.storbinary("APPE log.txt", io.BytesIO(piece))
+            with pytest.raises(ftplib.error_perm, match=r"550 .*too large"):
+                client.storbinary("APPE log.txt", io.BytesIO(b"z" * 150_000))
+            client.quit()
+        finally:
+            gateway.stop()
+        stored = app.context.settings.files_dir / "bob" / "log.txt"
+        assert stored.read_bytes() == b"".join(pieces)
