@@ -155,3 +155,13 @@ def test_append_keeps_working_once_the_file_is_larger_than_one_put(tmp_path: Pat
             gateway.stop()
         stored = app.context.settings.files_dir / "bob" / "log.txt"
         assert stored.read_bytes() == b"".join(pieces)
+
+
+@pytest.mark.parametrize("onto", ["d/sub", "d"])
+def test_rename_a_folder_into_itself_says_so(
+    ftp: ftplib.FTP_TLS, endpoint: FtpEndpoint, filled: list[str], onto: str
+) -> None:
+    ftp.sendcmd("RNFR d")
+    with pytest.raises(ftplib.error_perm, match="550 Cannot move a folder onto itself or into"):
+        ftp.sendcmd(f"RNTO {onto}")
+    assert _tree(endpoint.home("bob")) == filled

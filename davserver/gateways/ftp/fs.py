@@ -239,6 +239,8 @@ class DavFS(AbstractedFS):  # type: ignore[misc]
             raise FilesystemError("Cannot rename your home folder")
         if src.startswith(dst.rstrip("/") + "/"):
             raise FilesystemError("Cannot move a file or folder onto a folder that contains it")
+        if dst == src or dst.startswith(src + "/"):
+            raise FilesystemError("Cannot move a folder onto itself or into itself")
         replaced = self._entry(dst)
         if replaced is not None and replaced.is_dir:
             raise FilesystemError("A folder of that name exists; RNTO replaces only files")
