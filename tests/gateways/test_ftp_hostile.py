@@ -165,3 +165,13 @@ def test_rename_a_folder_into_itself_says_so(
     with pytest.raises(ftplib.error_perm, match="550 Cannot move a folder onto itself or into"):
         ftp.sendcmd(f"RNTO {onto}")
     assert _tree(endpoint.home("bob")) == filled
+
+
+def test_a_modification_time_past_what_the_server_stores_is_refused(
+    ftp: ftplib.FTP_TLS, filled: list[str]
+) -> None:
+    with pytest.raises(ftplib.error_perm, match="550 The modification time is out of range"):
+        ftp.sendcmd("MFMT 99991231235959 keep.txt")
+    assert ftp.size("keep.txt") == len(b"beside")
+    assert sorted(ftp.nlst("/")) == ["d", "keep.txt"]
+    assert ftp.sendcmd("MFMT 20200101000000 keep.txt").startswith("213")

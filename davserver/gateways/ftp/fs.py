@@ -269,7 +269,8 @@ class DavFS(AbstractedFS):  # type: ignore[misc]
         except DavRefusedError as exc:
             raise _refused(exc) from exc
         if b" 200 " not in answer.body:
-            raise FilesystemError("The server did not accept the modification time")
+            why = "out of range" if b"out of range" in answer.body else "not accepted"
+            raise FilesystemError(f"The modification time is {why}")
 
     def mkstemp(self, *args: Any, **kwargs: Any) -> Any:
         raise FilesystemError("STOU is not supported")
