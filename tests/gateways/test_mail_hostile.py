@@ -4,6 +4,8 @@ sender did not clearly mean is stored or replaced."""
 
 from __future__ import annotations
 
+import socket
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from email import policy
@@ -130,3 +132,35 @@ def test_pieces_are_not_staged_into_the_disk_reserve(tmp_path: Path, tls_ca: tru
         assert b"storage" in text
         pieces = gw.app.context.settings.state_path / "mail" / "pieces"
         assert not [p for p in pieces.rglob("piece-*") if p.is_file()]
+
+
+def _banner(gw: RunningGateway) -> tuple[socket.socket, bytes]:
+    sock = socket.create_connection((gw.target.host, gw.target.port), timeout=10)
+    return sock, sock.recv(200)
+
+
+def test_connections_are_capped_and_a_freed_slot_is_reused(
+    tmp_path: Path, tls_ca: trustme.CA
+) -> None:
+    """Without a cap, idle connections (no login needed) pile up until the server process
+    runs out of file descriptors, which stops its HTTP side too."""
+    with running_gateway(tmp_path, tls_ca, "max_connections: 3") as gw:
+        held = [_banner(gw) for _ in range(3)]
+        assert all(banner.startswith(b"220") for _, banner in held)
+        extra, banner = _banner(gw)
+        assert banner.startswith(b"421"), banner
+        extra.close()
+        held.pop()[0].close()
+        deadline = time.monotonic() + 10
+        while True:  # the freed slot is released when the server sees the close
+            again, banner = _banner(gw)
+            again.close()
+            if banner.startswith(b"220") or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        assert banner.startswith(b"220"), banner
+        for sock, _ in held:
+            sock.close()
+        for n in range(6):  # sessions after STARTTLS give their slot back too
+            code, text = _raw_send(gw, attachment_message({f"after-{n}.txt": b"ok"}).as_bytes())
+            assert code == 250, text
