@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
-from urllib.parse import quote, unquote
+from urllib.parse import quote, unquote, urlsplit
 
 from wsgidav.dav_error import HTTP_FORBIDDEN, DAVError
 from wsgidav.dav_provider import DAVProvider
@@ -48,11 +48,31 @@ class DavsyncDAVProvider(DAVProvider):
     def custom_request_handler(
         self, environ: Environ, start_response: StartResponse, default_handler: MethodHandler
     ) -> Iterable[bytes]:
-        """WsgiDAV's per-method hook: PROPFIND is answered streamed (``dav.propfind``)."""
+        """WsgiDAV's per-method hook: PROPFIND is answered streamed (``dav.propfind``);
+        COPY/MOVE onto a folder containing the source are refused (``_refuse_onto_ancestor``)."""
+        if environ["REQUEST_METHOD"] in ("COPY", "MOVE"):
+            self._refuse_onto_ancestor(environ)
         if environ["REQUEST_METHOD"] == "PROPFIND":
             server = default_handler.__self__  # the RequestServer of this request
             return stream_propfind(server, self, environ, start_response)
         return super().custom_request_handler(environ, start_response, default_handler)
+
+    def _refuse_onto_ancestor(self, environ: Environ) -> None:
+        """403 for a COPY/MOVE whose Destination is a folder above the source (its parent,
+        the home): WsgiDAV checks only "onto itself" and "below itself", then deletes an
+        existing destination first, which would delete the source and everything beside it.
+        A Destination outside this share is left to WsgiDAV (502)."""
+        raw = unquote(urlsplit(str(environ.get("HTTP_DESTINATION") or "")).path)
+        prefix = (self.mount_path or "") + self.share_path
+        if raw.rstrip("/") != prefix and not raw.startswith(prefix + "/"):
+            return
+        dest = _segments(raw[len(prefix) :])
+        src = _segments(str(environ.get("PATH_INFO") or ""))
+        if len(dest) < len(src) and src[: len(dest)] == dest:
+            raise DAVError(
+                HTTP_FORBIDDEN,
+                context_info="Cannot copy or move a resource onto a folder that contains it",
+            )
 
     def get_resource_inst(self, path: str, environ: Environ) -> _DAVResource | None:
         """The resource at share path ``path``, or None if there is none.
@@ -85,6 +105,17 @@ class DavsyncDAVProvider(DAVProvider):
             return lock_null.pending(environ, loc.storage_path)
         cls = FolderResource if entry.is_dir else FileResource
         return cls(self, "/files/" + loc.storage_path, environ, "files", loc.storage_path, entry)
+
+
+def _segments(path: str) -> list[str]:
+    """The segments of a URL path with ``.`` and ``..`` resolved (never above the root)."""
+    out: list[str] = []
+    for segment in path.split("/"):
+        if segment == "..":
+            out = out[:-1]
+        elif segment not in ("", "."):
+            out.append(segment)
+    return out
 
 
 class VirtualRootProvider(DAVProvider):

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, BinaryIO, NamedTuple, final
 from urllib.parse import quote
 
 from wsgidav.dav_error import (
+    HTTP_BAD_REQUEST,
     HTTP_FORBIDDEN,
     HTTP_INSUFFICIENT_STORAGE,
     HTTP_NOT_FOUND,
@@ -34,6 +35,7 @@ from davserver.dav.writes import BodySink, queue_commit_headers, writable_destin
 from davserver.http.environ import Environ
 from davserver.namespace import SHARES, storage_to_share_path
 from davserver.nextcloud import webdav_alias
+from davserver.uploads.protocol import MAX_MTIME_S
 from providers import paths
 from providers.base import Entry, ListingDigests, WriteHandle
 from providers.hashing import Digests
@@ -161,9 +163,16 @@ class StorageResource(_ResourceBase):
             return self.ctx.storage.digests(self.storage_path)
 
     def apply_mtime(self, mtime_ns: int) -> None:
-        """Set the modification time (PROPPATCH lastmodified / Win32LastModifiedTime)."""
+        """Set the modification time (PROPPATCH lastmodified / Win32LastModifiedTime); 400
+        outside the range ``X-OC-Mtime`` accepts (the state store keeps nanoseconds in a
+        64-bit integer: a later time would break every listing of the file's folder)."""
         if not self.writable:
             raise DAVError(HTTP_FORBIDDEN)
+        if not 0 <= mtime_ns < MAX_MTIME_S * 1_000_000_000:
+            raise DAVError(
+                HTTP_BAD_REQUEST,
+                context_info=f"modification time out of range: {mtime_ns // 1_000_000_000}",
+            )
         with translated():
             self.entry = self.ctx.storage.set_mtime(self.storage_path, mtime_ns)
 

@@ -53,7 +53,8 @@ class SmtpGatewaySettings(_Strict):
     ``staging_expiry_s`` are dropped. ``max_partial_bytes`` bounds a reassembled RFC 2046
     ``message/partial`` message (parsed in memory). Receipts are written as JSON into
     ``receipts_folder`` of the user's home (None: not kept) and, with ``relay``
-    (``host:port``), mailed back to the sender from ``receipt_from``.
+    (``host:port``), mailed back to the sender from ``receipt_from``. At most
+    ``max_connections`` sessions are open at once (more get ``421`` and are closed).
     """
 
     enabled: bool = False
@@ -71,6 +72,7 @@ class SmtpGatewaySettings(_Strict):
     receipts_folder: str | None = "mail-in/receipts"
     relay: str | None = None
     receipt_from: str = "davsync@localhost"
+    max_connections: int = Field(64, ge=1)
 
     def folder_for(self, user: str) -> str:
         """The folder template for ``user``'s attachments (``{date}`` not yet filled in)."""

@@ -217,11 +217,8 @@ def _stored_digests(answer: Response) -> tuple[str | None, dict[str, str]]:
 
 def _explanation(answer: Response) -> str:
     """The short reason an in-process request was refused."""
-    text = answer.body[:2000].decode("utf-8", "replace")
-    match = re.search(r"<pre>(.*?)</pre>|<p>(.*?)</p>", text, re.S)
-    found = (match.group(1) or match.group(2)) if match else text
-    found = re.sub(r"<[^>]+>", "", found).strip()
-    return f"{answer.status} {answer.reason}" + (f": {found[:300]}" if found else "")
+    found = answer.explanation()
+    return f"{answer.status} {answer.reason}" + (f": {found}" if found else "")
 
 
 # --------------------------------------------------------------------------- middleware
@@ -242,6 +239,7 @@ class FormUploads:
             max_files=form.max_files,
             max_field_bytes=form.max_field_bytes,
             max_file_bytes=settings.limits.max_put_bytes,
+            reserve_bytes=settings.reserve_bytes,
         )
         self.staging = settings.state_path / STAGING_DIR
         self.storage = storage

@@ -7,9 +7,11 @@ arrives (the body is never held in memory); text fields are kept in memory up to
 
 - at most ``max_parts`` parts (fields and files) and ``max_files`` file parts;
 - a text field longer than ``max_field_bytes``: 413; a file part larger than ``max_file_bytes``
-  (when set): 413;
+  (when set): 413; staging that would eat into the disk's last ``reserve_bytes``: 507 (also
+  for a chunked body, whose size nobody announced);
 - a part's headers: python-multipart's own limits (count and size);
-- a body that is not valid multipart, or ends before the closing boundary: 400.
+- a boundary the parser cannot use (too long), a body that is not valid multipart, or one
+  that ends before the closing boundary: 400.
 
 On any error every staged file is removed before ``FormError`` propagates; on success the
 caller owns the ``StagedFile`` paths and removes them (``FormContent.discard``).
@@ -24,10 +26,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
-from python_multipart.exceptions import MultipartParseError
+from python_multipart.exceptions import FormParserError, MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from davserver.errors import DavserverError
+from providers.errors import InsufficientStorageError
+from providers.local.space import SpaceGuard, WriteBudget
 
 READ_BLOCK = 256 * 1024
 
@@ -80,6 +84,7 @@ class FormLimits:
     max_files: int = 100
     max_field_bytes: int = 64 * 1024
     max_file_bytes: int | None = None
+    reserve_bytes: int = 0
 
 
 def boundary_of(content_type: str) -> bytes | None:
@@ -121,6 +126,7 @@ class _Collector:
         self._value = bytearray()
         self._file: StagedFile | None = None
         self._out: BinaryIO | None = None
+        self._budget = WriteBudget(SpaceGuard(staging_dir, limits.reserve_bytes))
 
     # parser callbacks ------------------------------------------------------------------
 
@@ -166,6 +172,10 @@ class _Collector:
             limit = self.limits.max_file_bytes
             if limit is not None and self._file.size > limit:
                 raise FormError(413, f"a file is larger than the limit of {limit} bytes")
+            try:
+                self._budget.charge(end - start)
+            except InsufficientStorageError as exc:
+                raise FormError(507, "no room left on the server's disk for the upload") from exc
             self._out.write(data[start:end])
             return
         self._value += data[start:end]
@@ -221,7 +231,10 @@ def read_form(
     encoding, a disconnect) propagate as the server's input layer raises them."""
     staging_dir.mkdir(parents=True, exist_ok=True)
     collector = _Collector(staging_dir, limits)
-    parser = MultipartParser(boundary, collector.callbacks())  # type: ignore[arg-type]
+    try:
+        parser = MultipartParser(boundary, collector.callbacks())  # type: ignore[arg-type]
+    except FormParserError as exc:  # a boundary the parser refuses (longer than it allows)
+        raise FormError(400, f"unusable multipart boundary: {exc}") from exc
     left = length
     try:
         while left is None or left > 0:

@@ -12,7 +12,8 @@ Contract:
   here. Query strings go in ``query``.
 - ``body`` is ``bytes``, or a binary file-like object read until EOF. A stream without
   ``length`` is sent as a chunked body (the server streams it to staging as it would a
-  chunked PUT); with ``length`` as a ``Content-Length`` body.
+  chunked PUT); with ``length`` as a ``Content-Length`` body of its first ``length`` bytes
+  (the application never reads past them, as with cheroot).
 - The response body is read completely into ``Response.body`` (``stream=False``, for small
   answers) or handed out as an iterator that the caller must close (``stream=True``).
 - The gateway is responsible for its own transport security: ``secure=True`` tells the
@@ -22,7 +23,9 @@ Contract:
 from __future__ import annotations
 
 import base64
+import html
 import io
+import re
 import sys
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -33,6 +36,8 @@ from davserver.collection.origin import PROTOCOL_KEY
 from davserver.http.environ import WSGIApp
 
 __all__ = ["PROTOCOL_KEY", "Credentials", "InProcessClient", "Response"]
+
+_ERROR_TEXT = re.compile(r"<pre>(.*?)</pre>|<p>(.*?)</p>", re.S)
 
 
 @dataclass(frozen=True)
@@ -63,6 +68,19 @@ class Response:
     def ok(self) -> bool:
         """True for 2xx."""
         return 200 <= self.status < 300
+
+    def explanation(self, limit: int = 300) -> str:
+        """The server's own short reason for this answer (the message of its HTML error
+        page, or a plain-text body), without the repeated status; "" when there is none."""
+        text = self.body[:4000].decode("utf-8", "replace")
+        match = _ERROR_TEXT.search(text)
+        found = (match.group(1) or match.group(2)) if match else text
+        if not match and found.lstrip().startswith("<"):
+            return ""  # markup without an error message (a multistatus, a page)
+        found = html.unescape(re.sub(r"<[^>]+>", "", found)).strip()
+        for status in (f"{self.status} {self.reason}:", f"{self.reason}:"):
+            found = found.removeprefix(status).strip()
+        return found[:limit]
 
     def close(self) -> None:
         """Release a streamed response (idempotent)."""
@@ -207,12 +225,38 @@ class InProcessClient:
             environ["CONTENT_LENGTH"] = str(len(body))
             return
         if length is not None:
-            environ["wsgi.input"] = body
+            environ["wsgi.input"] = _KnownLength(body, length)
             environ["CONTENT_LENGTH"] = str(length)
             return
         environ["wsgi.input"] = _UntilEOF(body)
         environ["HTTP_TRANSFER_ENCODING"] = "chunked"
         environ.pop("CONTENT_LENGTH", None)
+
+
+class _KnownLength(_UntilEOF):
+    """``wsgi.input`` over the first ``length`` bytes of a longer stream, as cheroot bounds a
+    body by its Content-Length (a read never returns bytes past it)."""
+
+    def __init__(self, stream: BinaryIO, length: int) -> None:
+        super().__init__(stream)
+        self._left = length
+
+    def read(self, size: int | None = -1) -> bytes:
+        want = self._left if size is None or size < 0 else min(size, self._left)
+        data = self._stream.read(want) if want else b""
+        self._left -= len(data)
+        return data
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def readline(self, size: int | None = -1) -> bytes:
+        want = self._left if size is None or size < 0 else min(size, self._left)
+        data = self._stream.readline(want) if want else b""
+        self._left -= len(data)
+        return data
 
 
 def _prepend(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:

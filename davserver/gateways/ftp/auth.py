@@ -25,9 +25,12 @@ PERMISSIONS = "elradfmwT"
 class DavAuthorizer:
     """pyftpdlib authorizer backed by the server's users (see the module docstring)."""
 
-    def __init__(self, client: InProcessClient, *, allow_plain_login: bool) -> None:
+    def __init__(
+        self, client: InProcessClient, *, allow_plain_login: bool, max_put_bytes: int | None = None
+    ) -> None:
         self.client = client
         self.allow_plain_login = allow_plain_login
+        self.max_put_bytes = max_put_bytes
 
     def validate_authentication(self, username: str, password: str, handler: Any) -> None:
         """Accept the login or raise ``AuthenticationFailed`` with the reason for 530."""
@@ -42,6 +45,7 @@ class DavAuthorizer:
             client_addr=str(handler.remote_ip),
             # The gateway vouches for the channel: TLS, or plain logins explicitly allowed.
             secure=True,
+            max_put_bytes=self.max_put_bytes,
         )
         answer = dav.request("PROPFIND", FILES_PREFIX + username + "/", headers={"Depth": "0"})
         if answer.status == 207:

@@ -76,7 +76,10 @@ class Entry:
 
 def refusal(response: Response, what: str) -> DavRefusedError:
     """A ``DavRefusedError`` for an unexpected answer to ``what``."""
-    reason = _REASONS.get(response.status, f"{what} failed (HTTP {response.status})")
+    reason = _REASONS.get(response.status)
+    if reason is None:
+        said = response.explanation()
+        reason = f"{what} failed (HTTP {response.status}" + (f": {said})" if said else ")")
     return DavRefusedError(response.status, reason)
 
 
@@ -135,12 +138,20 @@ class DavSession:
     """WebDAV requests on behalf of one logged-in FTP user (see the module docstring)."""
 
     def __init__(
-        self, client: InProcessClient, credentials: Credentials, client_addr: str, secure: bool
+        self,
+        client: InProcessClient,
+        credentials: Credentials,
+        client_addr: str,
+        secure: bool,
+        *,
+        max_put_bytes: int | None = None,
     ) -> None:
         self.client = client
         self.credentials = credentials
         self.client_addr = client_addr
         self.secure = secure
+        self.max_put_bytes = max_put_bytes
+        """The server's ``limits.max_put_bytes``: the largest body of one PUT (one chunk)."""
 
     @property
     def user(self) -> str:

@@ -4,8 +4,10 @@ The FTP root ``/`` is the user's home (``/dav/files/<user>``); pyftpdlib normali
 client path against it (``..`` cannot climb above ``/``), and ``validpath`` refuses anything
 else, so a path outside the home gets ``550`` before any request is made. Every operation
 is one or two WebDAV requests (PROPFIND, GET, MKCOL, DELETE, MOVE; uploads see
-``staging``), so access rules, locks and limits are the server's own. Errors surface as
-``FilesystemError`` with a reason, which pyftpdlib answers as ``550 <reason>.``.
+``staging``), so access rules, locks and limits are the server's own. RNFR/RNTO replaces an
+existing file with a file (as ``rename(2)``) but never replaces a folder, nor a file with a
+folder. Errors surface as ``FilesystemError`` with a reason, which pyftpdlib answers as
+``550 <reason>.``.
 """
 
 from __future__ import annotations
@@ -235,6 +237,15 @@ class DavFS(AbstractedFS):  # type: ignore[misc]
         src, dst = self._check(src), self._check(dst)
         if src == self.root:
             raise FilesystemError("Cannot rename your home folder")
+        if src.startswith(dst.rstrip("/") + "/"):
+            raise FilesystemError("Cannot move a file or folder onto a folder that contains it")
+        if dst == src or dst.startswith(src + "/"):
+            raise FilesystemError("Cannot move a folder onto itself or into itself")
+        replaced = self._entry(dst)
+        if replaced is not None and replaced.is_dir:
+            raise FilesystemError("A folder of that name exists; RNTO replaces only files")
+        if replaced is not None and self._existing(src).is_dir:
+            raise FilesystemError("A file of that name exists; a folder does not replace it")
         headers = {"Destination": self.dav.url_of(dst), "Overwrite": "T"}
         self._do("MOVE", src, 201, 204, headers=headers)
 
@@ -258,7 +269,8 @@ class DavFS(AbstractedFS):  # type: ignore[misc]
         except DavRefusedError as exc:
             raise _refused(exc) from exc
         if b" 200 " not in answer.body:
-            raise FilesystemError("The server did not accept the modification time")
+            why = "out of range" if b"out of range" in answer.body else "not accepted"
+            raise FilesystemError(f"The modification time is {why}")
 
     def mkstemp(self, *args: Any, **kwargs: Any) -> Any:
         raise FilesystemError("STOU is not supported")

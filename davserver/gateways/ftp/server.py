@@ -40,7 +40,11 @@ def _handler_class(settings: Settings, client: InProcessClient) -> type[Any]:
         )
     base: type[Any] = GatewayTLSHandler if tls.enabled else GatewayFTPHandler
     attrs: dict[str, Any] = {
-        "authorizer": DavAuthorizer(client, allow_plain_login=ftp.allow_plain_login),
+        "authorizer": DavAuthorizer(
+            client,
+            allow_plain_login=ftp.allow_plain_login,
+            max_put_bytes=settings.limits.max_put_bytes,
+        ),
         "abstracted_fs": DavFS,
         "banner": "davsync FTP gateway ready.",
         "auth_failed_timeout": ftp.login_failure_delay_s,

@@ -20,6 +20,7 @@ import errno
 import hashlib
 import queue
 import threading
+import weakref
 from typing import Final
 
 from pyftpdlib.filesystems import FilesystemError
@@ -55,12 +56,17 @@ def session_path(dav: DavSession, target: str) -> str:
 
 _BUSY_WAIT_S: Final = 30.0
 _busy_guard = threading.Lock()
-_busy: dict[str, threading.RLock] = {}
+_busy: weakref.WeakValueDictionary[str, threading.RLock] = weakref.WeakValueDictionary()
+"""The upload lock of each target in use; a lock nobody holds or waits for is dropped (a
+gateway receiving new names every hour would otherwise keep one per name forever)."""
 
 
 def _target_lock(session: str) -> threading.RLock:
     with _busy_guard:
-        return _busy.setdefault(session, threading.RLock())
+        lock = _busy.get(session)
+        if lock is None:
+            lock = _busy[session] = threading.RLock()
+        return lock
 
 
 def _settled(dav: DavSession, target: str) -> None:
@@ -232,22 +238,33 @@ class StagedUpload:
         dav.expect(dav.request("MKCOL", self._session + "/"), "MKCOL", 201)
 
     def _stage_current_version(self) -> None:
+        """APPE: stage the stored file as the first chunks, each at most one PUT's worth
+        (``max_put_bytes``, which bounds a transfer, not the file), then the new bytes follow.
+        """
         current = self._dav.entry(self.name)
         if current is None or current.is_dir or current.size == 0:
             return
-        answer = self._dav.download(self.name)
-        try:
-            stream = ChunkStream(body_chunks(answer))
-            put = self._dav.request(
-                "PUT",
-                f"{self._session}/1",
-                body=stream,  # type: ignore[arg-type]  # read() is all the server uses
-                length=current.size,
-            )
-        finally:
-            answer.close()
-        self._dav.expect(put, "PUT", 201, 204)
-        self._next, self.staged = 2, current.size
+        step = self._dav.max_put_bytes or current.size
+        number, offset = 1, 0
+        while offset < current.size:
+            length = min(step, current.size - offset)
+            answer = self._dav.download(self.name, offset)
+            try:
+                stream = ChunkStream(body_chunks(answer))
+                put = self._dav.request(
+                    "PUT",
+                    f"{self._session}/{number}",
+                    body=stream,  # type: ignore[arg-type]  # read() is all the server uses
+                    length=length,
+                )
+            finally:
+                answer.close()
+            self._dav.expect(put, "PUT", 201, 204)
+            number, offset = number + 1, offset + length
+        after = self._dav.entry(self.name)
+        if after is None or after.etag != current.etag:
+            raise DavRefusedError(409, "The file changed while it was being appended to")
+        self._next, self.staged = number, current.size
 
     def seek(self, offset: int) -> None:
         """REST: only the exact size already staged can be resumed."""

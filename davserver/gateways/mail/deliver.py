@@ -128,6 +128,5 @@ class Deliverer:
 
 
 def _said(answer: Response) -> str:
-    text = answer.body[:300].decode("utf-8", "replace").strip()
-    detail = f" ({text})" if text and not text.startswith("<") else ""
-    return f"HTTP {answer.status} {answer.reason}{detail}"
+    text = answer.explanation()
+    return f"HTTP {answer.status} {answer.reason}" + (f" ({text})" if text else "")

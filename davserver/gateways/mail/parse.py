@@ -4,11 +4,14 @@ Contract of ``parse_message``:
 - the MIME tree is bounded before and while it is parsed (``Limits``: parts, nesting depth);
   too complex -> ``MessageRefusedError`` 552, malformed (any defect the parser reports, bad
   base64, missing boundaries) -> ``MessageRefusedError`` 554; nothing has been stored then;
-- a leaf part with a file name (or ``Content-Disposition: attachment``) is an attachment;
+- a leaf part with a file name (or ``Content-Disposition: attachment``) is an attachment
+  (RFC 2231 and RFC 2047 encoded names are decoded, then cut to their last segment);
   text parts without a name (the message text) are ignored; archives are stored as they are,
   never expanded;
 - ``NAME.sha256`` parts whose NAME is another attachment of the message are not stored: their
   first word is that attachment's declared SHA-256;
+- two whole files of the same name in one message -> ``MessageRefusedError`` 550 (one would
+  silently replace the other);
 - a top-level ``message/partial`` (RFC 2046) is returned as a ``Fragment``; the message it is
   part of is parsed with ``parse_message`` again once all fragments are there.
 """
@@ -18,6 +21,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from email import errors, policy
+from email.header import decode_header, make_header
 from email.message import Message
 from email.parser import BytesHeaderParser, BytesParser
 from urllib.parse import unquote
@@ -143,7 +147,7 @@ def parse_message(raw: bytes, limits: Limits) -> ParsedMessage:
         raise MessageRefusedError(552, "5.3.4 Message too complex (nesting)") from None
     except (errors.MessageError, ValueError) as exc:
         raise malformed(type(exc).__name__) from exc
-    return ParsedMessage(message_id, receipt_id, attachments=_pair_sidecars(attachments))
+    return ParsedMessage(message_id, receipt_id, attachments=_unique(_pair_sidecars(attachments)))
 
 
 def _prescan(raw: bytes, limits: Limits) -> None:
@@ -234,7 +238,7 @@ def _attachment(part: Message, name: str | None, index: int) -> Attachment:
         # percent-encoded, possibly folded: white space is never part of the value
         rel = safe_relative_path(unquote("".join(str(path_header).split())))
     else:
-        base = (name or f"attachment-{index}").replace("\\", "/").rsplit("/", 1)[-1]
+        base = _decoded(name or f"attachment-{index}").replace("\\", "/").rsplit("/", 1)[-1]
         rel = safe_relative_path(base)
     md5 = part.get("Content-MD5")
     return Attachment(
@@ -243,6 +247,17 @@ def _attachment(part: Message, name: str | None, index: int) -> Attachment:
         content_md5=str(md5).strip() if md5 else None,
         piece=_piece(part),
     )
+
+
+def _decoded(name: str) -> str:
+    """A file name with RFC 2047 encoded words (``=?UTF-8?B?...?=``, how many mail programs
+    send non-ASCII names) decoded; unchanged when there are none or they cannot be read."""
+    if "=?" not in name:
+        return name
+    try:
+        return str(make_header(decode_header(name)))
+    except (errors.HeaderParseError, LookupError, UnicodeDecodeError, ValueError):
+        return name
 
 
 def _piece(part: Message) -> Piece | None:
@@ -261,6 +276,19 @@ def _piece(part: Message) -> Piece | None:
     if not sha and number == total:
         raise malformed(f"the last piece needs a {SHA256_HEADER} of the whole file")
     return Piece(match.group(1), number, total, sha.lower() or None)
+
+
+def _unique(found: list[Attachment]) -> list[Attachment]:
+    """``found``, or 550 when two whole files would land on the same name: the second would
+    silently replace the first, and which one the sender meant to keep is unknown."""
+    seen: set[str] = set()
+    for item in found:
+        if item.piece is not None:
+            continue  # a piece sent twice replaces its first copy (reassemble)
+        if item.name in seen:
+            raise refused(f"two attachments named {item.name!r} (a name may be sent only once)")
+        seen.add(item.name)
+    return found
 
 
 def _pair_sidecars(found: list[Attachment]) -> list[Attachment]:

@@ -45,9 +45,17 @@ _REPLY_MAX = 400
 
 
 class MessageProcessor:
-    """Turns messages into stored files for the settings' folders, staging under ``state``."""
+    """Turns messages into stored files for the settings' folders, staging under ``state``
+    (never into the server's last ``reserve_bytes`` of disk)."""
 
-    def __init__(self, deliverer: Deliverer, settings: SmtpGatewaySettings, state: Path) -> None:
+    def __init__(
+        self,
+        deliverer: Deliverer,
+        settings: SmtpGatewaySettings,
+        state: Path,
+        *,
+        reserve_bytes: int = 0,
+    ) -> None:
         self.deliverer = deliverer
         self.settings = settings
         self.limits = Limits(settings.max_parts, settings.max_depth)
@@ -55,6 +63,7 @@ class MessageProcessor:
             state / "pieces",
             max_pieces=settings.max_parts_per_file,
             expiry_s=settings.staging_expiry_s,
+            reserve_bytes=reserve_bytes,
         )
         self.assembly = state / "assembly"
 

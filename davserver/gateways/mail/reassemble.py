@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from davserver.gateways.mail.parse import MessageRefusedError, refused
+from providers.local.space import SpaceGuard
 
 _COPY_CHUNK = 1024 * 1024
 _LOCK_STRIPES = 64
@@ -48,12 +49,16 @@ class Progress:
 
 
 class PieceStore:
-    """Staged pieces below ``root``; at most ``max_pieces`` per file."""
+    """Staged pieces below ``root``; at most ``max_pieces`` per file; a piece that would eat
+    into the last ``reserve_bytes`` of the disk is refused (452, the sender retries later)."""
 
-    def __init__(self, root: Path, *, max_pieces: int, expiry_s: float) -> None:
+    def __init__(
+        self, root: Path, *, max_pieces: int, expiry_s: float, reserve_bytes: int = 0
+    ) -> None:
         self.root = root
         self.max_pieces = max_pieces
         self.expiry_s = expiry_s
+        self.reserve_bytes = reserve_bytes
         self._locks = tuple(threading.Lock() for _ in range(_LOCK_STRIPES))
 
     def folder(self, user: str, key: str) -> Path:
@@ -82,26 +87,34 @@ class PieceStore:
         must ``total`` and the whole file's ``sha256`` where more than one piece declares them.
 
         Call with ``locked(folder)`` held. Raises ``MessageRefusedError`` for a piece that does not
-        fit (number out of range, too many pieces, different file).
+        fit (number out of range, also beyond a total an earlier piece declared, too many
+        pieces, different file; 452 when the disk has no room above the reserve); pieces
+        staged beyond the total are not counted.
         """
         if number < 1 or number > self.max_pieces or (total is not None and number > total):
             raise refused(f"piece {number} out of range")
         if total is not None and total > self.max_pieces:
             raise MessageRefusedError(552, f"5.3.4 More than {self.max_pieces} pieces for one file")
         folder.mkdir(parents=True, exist_ok=True)
+        if SpaceGuard(folder, self.reserve_bytes).available() < len(data):
+            raise MessageRefusedError(452, "4.3.1 Insufficient storage for the piece; try later")
         stored = self._read_meta(folder)
         if stored is not None and stored["meta"] != meta:
             raise refused("piece does not belong to the file staged under this id")
         known = total if total is not None else (stored or {}).get("total")
         if stored is not None and total is not None and stored.get("total") not in (None, total):
             raise refused("piece declares a different number of pieces than earlier ones")
+        if known is not None and number > known:
+            raise refused(f"piece {number} out of range (the file has {known} pieces)")
         digest = sha256 or (stored or {}).get("sha256")
         if stored is not None and sha256 and stored.get("sha256") not in (None, sha256):
             raise refused("piece declares a different SHA-256 of the file than earlier ones")
         self._write_atomic(folder / f"piece-{number:06d}", data)
         record = {"meta": meta, "total": known, "sha256": digest, "updated": time.time()}
         self._write_atomic(folder / "meta.json", json.dumps(record).encode())
-        have = len(list(folder.glob("piece-*[0-9]")))
+        numbers = [int(p.name.removeprefix("piece-")) for p in folder.glob("piece-*[0-9]")]
+        # A piece staged before the total was known may lie beyond it: it is not counted.
+        have = sum(1 for n in numbers if known is None or n <= known)
         return Progress(folder, have, known, digest)
 
     def assemble(self, progress: Progress, target: Path) -> tuple[int, str]:

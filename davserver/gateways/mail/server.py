@@ -9,6 +9,7 @@ until ``stop()``. Policy:
   gateway is no relay; any recipient is accepted after AUTH, the files always go to the
   authenticated user's area;
 - a message over ``max_message_bytes`` gets 552 (aiosmtpd's ``data_size_limit``);
+- more than ``max_connections`` open sessions: the next connection gets 421 and is closed;
 - each message is processed in a worker thread (``MessageProcessor``), its outcome is the
   reply at the end of DATA.
 """
@@ -68,8 +69,66 @@ class MailHandler:
         )
 
 
+TOO_MANY = b"421 4.7.0 Too many connections; try again later\r\n"
+
+
+class ConnectionSlots:
+    """How many SMTP sessions are open, against a cap (used on the listener's loop only)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.open = 0
+
+
+class CappedSMTP(SMTP):
+    """aiosmtpd's SMTP protocol that answers ``421`` and closes when ``slots`` is full:
+    without a cap, idle connections (no login needed) pile up until the process runs out
+    of file descriptors, which would stop the HTTP server in the same process too."""
+
+    def __init__(self, handler: Any, *, slots: ConnectionSlots, **kwargs: Any) -> None:
+        super().__init__(handler, **kwargs)
+        self._slots = slots
+        self._counted = False
+        self._refused = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if not self._counted and not self._refused:  # STARTTLS calls this again: count once
+            if self._slots.open >= self._slots.limit:
+                self._refused = True
+                assert isinstance(transport, asyncio.WriteTransport)
+                transport.write(TOO_MANY)
+                transport.close()
+                return
+            self._slots.open += 1
+            self._counted = True
+        super().connection_made(transport)
+
+    def data_received(self, data: bytes) -> None:
+        if not self._refused:
+            super().data_received(data)
+
+    def eof_received(self) -> bool | None:
+        return False if self._refused else super().eof_received()
+
+    def connection_lost(self, error: Exception | None) -> None:
+        if self._refused:
+            return
+        if self._counted:
+            self._counted = False
+            self._slots.open -= 1
+        super().connection_lost(error)
+
+
 class FreePortController(Controller):
-    """aiosmtpd's threaded controller, able to bind port 0 (the chosen port is kept)."""
+    """aiosmtpd's threaded controller, able to bind port 0 (the chosen port is kept), whose
+    sessions share ``slots`` (no cap when None)."""
+
+    slots: ConnectionSlots | None = None
+
+    def factory(self) -> SMTP:
+        if self.slots is None:
+            return SMTP(self.handler, **self.SMTP_kwargs)
+        return CappedSMTP(self.handler, slots=self.slots, **self.SMTP_kwargs)
 
     def _create_server(self) -> Awaitable[asyncio.AbstractServer]:
         async def bind() -> asyncio.AbstractServer:
@@ -102,7 +161,9 @@ class MailGateway:
             )
         client = InProcessClient(wsgi, host=http_host, port=http_port)
         deliverer = Deliverer(client)
-        self.processor = MessageProcessor(deliverer, cfg, settings.state_path / "mail")
+        self.processor = MessageProcessor(
+            deliverer, cfg, settings.state_path / "mail", reserve_bytes=settings.reserve_bytes
+        )
         self.processor.clear_assembly()
         tls = _tls_context(settings) if settings.tls.enabled else None
         self.controller = FreePortController(
@@ -118,6 +179,7 @@ class MailGateway:
             data_size_limit=cfg.max_message_bytes,
             timeout=SESSION_TIMEOUT_S,
         )
+        self.controller.slots = ConnectionSlots(cfg.max_connections)
 
     @property
     def address(self) -> tuple[str, int]:
