@@ -74,6 +74,17 @@ def db_int(value: int) -> int:
     return value - (1 << 64) if value >= (1 << 63) else value
 
 
+_NS_MIN, _NS_MAX = -(1 << 63), (1 << 63) - 1
+
+
+def db_ns(value: int) -> int:
+    """A time in nanoseconds as recorded: clamped to SQLite's signed 64-bit range (before
+    1677 or after 2262 a file system such as ext4 can keep times that do not fit). Only
+    compared, never reported: two far times recorded alike still differ in ``ctime_ns``,
+    which the kernel sets to the present whenever a time changes."""
+    return _NS_MIN if value < _NS_MIN else _NS_MAX if value > _NS_MAX else value
+
+
 @dataclass(frozen=True, slots=True)
 class Row:
     """One metadata row.
@@ -109,8 +120,8 @@ class Row:
             is_dir=stat_module.S_ISDIR(st.st_mode),
             inode=db_int(st.st_ino),
             size=st.st_size,
-            mtime_ns=st.st_mtime_ns,
-            ctime_ns=st.st_ctime_ns,
+            mtime_ns=db_ns(st.st_mtime_ns),
+            ctime_ns=db_ns(st.st_ctime_ns),
             digests=digests,
             hash_etag=hash_etag and digests is not None,
             file_id=file_id,
@@ -122,8 +133,8 @@ class Row:
             not self.is_dir
             and self.inode == db_int(st.st_ino)
             and self.size == st.st_size
-            and self.mtime_ns == st.st_mtime_ns
-            and self.ctime_ns == st.st_ctime_ns
+            and self.mtime_ns == db_ns(st.st_mtime_ns)
+            and self.ctime_ns == db_ns(st.st_ctime_ns)
         )
 
     def with_stat(self, st: os.stat_result, path: str | None = None) -> Row:
@@ -134,8 +145,8 @@ class Row:
             path=self.path if path is None else path,
             inode=db_int(st.st_ino),
             size=st.st_size,
-            mtime_ns=st.st_mtime_ns,
-            ctime_ns=st.st_ctime_ns,
+            mtime_ns=db_ns(st.st_mtime_ns),
+            ctime_ns=db_ns(st.st_ctime_ns),
         )
 
     def _params(self) -> tuple[object, ...]:

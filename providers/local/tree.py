@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from stat import S_ISDIR
 
 from providers.local.fsview import FsView, is_dir
-from providers.local.metadata import MetadataStore, Row, db_int
+from providers.local.metadata import MetadataStore, Row, db_int, db_ns
 from providers.paths import parent_of
 
 _COLUMNS = "path, inode, version, size, seen_mtime_ns"
@@ -50,7 +50,7 @@ class FolderState:
 
     def in_sync(self, st: os.stat_result) -> bool:
         """True if the directory ``st`` has not changed membership since it was counted."""
-        return self.describes(st) and self.seen_mtime_ns == st.st_mtime_ns
+        return self.describes(st) and self.seen_mtime_ns == db_ns(st.st_mtime_ns)
 
     @property
     def etag(self) -> str:
@@ -159,7 +159,7 @@ class FolderTree:
         version = time.time_ns()
         if old is not None:
             version = max(version, old.version + 1)
-        state = FolderState(path, db_int(st.st_ino), version, size, st.st_mtime_ns)
+        state = FolderState(path, db_int(st.st_ino), version, size, db_ns(st.st_mtime_ns))
         self._meta.connection().execute(
             f"INSERT OR REPLACE INTO local_folders ({_COLUMNS}) VALUES (?,?,?,?,?)",
             (state.path, state.inode, state.version, state.size, state.seen_mtime_ns),
@@ -189,12 +189,13 @@ class FolderTree:
 
     def _dir_mtime(self, folder: str) -> int | None:
         """The directory mtime of ``folder`` (one ``lstat``; the callers hold the folder's
-        path and only compare the value), None if it is not a directory."""
+        path and only compare the value; as recorded, see ``db_ns``), None if it is not a
+        directory."""
         try:
             st = os.lstat(self._view.full(folder))
         except OSError:
             return None
-        return st.st_mtime_ns if is_dir(st) else None
+        return db_ns(st.st_mtime_ns) if is_dir(st) else None
 
     def materialize(self, path: str, st: os.stat_result) -> FolderState:
         """Measure collection ``path`` and every collection below it by walking the tree,
