@@ -133,9 +133,9 @@ def _decide(
         )
     if f.digests is None:
         return ActionKind.WAIT, Reason.WAITING, "not hashed yet"
-    r = remote.files.get(f.path)
+    r = remote.file(f.path)
     if r is None:
-        if f.path in remote.dirs:
+        if remote.has_dir(f.path):
             return ActionKind.SKIP, Reason.CONFLICT, "a folder of that name exists on the server"
         return ActionKind.UPLOAD, Reason.NEW, ""
     if r.size != f.size:

@@ -10,6 +10,7 @@ import sqlite3
 import subprocess
 import threading
 import time
+import unicodedata
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -95,6 +96,31 @@ def test_mixed_tree_syncs_verified_and_second_run_sends_nothing(
         str(tmp_path / "state"),
     )
     assert human.code == 0 and "nothing transferred" in human.stderr
+
+
+def test_nfd_named_file_is_sent_once_and_verifies(
+    sync: Sync, target: str, alice_http: httpx.Client, tmp_path: Path
+) -> None:
+    """A name written in NFD (as macOS writes it) is stored by the server in NFC: the next
+    run must find it there and send nothing, and verify must find it too."""
+    nfd_folder = unicodedata.normalize("NFD", "Messungen-Größe")
+    nfd_name = unicodedata.normalize("NFD", "café-Ærø.csv")
+    rel = f"{nfd_folder}/{nfd_name}"
+    assert rel != unicodedata.normalize("NFC", rel)
+    src = tmp_path / "src"
+    write_tree(src, {rel: b"a,b\n1,2\n"})
+    first = sync(src, target)
+    assert first.code == 0, first.stderr + first.stdout
+    assert _sent(first) == [rel]
+    inv = remote_inventory(alice_http, target)
+    assert set(inv) == {unicodedata.normalize("NFC", rel)}
+    second = sync(src, target)
+    assert second.code == 0, second.stderr + second.stdout
+    assert _sent(second) == [], "the NFD-named file was sent again"
+    assert second.summary()["files"]["unchanged"] == 1
+    checked = sync(src, target, command="verify")
+    assert checked.code == 0, checked.stderr + checked.stdout
+    assert json.loads(checked.stdout)["counts"] == {"OK": 1}
 
 
 def test_plan_lists_reasons_and_writes_nothing(
