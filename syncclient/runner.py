@@ -50,6 +50,7 @@ from syncclient.transfer.retry import RetryPolicy, call_with_retry
 from syncclient.transports import (
     AuthError,
     ServerInfo,
+    StatusError,
     TransportError,
     UnreachableError,
     WrongURLError,
@@ -64,6 +65,7 @@ from syncclient.units import parse_duration, parse_size
 from syncclient.winnames import WindowsNames
 
 T = TypeVar("T")
+INSUFFICIENT_STORAGE = 507
 
 
 class ExitCode(IntEnum):
@@ -84,7 +86,8 @@ EXIT_CODES: dict[ExitCode, str] = {
     ExitCode.USAGE: "usage or configuration error: bad flag, config key or URL (also a URL "
     "that is not a folder of the server), unreadable password file",
     ExitCode.PARTIAL: "some files could not be sent (the others are verified)",
-    ExitCode.UNREACHABLE: "server unreachable after the retries, TLS problem, or login refused",
+    ExitCode.UNREACHABLE: "server unreachable or failing (5xx, out of space) after the retries, "
+    "TLS problem, or login refused",
     ExitCode.VERIFY: "a file's server hash differed from the local hash after re-sending",
     ExitCode.SOURCE: "the source folder is missing or unreadable",
     ExitCode.BACKLOG: "budget, window, pause or signal ended the run with a backlog left "
@@ -452,7 +455,7 @@ def _exit_code(
     if fatal and isinstance(fatal[0], WrongURLError):
         return ExitCode.USAGE, "the target URL is not a folder files can be sent to"
     if fatal:
-        return ExitCode.UNREACHABLE, "server unreachable or credentials refused"
+        return ExitCode.UNREACHABLE, _fatal_reason(fatal[0])
     if Outcome.VERIFY_FAILED in outcomes:
         return ExitCode.VERIFY, "a file's server hash did not match after re-sending"
     if Outcome.FAILED in outcomes:
@@ -470,6 +473,18 @@ def _exit_code(
     if Outcome.SENT in outcomes:
         return ExitCode.OK, "all files sent; those marked sent are not verified (no receipt)"
     return ExitCode.OK, "all files verified"
+
+
+def _fatal_reason(exc: TransportError) -> str:
+    """What stopped the queue, in words an operator can act on (the error follows it)."""
+    if isinstance(exc, StatusError):
+        if exc.status == INSUFFICIENT_STORAGE:
+            return (
+                "the server has no room for the files (HTTP 507): its operator must free space "
+                "or raise the quota; the next run resumes"
+            )
+        return f"the server kept failing (HTTP {exc.status}) after the retries"
+    return "server unreachable or credentials refused"
 
 
 def _result_fields(

@@ -33,6 +33,12 @@ def unavailable(retry_after: int) -> Fault:
     return lambda req: Response("busy", 503, headers={"Retry-After": str(retry_after)})
 
 
+def full(req: Request) -> Response:
+    """Answer 507 Insufficient Storage (the server's disk or quota is full)."""
+    req.get_data()
+    return Response("not enough free space", 507, content_type="text/plain")
+
+
 @dataclass
 class FakeDav:
     """In-memory files below ``/dav/`` with fault injection.

@@ -12,7 +12,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 
 from tests.syncclient.conftest import ClientResult, run_client, write_tree
-from tests.syncclient.fakedav import FakeDav, drop, unavailable
+from tests.syncclient.fakedav import FakeDav, drop, full, unavailable
 
 pytestmark = pytest.mark.integration
 
@@ -53,6 +53,20 @@ def test_503_with_retry_after_is_honoured(tmp_path: Path, fake: FakeDav) -> None
     retries = [e for e in r.events() if e["event"] == "retry"]
     assert len(retries) == 2 and "503" in retries[0]["error"]
     assert r.summary()["files"]["verified"] == 1
+
+
+def test_server_out_of_space_says_so(tmp_path: Path, fake: FakeDav) -> None:
+    """A 507 that outlasts the retries stops the run with a reason naming the full server,
+    not an unreachable one or refused credentials."""
+    write_tree(tmp_path / "src", {"a.bin": b"A" * 5000, "b.bin": b"B" * 5000})
+    fake.faults["PUT"] = [full] * 4
+    r = _sync(tmp_path, fake, "--retries", "2")
+    assert r.code == 3, r.stderr + r.stdout
+    reason = r.summary()["exit_reason"]
+    assert "no room" in reason and "507" in reason and "free space" in reason, reason
+    assert "unreachable" not in reason and "credentials" not in reason, reason
+    assert fake.files == {}
+    assert [s for _, _, s in fake.puts()] == [507, 507], "the queue goes on after a full server"
 
 
 def test_dropped_connections_are_retried(tmp_path: Path, fake: FakeDav) -> None:
