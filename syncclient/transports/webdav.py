@@ -10,7 +10,8 @@ Network behaviour: HTTP/1.1 keep-alive with a pooled connection per parallel tra
 ``Expect: 100-continue``, HTTPS_PROXY/NO_PROXY honoured (``trust_env``), the OS trust store
 unless a CA bundle is configured. Read and write timeouts are the stall timeout: a
 connection that moves no byte for that long fails with StalledError and is retried on a new
-connection. Basic auth is used over HTTPS, Digest over plain HTTP (unless told otherwise).
+connection; so does an answer that trickles in at under ``MIN_BYTES_PER_STALL`` bytes per
+stall timeout. Basic auth is used over HTTPS, Digest over plain HTTP (unless told otherwise).
 
 Failures a new user hits first are named with their fix (``diagnose``): an untrusted
 certificate (``--ca-bundle``), ``http://`` to a TLS port, a URL that is not a folder of the
@@ -62,6 +63,10 @@ PROPFIND_BODY = (
     b"<oc:checksums/></d:prop></d:propfind>"
 )
 MAX_FOLDERS = 1_000_000
+MIN_BYTES_PER_STALL = 1024
+"""A response body must bring at least this many bytes per stall timeout (or end): a peer
+that trickles a byte now and then never trips the read timeout and would hold a run (and
+a signal to stop it) forever."""
 _FILES_URL = re.compile(r"^(?P<prefix>.*)/dav/files/(?P<user>[^/]+)/")
 
 
@@ -137,6 +142,33 @@ def _etag(value: str | None) -> str | None:
     return value.removeprefix("W/").strip('"')
 
 
+class TrickleError(httpx.ReadTimeout):
+    """A response body arrived slower than ``MIN_BYTES_PER_STALL`` per stall timeout."""
+
+
+class _TrickleGuard(httpx.SyncByteStream):
+    """A response body that raises TrickleError when a stall window (``window`` seconds)
+    brings fewer than ``MIN_BYTES_PER_STALL`` bytes."""
+
+    def __init__(self, inner: httpx.SyncByteStream, window: float) -> None:
+        self._inner = inner
+        self._window = window
+
+    def __iter__(self) -> Iterator[bytes]:
+        started, got = time.monotonic(), 0
+        for chunk in self._inner:
+            got += len(chunk)
+            now = time.monotonic()
+            if now - started >= self._window:
+                if got < MIN_BYTES_PER_STALL:
+                    raise TrickleError(f"{got} bytes in {now - started:.0f}s")
+                started, got = now, 0
+            yield chunk
+
+    def close(self) -> None:
+        self._inner.close()
+
+
 class WebDAVTransport:
     """See the module docstring. Thread-safe: one pooled httpx client for all threads."""
 
@@ -161,6 +193,7 @@ class WebDAVTransport:
                 max_keepalive_connections=opts.connections + 2,
             ),
             headers={"User-Agent": USER_AGENT},
+            event_hooks={"response": [self._guard_body]},
         )
         m = _FILES_URL.match(self.base)
         self._uploads = f"{m['prefix']}/dav/uploads/{m['user']}/" if m else None
@@ -175,6 +208,11 @@ class WebDAVTransport:
         """Absolute URL of ``path`` below the collection."""
         return self.base + quote(path, safe="/")
 
+    def _guard_body(self, response: httpx.Response) -> None:
+        """Read every response body through a _TrickleGuard (an httpx response hook)."""
+        if isinstance(response.stream, httpx.SyncByteStream):
+            response.stream = _TrickleGuard(response.stream, self.opts.stall_timeout)
+
     def _session_url(self, session: str) -> str:
         if self._uploads is None:
             raise StatusError(501, "no upload area for this URL")
@@ -187,6 +225,11 @@ class WebDAVTransport:
         except httpx.TimeoutException as exc:
             if isinstance(exc, httpx.ConnectTimeout):
                 raise UnreachableError(f"{what}: connect timed out") from exc
+            if isinstance(exc, TrickleError):
+                raise StalledError(
+                    f"{what}: the server sends its answer too slowly ({exc}; at least "
+                    f"{MIN_BYTES_PER_STALL} bytes per {self.opts.stall_timeout:g}s expected)"
+                ) from exc
             raise StalledError(f"{what}: no progress for {self.opts.stall_timeout:g}s") from exc
         except httpx.ConnectError as exc:
             if diagnose.is_untrusted_certificate(exc):

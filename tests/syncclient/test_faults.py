@@ -12,7 +12,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 
 from tests.syncclient.conftest import ClientResult, run_client, write_tree
-from tests.syncclient.fakedav import FakeDav, drop, full, unavailable
+from tests.syncclient.fakedav import FakeDav, drop, full, trickle, unavailable
 
 pytestmark = pytest.mark.integration
 
@@ -126,3 +126,21 @@ def test_stalled_connection_is_detected_and_retried(tmp_path: Path, fake: FakeDa
     errors = [e["error"] for e in r.events() if e["event"] == "retry"]
     assert errors and "no progress" in errors[0]
     assert fake.files["s.bin"] == b"S" * 10_000
+
+
+def test_trickling_answer_counts_as_stalled(tmp_path: Path, fake: FakeDav) -> None:
+    """A server that sends a byte every tenth of a second never trips the read timeout; the
+    client still gives up on it after the stall timeout instead of hanging for the whole
+    (here 40 s) answer, and retries on a new connection."""
+    import time
+
+    write_tree(tmp_path / "src", {"t.bin": b"T" * 1000})
+    fake.faults["PROPFIND"] = [trickle(40.0)]
+    started = time.monotonic()
+    r = _sync(tmp_path, fake, "--stall-timeout", "2")
+    took = time.monotonic() - started
+    assert r.code == 0, r.stderr + r.stdout
+    assert took < 25, f"the trickling answer held the run for {took:.0f}s"
+    errors = [e["error"] for e in r.events() if e["event"] == "retry"]
+    assert len(errors) == 1 and "too slowly" in errors[0], errors
+    assert fake.files["t.bin"] == b"T" * 1000
