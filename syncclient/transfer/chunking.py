@@ -26,6 +26,9 @@ from syncclient.transfer.body import FileBody
 from syncclient.transports import PutResult, StatusError, Transport
 
 UNSUPPORTED_STATUS = frozenset({403, 404, 405, 409, 501})
+MAX_CHUNKS = 10_000
+"""A session holds at most this many chunks: Nextcloud chunking v2 numbers them 1 to 10000
+(davserver and Nextcloud refuse chunk 10001)."""
 
 
 def _hashes(r: RemoteFile) -> dict[str, str]:
@@ -44,6 +47,13 @@ class ChunkPlan:
     n: int
     offset: int
     size: int
+
+
+def chunk_size_for(total: int, chunk_size: int) -> int:
+    """The chunk size for a ``total``-byte file: ``chunk_size``, or the smallest size that
+    keeps the file within MAX_CHUNKS chunks (a 200 GiB file with 10 MiB chunks would need
+    20480 and fail at chunk 10001)."""
+    return max(chunk_size, math.ceil(total / MAX_CHUNKS))
 
 
 def chunk_layout(total: int, chunk_size: int) -> list[ChunkPlan]:
@@ -68,7 +78,9 @@ Emit = Callable[..., None]
 class ChunkedUpload:
     """Uploads ``f`` (whose digests are set) via a session. ``call(what, fn)`` runs ``fn``
     with retries; ``body(offset, size)`` makes a throttled, counted body; ``on_present(n)``
-    is told of each chunk an earlier run left on the server (progress counts it at once)."""
+    is told of each chunk an earlier run left on the server (progress counts it at once).
+    ``chunk_size`` is raised where needed to keep the file within MAX_CHUNKS chunks
+    (``chunk_size_for``; the same file gets the same layout in every run)."""
 
     transport: Transport
     journal: Journal
@@ -81,6 +93,9 @@ class ChunkedUpload:
     on_present: Callable[[int], None] = _ignore
     chunks_sent: int = 0
     bytes_resumed: int = 0
+
+    def __post_init__(self) -> None:
+        self.chunk_size = chunk_size_for(self.f.size, self.chunk_size)
 
     def run(self) -> PutResult:
         """Send missing chunks and commit. Raises ChunkingUnsupportedError, FileChangedError,

@@ -43,6 +43,8 @@ class MemoryTransport:
     def session_put(
         self, session: str, n: int, body: Iterable[bytes], length: int, path: str, total: int
     ) -> None:
+        if not 1 <= n <= 10_000:  # as davserver and Nextcloud: chunking v2 numbers 1..10000
+            raise StatusError(400, f"PUT chunk {n}")
         self.sessions[session][n] = b"".join(body)
         self.puts.append(n)
 
@@ -118,6 +120,22 @@ def test_resume_sends_only_missing_chunks(tmp_path: Path) -> None:
     assert t.puts == [1, 2, 3, 4, 5, 6] and up.bytes_resumed == 3000
     assert t.files["big.bin"] == data
     assert journal.session_get("big.bin") is None
+
+
+def test_file_larger_than_ten_thousand_chunks_gets_larger_chunks(tmp_path: Path) -> None:
+    """Chunking v2 numbers chunks 1..10000: a file that needs more chunks of the configured
+    size is sent in larger ones instead of failing at chunk 10001 (after all the others)."""
+    data = hashlib.sha256(b"seed").digest() * (10_000 * 1000 // 32) + b"+" * 1001
+    f = _file(tmp_path, data)
+    t, journal = MemoryTransport(), Journal(tmp_path / "j.sqlite")
+    with pytest.raises(UnreachableError):
+        _upload(tmp_path, t, journal, f, fail_at=5_000_000).run()
+    assert journal.session_get("big.bin") is not None
+    up = _upload(tmp_path, t, journal, f)  # the resume keeps the larger layout
+    up.run()
+    assert t.files["big.bin"] == data
+    assert max(t.puts) <= 10_000 and len(set(t.puts)) == max(t.puts)
+    assert up.bytes_resumed > 0 and not t.aborted
 
 
 def test_changed_file_aborts_the_old_session(tmp_path: Path) -> None:
