@@ -123,6 +123,30 @@ def test_nfd_named_file_is_sent_once_and_verifies(
     assert json.loads(checked.stdout)["counts"] == {"OK": 1}
 
 
+def test_name_that_is_not_utf8_is_skipped_and_the_rest_is_sent(
+    sync: Sync, target: str, alice_http: httpx.Client, tmp_path: Path
+) -> None:
+    """A file or folder whose name is not UTF-8 (Latin-1 from an old instrument or share)
+    is reported as not sendable; it does not stop the other files."""
+    src = tmp_path / "src"
+    write_tree(src, {"good.txt": b"good\n", "sub/fine.txt": b"fine\n"})
+    for raw in (b"Messung-\xe9t\xe9.txt", b"Ordner-\xfc/inner.txt"):
+        path = src / os.fsdecode(raw)
+        path.parent.mkdir(exist_ok=True)
+        path.write_bytes(b"latin-1 name\n")
+        os.utime(path, (time.time() - 3600,) * 2)
+    r = sync(src, target)
+    assert r.code == 0, r.stderr + r.stdout
+    assert sorted(_sent(r)) == ["good.txt", "sub/fine.txt"]
+    assert set(remote_inventory(alice_http, target)) == {"good.txt", "sub/fine.txt"}
+    assert r.summary()["files"]["ignored"] == 2
+    plan = sync(src, target, command="plan")
+    assert plan.code == 0, plan.stderr + plan.stdout
+    skipped = {a["path"]: a for a in json.loads(plan.stdout)["actions"] if a["reason"] == "ignored"}
+    assert set(skipped) == {"Messung-\ufffdt\ufffd.txt", "Ordner-\ufffd"}
+    assert all("not valid UTF-8" in a["detail"] for a in skipped.values())
+
+
 def test_plan_lists_reasons_and_writes_nothing(
     sync: Sync, target: str, alice_http: httpx.Client, tmp_path: Path
 ) -> None:
