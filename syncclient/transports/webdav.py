@@ -68,6 +68,7 @@ MIN_BYTES_PER_STALL = 1024
 that trickles a byte now and then never trips the read timeout and would hold a run (and
 a signal to stop it) forever."""
 _FILES_URL = re.compile(r"^(?P<prefix>.*)/dav/files/(?P<user>[^/]+)/")
+_UPLOADS_PATH = re.compile(r"/dav/uploads(/|$)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -333,6 +334,13 @@ class WebDAVTransport:
         Raises AuthError (401, or 403 on the collection), UnreachableError, StatusError.
         """
         what = f"PROPFIND {self.base}"
+        path = urlsplit(self.base).path
+        if _UPLOADS_PATH.search(path) and not _FILES_URL.match(path):
+            raise WrongURLError(
+                diagnose.not_a_folder(
+                    self.base, self.opts.user, "it is the area of resumable upload sessions"
+                )
+            )
         with self._translated(what):
             resp = self._client.request(
                 "PROPFIND", self.base, headers={"Depth": "0"}, content=PROPFIND_BODY
