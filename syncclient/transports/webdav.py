@@ -11,7 +11,9 @@ Network behaviour: HTTP/1.1 keep-alive with a pooled connection per parallel tra
 unless a CA bundle is configured. Read and write timeouts are the stall timeout: a
 connection that moves no byte for that long fails with StalledError and is retried on a new
 connection; so does an answer that trickles in at under ``MIN_BYTES_PER_STALL`` bytes per
-stall timeout. Basic auth is used over HTTPS, Digest over plain HTTP (unless told otherwise).
+stall timeout. A commit's answer is awaited longer, by the time the server may take to
+assemble the file (``ASSEMBLY_BYTES_PER_S``). Basic auth is used over HTTPS, Digest over
+plain HTTP (unless told otherwise).
 
 Failures a new user hits first are named with their fix (``diagnose``): an untrusted
 certificate (``--ca-bundle``), ``http://`` to a TLS port, a URL that is not a folder of the
@@ -63,6 +65,10 @@ PROPFIND_BODY = (
     b"<oc:checksums/></d:prop></d:propfind>"
 )
 MAX_FOLDERS = 1_000_000
+ASSEMBLY_BYTES_PER_S = 20 * 1024 * 1024
+"""The slowest assembly a commit (``MOVE .file``) waits for: the server answers only once
+the whole file is copied from its chunks, hashed and stored, which for a large file takes
+far longer than the stall timeout (with nothing sent meanwhile)."""
 MIN_BYTES_PER_STALL = 1024
 """A response body must bring at least this many bytes per stall timeout (or end): a peer
 that trickles a byte now and then never trips the read timeout and would hold a run (and
@@ -274,9 +280,21 @@ class WebDAVTransport:
         ok: Iterable[int],
         headers: dict[str, str] | None = None,
         content: bytes | Iterable[bytes] | None = None,
+        read_timeout: float | None = None,
     ) -> httpx.Response:
+        t = self._client.timeout
         with self._translated(what):
-            resp = self._client.request(method, url, headers=headers, content=content)
+            resp = self._client.request(
+                method,
+                url,
+                headers=headers,
+                content=content,
+                timeout=httpx.USE_CLIENT_DEFAULT
+                if read_timeout is None
+                else httpx.Timeout(
+                    connect=t.connect, read=read_timeout, write=t.write, pool=t.pool
+                ),
+            )
         if resp.status_code in ok:
             return resp
         raise self._status_error(resp, what)
@@ -624,7 +642,9 @@ class WebDAVTransport:
     def session_commit(
         self, session: str, path: str, total: int, sha1: str, mtime: int
     ) -> PutResult:
-        """MOVE ``<session>/.file`` onto the destination (201/204)."""
+        """MOVE ``<session>/.file`` onto the destination (201/204). The answer is awaited
+        for the stall timeout plus the time the server may take to assemble ``total`` bytes
+        (``ASSEMBLY_BYTES_PER_S``)."""
         url = f"{self._session_url(session)}/.file"
         headers = {
             "Destination": self.url_of(path),
@@ -633,7 +653,10 @@ class WebDAVTransport:
             "X-OC-Mtime": str(mtime),
             "Overwrite": "T",
         }
-        resp = self._request("MOVE", url, f"MOVE {url}", (200, 201, 204), headers)
+        wait = self.opts.stall_timeout + total / ASSEMBLY_BYTES_PER_S
+        resp = self._request(
+            "MOVE", url, f"MOVE {url}", (200, 201, 204), headers, read_timeout=wait
+        )
         return _put_result(resp)
 
     def session_abort(self, session: str) -> None:

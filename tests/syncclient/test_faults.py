@@ -144,3 +144,32 @@ def test_trickling_answer_counts_as_stalled(tmp_path: Path, fake: FakeDav) -> No
     errors = [e["error"] for e in r.events() if e["event"] == "retry"]
     assert len(errors) == 1 and "too slowly" in errors[0], errors
     assert fake.files["t.bin"] == b"T" * 1000
+
+
+def test_commit_of_a_large_file_waits_for_the_assembly(httpserver: HTTPServer) -> None:
+    """The server answers a commit (MOVE .file) only once the file is assembled, longer than
+    the stall timeout for a large file: the client waits for it instead of calling it
+    stalled, retrying into 423 Locked while the first MOVE still runs, and giving up."""
+    import time
+
+    from werkzeug import Request, Response
+
+    from syncclient.transports import StalledError
+    from syncclient.transports.webdav import WebDAVOptions, WebDAVTransport
+
+    def assemble(req: Request) -> Response:
+        time.sleep(2.5)
+        return Response("", 201, headers={"OC-Checksum": "SHA1:" + "ab" * 20})
+
+    httpserver.expect_request(
+        "/remote.php/dav/uploads/alice/s1/.file", method="MOVE"
+    ).respond_with_handler(assemble)
+    base = httpserver.url_for("/remote.php/dav/files/alice/t/")
+    t = WebDAVTransport(WebDAVOptions(base, stall_timeout=1.0))
+    try:
+        done = t.session_commit("s1", "big.bin", 200 * 1024 * 1024, "ab" * 20, 0)
+        assert done.hashes == {"sha1": "ab" * 20}
+        with pytest.raises(StalledError):  # a small file's commit still stalls as before
+            t.session_commit("s1", "small.bin", 1000, "ab" * 20, 0)
+    finally:
+        t.close()
