@@ -5,7 +5,9 @@ chunk the server acknowledges is journaled at once, so a client killed at any po
 the session on its next run. On resume the server's own chunk listing decides what is
 already there (a chunk acknowledged just before the kill counts even if its journal line
 was lost); only missing or short chunks are sent again. A session whose file changed
-(size, mtime or SHA-1) is aborted and a new one started. The commit (``MOVE .file``)
+(size or SHA-1) is aborted and a new one started; a file that was only touched (same
+content, new mtime) or a changed chunk size setting keeps its session, which goes on with
+the chunk size it was started with. The commit (``MOVE .file``)
 declares the whole file's SHA-1, so the server refuses anything but exactly the bytes that
 were hashed before sending.
 """
@@ -128,11 +130,8 @@ class ChunkedUpload:
         assert f.digests is not None
         row = self.journal.session_get(f.path)
         if row is not None:
-            same = (row.size, row.mtime_ns, row.sha1, row.chunk_size) == (
-                f.size,
-                f.mtime_ns,
-                f.digests.sha1,
-                self.chunk_size,
+            same = (row.size, row.sha1) == (f.size, f.digests.sha1) and (
+                chunk_size_for(row.size, row.chunk_size) == row.chunk_size
             )
             if same:
                 present = self.call(
@@ -140,6 +139,7 @@ class ChunkedUpload:
                     lambda: self.transport.session_chunks(row.session_url),
                 )
                 if isinstance(present, dict):
+                    self.chunk_size = row.chunk_size  # the layout the session began with
                     return row.session_url, present
             else:
                 self._abort(row.session_url)

@@ -151,6 +151,28 @@ def test_changed_file_aborts_the_old_session(tmp_path: Path) -> None:
     assert t.files["big.bin"] == b"b" * 2600
 
 
+def test_touched_file_or_new_chunk_size_resumes_the_session(tmp_path: Path) -> None:
+    """Same content with a new mtime (a touch), and a changed chunk size setting, resume
+    the session with the chunks already on the server instead of starting from zero."""
+    import dataclasses
+    import os
+
+    data = bytes(range(256)) * 20  # 5120 bytes: 6 chunks of 1000
+    f = _file(tmp_path, data)
+    t, journal = MemoryTransport(), Journal(tmp_path / "j.sqlite")
+    with pytest.raises(UnreachableError):
+        _upload(tmp_path, t, journal, f, fail_at=3500).run()
+    assert t.puts == [1, 2, 3]
+    os.utime(tmp_path / f.path, ns=(f.mtime_ns + 10**9, f.mtime_ns + 10**9))
+    touched = dataclasses.replace(f, mtime_ns=f.mtime_ns + 10**9)
+    up = _upload(tmp_path, t, journal, touched)
+    up.chunk_size = 2000  # the setting changed between the runs
+    up.run()
+    assert not t.aborted, "the session was thrown away"
+    assert t.puts == [1, 2, 3, 4, 5, 6] and up.bytes_resumed == 3000
+    assert t.files["big.bin"] == data
+
+
 def test_lost_commit_answer_is_confirmed_by_the_servers_hash(tmp_path: Path) -> None:
     data = b"z" * 1500
     f = _file(tmp_path, data)
