@@ -192,6 +192,19 @@ def test_budget_modes() -> None:
     assert not timed.may_start(1) and timed.ended == "time budget reached"
 
 
+def test_cautious_time_budget_counts_the_files_in_flight() -> None:
+    """Files sent in parallel share the link: a file that would finish in time alone does
+    not start when the bytes still in flight leave no time for it."""
+    clock = [0.0]
+    timed = Budget(max_duration=10, cutoff=Cutoff.CAUTIOUS, rate_hint=10.0, clock=lambda: clock[0])
+    assert timed.may_start(60)  # 6 s at 10 B/s
+    assert not timed.may_start(60), "60 B in flight + 60 B need 12 s; 10 s left"
+    assert timed.ended == "time budget too short for the next file"
+    clock[0] = 6.0
+    timed.charge(60)  # the first file is sent: nothing in flight
+    assert timed.may_start(40)  # 4 s of the 4 s left
+
+
 def test_chunk_layout() -> None:
     assert [(c.n, c.offset, c.size) for c in chunk_layout(25, 10)] == [
         (1, 0, 10),
