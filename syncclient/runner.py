@@ -403,10 +403,13 @@ def _execute(
 
 
 def _report_names(plan: Plan, reporter: Reporter) -> None:
-    """One event per file whose name Windows cannot hold (never silently lost)."""
+    """One event per file whose name Windows cannot hold or that clashes with another name
+    on the server (never silently lost)."""
     for a in plan.actions:
         if a.reason is Reason.NAME_INVALID:
             reporter.event("name-invalid", path=a.path, problem=a.detail)
+        elif a.reason is Reason.CONFLICT:
+            reporter.event("conflict", path=a.path, problem=a.detail)
         elif a.warning:
             reporter.event("name-warning", path=a.path, problem=a.warning)
 
@@ -462,6 +465,8 @@ def _exit_code(
         return ExitCode.PARTIAL, "some files failed"
     if any(a.reason is Reason.NAME_INVALID for a in plan.actions):
         return ExitCode.PARTIAL, "some files were not sent: names invalid on Windows"
+    if any(a.reason is Reason.CONFLICT for a in plan.actions):
+        return ExitCode.PARTIAL, "some files were not sent: their names clash on the server"
     if Outcome.NOT_STARTED in outcomes or Outcome.STOPPED in outcomes:
         why = budget.ended or (f"interrupted ({signals[0]})" if signals else "stopped")
         return ExitCode.BACKLOG, f"{why}; backlog left for the next run"
@@ -503,6 +508,7 @@ def _result_fields(
             "ignored": counts.get("ignored", 0),
             "name_invalid": counts.get("name-invalid", 0),
             "name_warning": counts.get("name-warning", 0),
+            "conflict": counts.get("conflict", 0),
         },
         "names": [
             {"path": a.path, "action": a.kind.value, "problem": a.warning or a.detail}

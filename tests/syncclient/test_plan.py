@@ -90,6 +90,21 @@ def test_every_reason() -> None:
     ]
 
 
+def test_names_equal_in_nfc_are_a_conflict() -> None:
+    """The server stores names in NFC: two local names that differ only in Unicode form
+    (a folder too) would be one file there, so neither is sent."""
+    nfc, nfd = "caf\u00e9.txt", "cafe\u0301.txt"
+    loc = local(
+        lf(nfc), lf(nfd), lf("d\u00e9j\u00e0/x.csv"), lf("de\u0301ja\u0300/x.csv"), lf("ok.txt")
+    )
+    p = make_plan(loc, remote(), JournalView(), RuleSet([]), NOW)
+    got = {a.path: (a.kind.value, a.reason.value) for a in p.actions}
+    assert got.pop("ok.txt") == ("upload", "new")
+    assert set(got.values()) == {("skip", "conflict")} and len(got) == 4
+    detail = next(a.detail for a in p.actions if a.path == nfd)
+    assert repr(nfc) in detail and "rename one" in detail
+
+
 def test_server_without_hash_uses_the_journal() -> None:
     loc = local(lf("a"), lf("b"), lf("c"))
     rem = remote(rf("a", d=None, etag="e1"), rf("b", d=None, etag="e2"), rf("c", d=None))

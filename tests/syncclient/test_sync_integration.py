@@ -147,6 +147,26 @@ def test_name_that_is_not_utf8_is_skipped_and_the_rest_is_sent(
     assert all("not valid UTF-8" in a["detail"] for a in skipped.values())
 
 
+def test_two_names_one_on_the_server_are_not_sent_nor_deleted(
+    sync: Sync, target: str, alice_http: httpx.Client, tmp_path: Path
+) -> None:
+    """café.txt in NFC and in NFD are two files here and one name on the server: sending
+    both kept only the second there, and the delete post-action then removed both copies
+    of the first. Neither is sent nor deleted; the run says why (exit 2)."""
+    nfc = unicodedata.normalize("NFC", "café.txt")
+    nfd = unicodedata.normalize("NFD", "café.txt")
+    src = tmp_path / "src"
+    write_tree(src, {nfc: b"the NFC one\n", nfd: b"the NFD one, longer\n", "ok.txt": b"ok\n"})
+    r = sync(src, target, "--post-action", "delete")
+    assert r.code == 2, r.stderr + r.stdout
+    assert _sent(r) == ["ok.txt"]
+    assert sorted(e["path"] for e in r.events() if e["event"] == "conflict") == sorted([nfc, nfd])
+    assert (src / nfc).read_bytes() == b"the NFC one\n"
+    assert (src / nfd).read_bytes() == b"the NFD one, longer\n"
+    assert set(remote_inventory(alice_http, target)) == {"ok.txt"}
+    assert "clash" in r.summary()["exit_reason"]
+
+
 def test_plan_lists_reasons_and_writes_nothing(
     sync: Sync, target: str, alice_http: httpx.Client, tmp_path: Path
 ) -> None:
