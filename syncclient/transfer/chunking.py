@@ -7,9 +7,10 @@ already there (a chunk acknowledged just before the kill counts even if its jour
 was lost); only missing or short chunks are sent again. A session whose file changed
 (size or SHA-1) is aborted and a new one started; a file that was only touched (same
 content, new mtime) or a changed chunk size setting keeps its session, which goes on with
-the chunk size it was started with. The commit (``MOVE .file``)
-declares the whole file's SHA-1, so the server refuses anything but exactly the bytes that
-were hashed before sending.
+the chunk size it was started with. A commit refused for a reason that may pass (a busy,
+full or failing server) keeps the session; only a refusal of its content aborts it. The
+commit (``MOVE .file``) declares the whole file's SHA-1, so the server refuses anything
+but exactly the bytes that were hashed before sending.
 """
 
 from __future__ import annotations
@@ -192,9 +193,10 @@ class ChunkedUpload:
                 remote = self.transport.stat(f.path)
                 if remote is not None and remote.hash_matches(f.digests):
                     return PutResult(remote.etag, _hashes(remote))
-            self._abort(session)
-            self.journal.session_drop(f.path)
-            raise
+            if not exc.transient:  # e.g. a checksum mismatch: these chunks will not do
+                self._abort(session)
+                self.journal.session_drop(f.path)
+            raise  # a busy, full or failing server: the next commit may succeed
         assert isinstance(result, PutResult)
         return result
 

@@ -30,6 +30,7 @@ class MemoryTransport:
         self.aborted: list[str] = []
         self.lose_commit_answer = False
         self.refuse_sessions = False
+        self.commit_faults: list[StatusError] = []
 
     def session_create(self, session: str, path: str, total: int) -> None:
         if self.refuse_sessions:
@@ -51,6 +52,8 @@ class MemoryTransport:
     def session_commit(
         self, session: str, path: str, total: int, sha1: str, mtime: int
     ) -> PutResult:
+        if self.commit_faults:
+            raise self.commit_faults.pop(0)
         if session not in self.sessions:
             raise StatusError(404, "MOVE")
         data = b"".join(v for _, v in sorted(self.sessions.pop(session).items()))
@@ -171,6 +174,27 @@ def test_touched_file_or_new_chunk_size_resumes_the_session(tmp_path: Path) -> N
     assert not t.aborted, "the session was thrown away"
     assert t.puts == [1, 2, 3, 4, 5, 6] and up.bytes_resumed == 3000
     assert t.files["big.bin"] == data
+
+
+@pytest.mark.parametrize("status", [503, 507, 500])
+def test_commit_refused_for_a_passing_reason_keeps_the_session(tmp_path: Path, status: int) -> None:
+    """A commit that meets a busy, full or failing server keeps the chunks: the next run
+    commits them without sending any again. A refused checksum still starts over."""
+    data = bytes(range(256)) * 20
+    f = _file(tmp_path, data)
+    t, journal = MemoryTransport(), Journal(tmp_path / "j.sqlite")
+    t.commit_faults = [StatusError(status, "MOVE")]
+    with pytest.raises(StatusError):
+        _upload(tmp_path, t, journal, f).run()
+    assert not t.aborted and journal.session_get("big.bin") is not None
+    again = _upload(tmp_path, t, journal, f)
+    again.run()
+    assert t.puts == [1, 2, 3, 4, 5, 6], "chunks were sent twice"
+    assert again.bytes_resumed == len(data) and t.files["big.bin"] == data
+    t.commit_faults = [StatusError(400, "MOVE")]  # checksum mismatch
+    with pytest.raises(StatusError):
+        _upload(tmp_path, t, journal, f).run()
+    assert len(t.aborted) == 1 and journal.session_get("big.bin") is None
 
 
 def test_lost_commit_answer_is_confirmed_by_the_servers_hash(tmp_path: Path) -> None:
