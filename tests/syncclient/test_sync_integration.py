@@ -167,6 +167,37 @@ def test_two_names_one_on_the_server_are_not_sent_nor_deleted(
     assert "clash" in r.summary()["exit_reason"]
 
 
+def test_file_rewritten_in_place_with_its_time_restored_is_not_deleted(
+    sync: Sync, target: str, alice_http: httpx.Client, tmp_path: Path
+) -> None:
+    """A file already on the server is rewritten in place (same inode and size) and its
+    mtime restored, so the hash cache still says "as sent". The delete post-action must
+    not remove it on the strength of that stale hash; the next run sends the new content."""
+    src = tmp_path / "src"
+    write_tree(src, {"scan.dat": b"first version\n"})
+    first = sync(src, target)
+    assert first.code == 0 and _sent(first) == ["scan.dat"], first.stderr + first.stdout
+    path = src / "scan.dat"
+    before = path.stat()
+    with path.open("r+b") as fh:
+        fh.write(b"NEW!!")
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = path.stat()
+    assert (after.st_ino, after.st_size, after.st_mtime_ns) == (
+        before.st_ino,
+        before.st_size,
+        before.st_mtime_ns,
+    )
+    second = sync(src, target, "--post-action", "delete")
+    assert path.read_bytes() == b"NEW!! version\n", "deleted although never sent"
+    assert second.code == 9, second.stderr + second.stdout
+    third = sync(src, target, "--post-action", "delete")
+    assert third.code == 0, third.stderr + third.stdout
+    assert _sent(third) == ["scan.dat"] and not path.exists()
+    inv = remote_inventory(alice_http, target)
+    assert inv["scan.dat"]["sha256"] == hashlib.sha256(b"NEW!! version\n").hexdigest()
+
+
 def test_plan_lists_reasons_and_writes_nothing(
     sync: Sync, target: str, alice_http: httpx.Client, tmp_path: Path
 ) -> None:
