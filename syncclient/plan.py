@@ -14,7 +14,8 @@ Decisions per local file, in this order:
 4. two local files whose paths are one name on the server (the same letters in another
    Unicode form, NFC and NFD: the server stores names in NFC) are both skipped as
    ``conflict`` (sending both would leave only the second, and a post-action would delete
-   the first); a folder of that name on the server is a ``conflict`` too;
+   the first); a folder of that name on the server, or a file where its folder goes, is a
+   ``conflict`` too;
    no such file on the server -> upload (``new``); another size -> ``changed-size``;
    another hash -> ``changed-hash``; the same hash -> ``unchanged``. When the server reports
    no hash, the journal's record of an earlier verified upload of the same content counts;
@@ -146,6 +147,13 @@ def _decide(
     if r is None:
         if remote.has_dir(f.path):
             return ActionKind.SKIP, Reason.CONFLICT, "a folder of that name exists on the server"
+        blocker = _file_in_the_way(f.path, remote)
+        if blocker:
+            return (
+                ActionKind.SKIP,
+                Reason.CONFLICT,
+                f"the server has a file {blocker!r} where this file's folder goes",
+            )
         return ActionKind.UPLOAD, Reason.NEW, ""
     if r.size != f.size:
         return ActionKind.UPLOAD, Reason.CHANGED_SIZE, f"server has {r.size} bytes"
@@ -163,6 +171,16 @@ def _decide(
     if not same:
         return ActionKind.UPLOAD, Reason.CHANGED_HASH, ""
     return _post_or_unchanged(f, rule, journal, now)
+
+
+def _file_in_the_way(path: str, remote: RemoteInventory) -> str:
+    """The folder of ``path`` (or one above it) that is a file on the server, or ``""``."""
+    parent = posixpath.dirname(path)
+    while parent:
+        if remote.file(parent) is not None:
+            return parent
+        parent = posixpath.dirname(parent)
+    return ""
 
 
 def _normalization_clashes(paths: Iterable[str]) -> dict[str, str]:
