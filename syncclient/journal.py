@@ -135,6 +135,12 @@ class Journal:
             gone = [(p,) for p in known if p not in present]
             db.executemany("DELETE FROM hash_cache WHERE path=?", gone)
 
+    def cache_forget(self, path: str) -> None:
+        """Drop the hash-cache row of ``path`` (its digests proved stale): the next scan
+        hashes the file again."""
+        with self._tx() as db:
+            db.execute("DELETE FROM hash_cache WHERE path=?", (path,))
+
     # verified uploads ---------------------------------------------------------------------
 
     def view(self) -> JournalView:

@@ -5,6 +5,7 @@ Paths are always relative, ``/``-separated and without a leading slash (``sub/a.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -98,6 +99,21 @@ class RemoteInventory:
     dirs: frozenset[str] = frozenset()
     method: ListingMethod = ListingMethod.INVENTORY
     exists: bool = True
+
+    def file(self, path: str) -> RemoteFile | None:
+        """The server's file for the local ``path``: under that name, else under its NFC
+        form (a server that normalises names, as davserver does, lists a name sent as NFD
+        in NFC; without this lookup such a file would be "new" on every run)."""
+        found = self.files.get(path)
+        if found is None and not path.isascii():
+            found = self.files.get(unicodedata.normalize("NFC", path))
+        return found
+
+    def has_dir(self, path: str) -> bool:
+        """Whether the server has a folder ``path`` (exactly, or in NFC form)."""
+        return path in self.dirs or (
+            not path.isascii() and unicodedata.normalize("NFC", path) in self.dirs
+        )
 
 
 @dataclass(frozen=True, slots=True)

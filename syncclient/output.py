@@ -337,6 +337,7 @@ def _human(name: str, f: dict[str, Any], verbosity: int) -> str | None:
         "post-failed": "post-action failed for {path}: {error}",
         "name-warning": "name warning (sent anyway): {path}: {problem}",
         "name-invalid": "NOT SENT (name invalid on Windows): {path}: {problem}",
+        "conflict": "NOT SENT (name clash on the server): {path}: {problem}",
     }
     verbose = {
         "verified": "sent    {path}  ({human_size}, {method}, verified by {verified_by})",

@@ -11,7 +11,12 @@ Decisions per local file, in this order:
 2. a file the scan could not open is ``locked`` (waits, retried next run);
 3. a file neither stable for its rule's ``stable_seconds`` nor marked ready waits
    (``waiting-for-stability``);
-4. no such file on the server -> upload (``new``); another size -> ``changed-size``;
+4. two local files whose paths are one name on the server (the same letters in another
+   Unicode form, NFC and NFD: the server stores names in NFC) are both skipped as
+   ``conflict`` (sending both would leave only the second, and a post-action would delete
+   the first); a folder of that name on the server, or a file where its folder goes, is a
+   ``conflict`` too;
+   no such file on the server -> upload (``new``); another size -> ``changed-size``;
    another hash -> ``changed-hash``; the same hash -> ``unchanged``. When the server reports
    no hash, the journal's record of an earlier verified upload of the same content counts;
    otherwise the file is re-sent (``changed-hash``, "server reports no hash");
@@ -28,6 +33,7 @@ from __future__ import annotations
 
 import functools
 import posixpath
+import unicodedata
 from collections import defaultdict
 from collections.abc import Collection, Iterable
 from dataclasses import replace
@@ -66,6 +72,7 @@ def make_plan(
     skips = [Action(ActionKind.SKIP, i.path, Reason.IGNORED, detail=i.rule) for i in local.ignored]
     markers = _marker_paths(local, rules)
     names = {} if windows_names is WindowsNames.OFF else name_problems(local.files)
+    clashes = _normalization_clashes(local.files)
     waits: list[Action] = []
     posts: list[Action] = []
     candidates: list[tuple[LocalFile, Rule, Reason, str]] = []
@@ -78,6 +85,9 @@ def make_plan(
         rule = rules.rule_for(path)
         if path in names and windows_names is WindowsNames.SKIP:
             skips.append(_action(ActionKind.SKIP, f, Reason.NAME_INVALID, rule, names[path]))
+            continue
+        if path in clashes:
+            skips.append(_action(ActionKind.SKIP, f, Reason.CONFLICT, rule, clashes[path]))
             continue
         live.append((f, rule))
         decided = _decide(f, rule, local, remote, journal, now)
@@ -133,10 +143,17 @@ def _decide(
         )
     if f.digests is None:
         return ActionKind.WAIT, Reason.WAITING, "not hashed yet"
-    r = remote.files.get(f.path)
+    r = remote.file(f.path)
     if r is None:
-        if f.path in remote.dirs:
+        if remote.has_dir(f.path):
             return ActionKind.SKIP, Reason.CONFLICT, "a folder of that name exists on the server"
+        blocker = _file_in_the_way(f.path, remote)
+        if blocker:
+            return (
+                ActionKind.SKIP,
+                Reason.CONFLICT,
+                f"the server has a file {blocker!r} where this file's folder goes",
+            )
         return ActionKind.UPLOAD, Reason.NEW, ""
     if r.size != f.size:
         return ActionKind.UPLOAD, Reason.CHANGED_SIZE, f"server has {r.size} bytes"
@@ -154,6 +171,35 @@ def _decide(
     if not same:
         return ActionKind.UPLOAD, Reason.CHANGED_HASH, ""
     return _post_or_unchanged(f, rule, journal, now)
+
+
+def _file_in_the_way(path: str, remote: RemoteInventory) -> str:
+    """The folder of ``path`` (or one above it) that is a file on the server, or ``""``."""
+    parent = posixpath.dirname(path)
+    while parent:
+        if remote.file(parent) is not None:
+            return parent
+        parent = posixpath.dirname(parent)
+    return ""
+
+
+def _normalization_clashes(paths: Iterable[str]) -> dict[str, str]:
+    """Paths that are one name on the server with another local path (equal in NFC),
+    each with the sentence that says so."""
+    groups: dict[str, list[str]] = defaultdict(list)
+    for path in paths:
+        if not path.isascii():
+            groups[unicodedata.normalize("NFC", path)].append(path)
+    out: dict[str, str] = {}
+    for same in groups.values():
+        if len(same) > 1:
+            for path in same:
+                others = ", ".join(repr(p) for p in sorted(same) if p != path)
+                out[path] = (
+                    f"one name on the server with {others} (the same letters in another "
+                    "Unicode form); rename one of them"
+                )
+    return out
 
 
 def _post_or_unchanged(

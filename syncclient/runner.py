@@ -50,6 +50,7 @@ from syncclient.transfer.retry import RetryPolicy, call_with_retry
 from syncclient.transports import (
     AuthError,
     ServerInfo,
+    StatusError,
     TransportError,
     UnreachableError,
     WrongURLError,
@@ -64,6 +65,7 @@ from syncclient.units import parse_duration, parse_size
 from syncclient.winnames import WindowsNames
 
 T = TypeVar("T")
+INSUFFICIENT_STORAGE = 507
 
 
 class ExitCode(IntEnum):
@@ -84,7 +86,8 @@ EXIT_CODES: dict[ExitCode, str] = {
     ExitCode.USAGE: "usage or configuration error: bad flag, config key or URL (also a URL "
     "that is not a folder of the server), unreadable password file",
     ExitCode.PARTIAL: "some files could not be sent (the others are verified)",
-    ExitCode.UNREACHABLE: "server unreachable after the retries, TLS problem, or login refused",
+    ExitCode.UNREACHABLE: "server unreachable or failing (5xx, out of space) after the retries, "
+    "TLS problem, or login refused",
     ExitCode.VERIFY: "a file's server hash differed from the local hash after re-sending",
     ExitCode.SOURCE: "the source folder is missing or unreadable",
     ExitCode.BACKLOG: "budget, window, pause or signal ended the run with a backlog left "
@@ -400,10 +403,13 @@ def _execute(
 
 
 def _report_names(plan: Plan, reporter: Reporter) -> None:
-    """One event per file whose name Windows cannot hold (never silently lost)."""
+    """One event per file whose name Windows cannot hold or that clashes with another name
+    on the server (never silently lost)."""
     for a in plan.actions:
         if a.reason is Reason.NAME_INVALID:
             reporter.event("name-invalid", path=a.path, problem=a.detail)
+        elif a.reason is Reason.CONFLICT:
+            reporter.event("conflict", path=a.path, problem=a.detail)
         elif a.warning:
             reporter.event("name-warning", path=a.path, problem=a.warning)
 
@@ -452,13 +458,15 @@ def _exit_code(
     if fatal and isinstance(fatal[0], WrongURLError):
         return ExitCode.USAGE, "the target URL is not a folder files can be sent to"
     if fatal:
-        return ExitCode.UNREACHABLE, "server unreachable or credentials refused"
+        return ExitCode.UNREACHABLE, _fatal_reason(fatal[0])
     if Outcome.VERIFY_FAILED in outcomes:
         return ExitCode.VERIFY, "a file's server hash did not match after re-sending"
     if Outcome.FAILED in outcomes:
         return ExitCode.PARTIAL, "some files failed"
     if any(a.reason is Reason.NAME_INVALID for a in plan.actions):
         return ExitCode.PARTIAL, "some files were not sent: names invalid on Windows"
+    if any(a.reason is Reason.CONFLICT for a in plan.actions):
+        return ExitCode.PARTIAL, "some files were not sent: their names clash on the server"
     if Outcome.NOT_STARTED in outcomes or Outcome.STOPPED in outcomes:
         why = budget.ended or (f"interrupted ({signals[0]})" if signals else "stopped")
         return ExitCode.BACKLOG, f"{why}; backlog left for the next run"
@@ -470,6 +478,18 @@ def _exit_code(
     if Outcome.SENT in outcomes:
         return ExitCode.OK, "all files sent; those marked sent are not verified (no receipt)"
     return ExitCode.OK, "all files verified"
+
+
+def _fatal_reason(exc: TransportError) -> str:
+    """What stopped the queue, in words an operator can act on (the error follows it)."""
+    if isinstance(exc, StatusError):
+        if exc.status == INSUFFICIENT_STORAGE:
+            return (
+                "the server has no room for the files (HTTP 507): its operator must free space "
+                "or raise the quota; the next run resumes"
+            )
+        return f"the server kept failing (HTTP {exc.status}) after the retries"
+    return "server unreachable or credentials refused"
 
 
 def _result_fields(
@@ -488,6 +508,7 @@ def _result_fields(
             "ignored": counts.get("ignored", 0),
             "name_invalid": counts.get("name-invalid", 0),
             "name_warning": counts.get("name-warning", 0),
+            "conflict": counts.get("conflict", 0),
         },
         "names": [
             {"path": a.path, "action": a.kind.value, "problem": a.warning or a.detail}

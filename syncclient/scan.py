@@ -62,6 +62,24 @@ class _Found:
     st: os.stat_result
 
 
+NOT_UTF8 = "name is not valid UTF-8 and cannot be sent; rename it"
+
+
+def _utf8(name: str) -> bool:
+    """Whether a name read from the file system is text (a byte that is not UTF-8 comes
+    back from ``os.scandir`` as a lone surrogate, which no URL, journal or listing holds)."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _printable(rel: str) -> str:
+    """``rel`` with every byte that is not UTF-8 shown as U+FFFD."""
+    return rel.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 def _walk(root: Path, ignore: IgnoreRules) -> tuple[list[_Found], list[IgnoredPath]]:
     found: list[_Found] = []
     ignored: list[IgnoredPath] = []
@@ -77,6 +95,9 @@ def _walk(root: Path, ignore: IgnoreRules) -> tuple[list[_Found], list[IgnoredPa
             continue
         for entry in entries:
             rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
+            if not _utf8(entry.name):
+                ignored.append(IgnoredPath(_printable(rel), NOT_UTF8))
+                continue
             try:
                 is_dir = entry.is_dir(follow_symlinks=False)
                 if is_dir:

@@ -93,7 +93,7 @@ def verify_repository(
     remote = transport.inventory()
     out: list[Check] = []
     for rec in records:
-        r = remote.files.get(rec.path)
+        r = remote.file(rec.path)
         got = server_status(rec, r)
         if got is None:
             if download:

@@ -2,8 +2,9 @@
 
 - ``hard``: stop the moment the budget is spent, mid-file; chunk sessions stay resumable.
 - ``soft``: start no new file once the budget is spent; files in flight finish.
-- ``cautious``: start no file that cannot finish inside the budget, judged by its size and
-  the transfer rate measured so far (or by earlier runs).
+- ``cautious``: start no file that cannot finish inside the budget, judged by its size, the
+  bytes of the files still in flight (they share the link) and the transfer rate measured
+  so far (or by earlier runs).
 """
 
 from __future__ import annotations
@@ -98,7 +99,8 @@ class Budget:
             if self.cutoff is Cutoff.CAUTIOUS and self.max_duration is not None:
                 rate = self.rate()
                 left = self.max_duration - self.elapsed()
-                if rate and size / rate > left:
+                in_flight = max(0, self.reserved - self.wire_bytes)  # started, not yet sent
+                if rate and (in_flight + size) / rate > left:
                     self._end("time budget too short for the next file")
                     return False
             self.reserved += size

@@ -5,9 +5,12 @@ chunk the server acknowledges is journaled at once, so a client killed at any po
 the session on its next run. On resume the server's own chunk listing decides what is
 already there (a chunk acknowledged just before the kill counts even if its journal line
 was lost); only missing or short chunks are sent again. A session whose file changed
-(size, mtime or SHA-1) is aborted and a new one started. The commit (``MOVE .file``)
-declares the whole file's SHA-1, so the server refuses anything but exactly the bytes that
-were hashed before sending.
+(size or SHA-1) is aborted and a new one started; a file that was only touched (same
+content, new mtime) or a changed chunk size setting keeps its session, which goes on with
+the chunk size it was started with. A commit refused for a reason that may pass (a busy,
+full or failing server) keeps the session; only a refusal of its content aborts it. The
+commit (``MOVE .file``) declares the whole file's SHA-1, so the server refuses anything
+but exactly the bytes that were hashed before sending.
 """
 
 from __future__ import annotations
@@ -26,6 +29,9 @@ from syncclient.transfer.body import FileBody
 from syncclient.transports import PutResult, StatusError, Transport
 
 UNSUPPORTED_STATUS = frozenset({403, 404, 405, 409, 501})
+MAX_CHUNKS = 10_000
+"""A session holds at most this many chunks: Nextcloud chunking v2 numbers them 1 to 10000
+(davserver and Nextcloud refuse chunk 10001)."""
 
 
 def _hashes(r: RemoteFile) -> dict[str, str]:
@@ -44,6 +50,13 @@ class ChunkPlan:
     n: int
     offset: int
     size: int
+
+
+def chunk_size_for(total: int, chunk_size: int) -> int:
+    """The chunk size for a ``total``-byte file: ``chunk_size``, or the smallest size that
+    keeps the file within MAX_CHUNKS chunks (a 200 GiB file with 10 MiB chunks would need
+    20480 and fail at chunk 10001)."""
+    return max(chunk_size, math.ceil(total / MAX_CHUNKS))
 
 
 def chunk_layout(total: int, chunk_size: int) -> list[ChunkPlan]:
@@ -68,7 +81,9 @@ Emit = Callable[..., None]
 class ChunkedUpload:
     """Uploads ``f`` (whose digests are set) via a session. ``call(what, fn)`` runs ``fn``
     with retries; ``body(offset, size)`` makes a throttled, counted body; ``on_present(n)``
-    is told of each chunk an earlier run left on the server (progress counts it at once)."""
+    is told of each chunk an earlier run left on the server (progress counts it at once).
+    ``chunk_size`` is raised where needed to keep the file within MAX_CHUNKS chunks
+    (``chunk_size_for``; the same file gets the same layout in every run)."""
 
     transport: Transport
     journal: Journal
@@ -81,6 +96,9 @@ class ChunkedUpload:
     on_present: Callable[[int], None] = _ignore
     chunks_sent: int = 0
     bytes_resumed: int = 0
+
+    def __post_init__(self) -> None:
+        self.chunk_size = chunk_size_for(self.f.size, self.chunk_size)
 
     def run(self) -> PutResult:
         """Send missing chunks and commit. Raises ChunkingUnsupportedError, FileChangedError,
@@ -113,11 +131,8 @@ class ChunkedUpload:
         assert f.digests is not None
         row = self.journal.session_get(f.path)
         if row is not None:
-            same = (row.size, row.mtime_ns, row.sha1, row.chunk_size) == (
-                f.size,
-                f.mtime_ns,
-                f.digests.sha1,
-                self.chunk_size,
+            same = (row.size, row.sha1) == (f.size, f.digests.sha1) and (
+                chunk_size_for(row.size, row.chunk_size) == row.chunk_size
             )
             if same:
                 present = self.call(
@@ -125,6 +140,7 @@ class ChunkedUpload:
                     lambda: self.transport.session_chunks(row.session_url),
                 )
                 if isinstance(present, dict):
+                    self.chunk_size = row.chunk_size  # the layout the session began with
                     return row.session_url, present
             else:
                 self._abort(row.session_url)
@@ -177,9 +193,10 @@ class ChunkedUpload:
                 remote = self.transport.stat(f.path)
                 if remote is not None and remote.hash_matches(f.digests):
                     return PutResult(remote.etag, _hashes(remote))
-            self._abort(session)
-            self.journal.session_drop(f.path)
-            raise
+            if not exc.transient:  # e.g. a checksum mismatch: these chunks will not do
+                self._abort(session)
+                self.journal.session_drop(f.path)
+            raise  # a busy, full or failing server: the next commit may succeed
         assert isinstance(result, PutResult)
         return result
 

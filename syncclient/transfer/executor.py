@@ -33,6 +33,7 @@ from syncclient.model import Action, ActionKind, Digests, LocalFile, Plan, PostA
 from syncclient.output import Reporter, Stats
 from syncclient.post import Manifest, PostActionError, Receipt, apply_post_action, run_hook
 from syncclient.rules import RuleSet
+from syncclient.scan import hash_file
 from syncclient.transfer import FileChangedError, StopRequestedError
 from syncclient.transfer.bandwidth import TokenBucket
 from syncclient.transfer.body import FileBody
@@ -433,10 +434,27 @@ class Executor:
         ctx.reporter.event("post", path=f.path, done=done)
 
     def _post_only(self, action: Action) -> FileResult:
-        """A post-action for a file the server already holds with the same hash."""
+        """A post-action for a file the server already holds with the same hash.
+
+        The file is hashed again first: its hash came from the cache, keyed by size, mtime
+        and inode, which a file rewritten in place with its old size and time restored
+        keeps; such a file is neither deleted nor moved, its cache entry is dropped (the
+        next run hashes and sends it) and it counts as changed."""
         ctx = self.ctx
         f = ctx.files[action.path]
         assert f.digests is not None
+        try:
+            now_sha256 = hash_file(ctx.root / f.path).sha256
+        except OSError as exc:
+            ctx.reporter.event("post-failed", path=f.path, error=f"cannot read it again: {exc}")
+            return FileResult(f.path, Outcome.FAILED, 0, f"local read: {exc}")
+        if now_sha256 != f.digests.sha256:
+            ctx.journal.cache_forget(f.path)
+            error = (
+                "its content changed since it was hashed (same size and time); kept, sent next run"
+            )
+            ctx.reporter.event("post-failed", path=f.path, error=error)
+            return FileResult(f.path, Outcome.CHANGED, f.size, error)
         sent = self._sent.get(f.path)
         url = ctx.url + f.path
         if sent is None or sent.sha256 != f.digests.sha256:

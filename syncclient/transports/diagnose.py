@@ -9,6 +9,7 @@ server's own explanation (429/503 bodies).
 
 from __future__ import annotations
 
+import html
 import re
 import socket
 import ssl
@@ -25,6 +26,7 @@ LOGIN_FIX = (
 )
 MAX_EXPLANATION = 200
 _TAG = re.compile(r"<[^>]+>")
+_PARAGRAPH = re.compile(r"<p\b[^>]*>(.*?)</p>", re.IGNORECASE | re.DOTALL)
 _SPACE = re.compile(r"\s+")
 
 
@@ -150,7 +152,9 @@ def not_a_folder(url: str, user: str | None, why: str) -> str:
 
 
 def server_explanation(content_type: str, body: bytes) -> str:
-    """A short, single-line text a server sent with an error, or ``""``."""
+    """A short, single-line text a server sent with an error, or ``""``. Of an HTML page
+    only its paragraphs count when it has any (an error page's title, heading and footer
+    repeat the status or name the server's software); entities are decoded."""
     if not body:
         return ""
     kind = content_type.split(";", 1)[0].strip().lower()
@@ -165,7 +169,8 @@ def server_explanation(content_type: str, body: bytes) -> str:
         return ""
     text = body[:4096].decode("utf-8", errors="replace")
     if kind != "text/plain":
-        text = _TAG.sub(" ", text)
+        paragraphs = _PARAGRAPH.findall(text) if kind == "text/html" else []
+        text = html.unescape(_TAG.sub(" ", " ".join(paragraphs) if paragraphs else text))
     text = _SPACE.sub(" ", text).strip()
     if len(text) > MAX_EXPLANATION:
         text = text[: MAX_EXPLANATION - 3] + "..."

@@ -10,7 +10,10 @@ Network behaviour: HTTP/1.1 keep-alive with a pooled connection per parallel tra
 ``Expect: 100-continue``, HTTPS_PROXY/NO_PROXY honoured (``trust_env``), the OS trust store
 unless a CA bundle is configured. Read and write timeouts are the stall timeout: a
 connection that moves no byte for that long fails with StalledError and is retried on a new
-connection. Basic auth is used over HTTPS, Digest over plain HTTP (unless told otherwise).
+connection; so does an answer that trickles in at under ``MIN_BYTES_PER_STALL`` bytes per
+stall timeout. A commit's answer is awaited longer, by the time the server may take to
+assemble the file (``ASSEMBLY_BYTES_PER_S``). Basic auth is used over HTTPS, Digest over
+plain HTTP (unless told otherwise).
 
 Failures a new user hits first are named with their fix (``diagnose``): an untrusted
 certificate (``--ca-bundle``), ``http://`` to a TLS port, a URL that is not a folder of the
@@ -62,7 +65,16 @@ PROPFIND_BODY = (
     b"<oc:checksums/></d:prop></d:propfind>"
 )
 MAX_FOLDERS = 1_000_000
+ASSEMBLY_BYTES_PER_S = 20 * 1024 * 1024
+"""The slowest assembly a commit (``MOVE .file``) waits for: the server answers only once
+the whole file is copied from its chunks, hashed and stored, which for a large file takes
+far longer than the stall timeout (with nothing sent meanwhile)."""
+MIN_BYTES_PER_STALL = 1024
+"""A response body must bring at least this many bytes per stall timeout (or end): a peer
+that trickles a byte now and then never trips the read timeout and would hold a run (and
+a signal to stop it) forever."""
 _FILES_URL = re.compile(r"^(?P<prefix>.*)/dav/files/(?P<user>[^/]+)/")
+_UPLOADS_PATH = re.compile(r"/dav/uploads(/|$)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +149,33 @@ def _etag(value: str | None) -> str | None:
     return value.removeprefix("W/").strip('"')
 
 
+class TrickleError(httpx.ReadTimeout):
+    """A response body arrived slower than ``MIN_BYTES_PER_STALL`` per stall timeout."""
+
+
+class _TrickleGuard(httpx.SyncByteStream):
+    """A response body that raises TrickleError when a stall window (``window`` seconds)
+    brings fewer than ``MIN_BYTES_PER_STALL`` bytes."""
+
+    def __init__(self, inner: httpx.SyncByteStream, window: float) -> None:
+        self._inner = inner
+        self._window = window
+
+    def __iter__(self) -> Iterator[bytes]:
+        started, got = time.monotonic(), 0
+        for chunk in self._inner:
+            got += len(chunk)
+            now = time.monotonic()
+            if now - started >= self._window:
+                if got < MIN_BYTES_PER_STALL:
+                    raise TrickleError(f"{got} bytes in {now - started:.0f}s")
+                started, got = now, 0
+            yield chunk
+
+    def close(self) -> None:
+        self._inner.close()
+
+
 class WebDAVTransport:
     """See the module docstring. Thread-safe: one pooled httpx client for all threads."""
 
@@ -161,6 +200,7 @@ class WebDAVTransport:
                 max_keepalive_connections=opts.connections + 2,
             ),
             headers={"User-Agent": USER_AGENT},
+            event_hooks={"response": [self._guard_body]},
         )
         m = _FILES_URL.match(self.base)
         self._uploads = f"{m['prefix']}/dav/uploads/{m['user']}/" if m else None
@@ -175,6 +215,11 @@ class WebDAVTransport:
         """Absolute URL of ``path`` below the collection."""
         return self.base + quote(path, safe="/")
 
+    def _guard_body(self, response: httpx.Response) -> None:
+        """Read every response body through a _TrickleGuard (an httpx response hook)."""
+        if isinstance(response.stream, httpx.SyncByteStream):
+            response.stream = _TrickleGuard(response.stream, self.opts.stall_timeout)
+
     def _session_url(self, session: str) -> str:
         if self._uploads is None:
             raise StatusError(501, "no upload area for this URL")
@@ -187,6 +232,11 @@ class WebDAVTransport:
         except httpx.TimeoutException as exc:
             if isinstance(exc, httpx.ConnectTimeout):
                 raise UnreachableError(f"{what}: connect timed out") from exc
+            if isinstance(exc, TrickleError):
+                raise StalledError(
+                    f"{what}: the server sends its answer too slowly ({exc}; at least "
+                    f"{MIN_BYTES_PER_STALL} bytes per {self.opts.stall_timeout:g}s expected)"
+                ) from exc
             raise StalledError(f"{what}: no progress for {self.opts.stall_timeout:g}s") from exc
         except httpx.ConnectError as exc:
             if diagnose.is_untrusted_certificate(exc):
@@ -230,9 +280,21 @@ class WebDAVTransport:
         ok: Iterable[int],
         headers: dict[str, str] | None = None,
         content: bytes | Iterable[bytes] | None = None,
+        read_timeout: float | None = None,
     ) -> httpx.Response:
+        t = self._client.timeout
         with self._translated(what):
-            resp = self._client.request(method, url, headers=headers, content=content)
+            resp = self._client.request(
+                method,
+                url,
+                headers=headers,
+                content=content,
+                timeout=httpx.USE_CLIENT_DEFAULT
+                if read_timeout is None
+                else httpx.Timeout(
+                    connect=t.connect, read=read_timeout, write=t.write, pool=t.pool
+                ),
+            )
         if resp.status_code in ok:
             return resp
         raise self._status_error(resp, what)
@@ -290,6 +352,13 @@ class WebDAVTransport:
         Raises AuthError (401, or 403 on the collection), UnreachableError, StatusError.
         """
         what = f"PROPFIND {self.base}"
+        path = urlsplit(self.base).path
+        if _UPLOADS_PATH.search(path) and not _FILES_URL.match(path):
+            raise WrongURLError(
+                diagnose.not_a_folder(
+                    self.base, self.opts.user, "it is the area of resumable upload sessions"
+                )
+            )
         with self._translated(what):
             resp = self._client.request(
                 "PROPFIND", self.base, headers={"Depth": "0"}, content=PROPFIND_BODY
@@ -573,7 +642,9 @@ class WebDAVTransport:
     def session_commit(
         self, session: str, path: str, total: int, sha1: str, mtime: int
     ) -> PutResult:
-        """MOVE ``<session>/.file`` onto the destination (201/204)."""
+        """MOVE ``<session>/.file`` onto the destination (201/204). The answer is awaited
+        for the stall timeout plus the time the server may take to assemble ``total`` bytes
+        (``ASSEMBLY_BYTES_PER_S``)."""
         url = f"{self._session_url(session)}/.file"
         headers = {
             "Destination": self.url_of(path),
@@ -582,7 +653,10 @@ class WebDAVTransport:
             "X-OC-Mtime": str(mtime),
             "Overwrite": "T",
         }
-        resp = self._request("MOVE", url, f"MOVE {url}", (200, 201, 204), headers)
+        wait = self.opts.stall_timeout + total / ASSEMBLY_BYTES_PER_S
+        resp = self._request(
+            "MOVE", url, f"MOVE {url}", (200, 201, 204), headers, read_timeout=wait
+        )
         return _put_result(resp)
 
     def session_abort(self, session: str) -> None:

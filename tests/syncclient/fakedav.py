@@ -8,7 +8,7 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from urllib.parse import quote, unquote
 
@@ -31,6 +31,36 @@ def drop(req: Request) -> Response:
 def unavailable(retry_after: int) -> Fault:
     """Answer 503 with Retry-After."""
     return lambda req: Response("busy", 503, headers={"Retry-After": str(retry_after)})
+
+
+def full(req: Request) -> Response:
+    """Answer 507 Insufficient Storage (the server's disk or quota is full)."""
+    req.get_data()
+    return Response("not enough free space", 507, content_type="text/plain")
+
+
+def trickle(seconds: float) -> Fault:
+    """Answer 207 and send the body one byte every tenth of a second for ``seconds``
+    (a peer that never goes quiet long enough to trip a read timeout)."""
+
+    def fault(req: Request) -> Response:
+        req.get_data()
+        count = int(seconds * 10)
+
+        def body() -> Iterator[bytes]:
+            for _ in range(count):
+                time.sleep(0.1)
+                yield b" "
+
+        return Response(
+            body(),
+            207,
+            content_type="application/xml",
+            headers={"Content-Length": str(count)},
+            direct_passthrough=True,
+        )
+
+    return fault
 
 
 @dataclass

@@ -12,7 +12,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 
 from tests.syncclient.conftest import ClientResult, run_client, write_tree
-from tests.syncclient.fakedav import FakeDav, drop, unavailable
+from tests.syncclient.fakedav import FakeDav, drop, full, trickle, unavailable
 
 pytestmark = pytest.mark.integration
 
@@ -53,6 +53,20 @@ def test_503_with_retry_after_is_honoured(tmp_path: Path, fake: FakeDav) -> None
     retries = [e for e in r.events() if e["event"] == "retry"]
     assert len(retries) == 2 and "503" in retries[0]["error"]
     assert r.summary()["files"]["verified"] == 1
+
+
+def test_server_out_of_space_says_so(tmp_path: Path, fake: FakeDav) -> None:
+    """A 507 that outlasts the retries stops the run with a reason naming the full server,
+    not an unreachable one or refused credentials."""
+    write_tree(tmp_path / "src", {"a.bin": b"A" * 5000, "b.bin": b"B" * 5000})
+    fake.faults["PUT"] = [full] * 4
+    r = _sync(tmp_path, fake, "--retries", "2")
+    assert r.code == 3, r.stderr + r.stdout
+    reason = r.summary()["exit_reason"]
+    assert "no room" in reason and "507" in reason and "free space" in reason, reason
+    assert "unreachable" not in reason and "credentials" not in reason, reason
+    assert fake.files == {}
+    assert [s for _, _, s in fake.puts()] == [507, 507], "the queue goes on after a full server"
 
 
 def test_dropped_connections_are_retried(tmp_path: Path, fake: FakeDav) -> None:
@@ -112,3 +126,50 @@ def test_stalled_connection_is_detected_and_retried(tmp_path: Path, fake: FakeDa
     errors = [e["error"] for e in r.events() if e["event"] == "retry"]
     assert errors and "no progress" in errors[0]
     assert fake.files["s.bin"] == b"S" * 10_000
+
+
+def test_trickling_answer_counts_as_stalled(tmp_path: Path, fake: FakeDav) -> None:
+    """A server that sends a byte every tenth of a second never trips the read timeout; the
+    client still gives up on it after the stall timeout instead of hanging for the whole
+    (here 40 s) answer, and retries on a new connection."""
+    import time
+
+    write_tree(tmp_path / "src", {"t.bin": b"T" * 1000})
+    fake.faults["PROPFIND"] = [trickle(40.0)]
+    started = time.monotonic()
+    r = _sync(tmp_path, fake, "--stall-timeout", "2")
+    took = time.monotonic() - started
+    assert r.code == 0, r.stderr + r.stdout
+    assert took < 25, f"the trickling answer held the run for {took:.0f}s"
+    errors = [e["error"] for e in r.events() if e["event"] == "retry"]
+    assert len(errors) == 1 and "too slowly" in errors[0], errors
+    assert fake.files["t.bin"] == b"T" * 1000
+
+
+def test_commit_of_a_large_file_waits_for_the_assembly(httpserver: HTTPServer) -> None:
+    """The server answers a commit (MOVE .file) only once the file is assembled, longer than
+    the stall timeout for a large file: the client waits for it instead of calling it
+    stalled, retrying into 423 Locked while the first MOVE still runs, and giving up."""
+    import time
+
+    from werkzeug import Request, Response
+
+    from syncclient.transports import StalledError
+    from syncclient.transports.webdav import WebDAVOptions, WebDAVTransport
+
+    def assemble(req: Request) -> Response:
+        time.sleep(2.5)
+        return Response("", 201, headers={"OC-Checksum": "SHA1:" + "ab" * 20})
+
+    httpserver.expect_request(
+        "/remote.php/dav/uploads/alice/s1/.file", method="MOVE"
+    ).respond_with_handler(assemble)
+    base = httpserver.url_for("/remote.php/dav/files/alice/t/")
+    t = WebDAVTransport(WebDAVOptions(base, stall_timeout=1.0))
+    try:
+        done = t.session_commit("s1", "big.bin", 200 * 1024 * 1024, "ab" * 20, 0)
+        assert done.hashes == {"sha1": "ab" * 20}
+        with pytest.raises(StalledError):  # a small file's commit still stalls as before
+            t.session_commit("s1", "small.bin", 1000, "ab" * 20, 0)
+    finally:
+        t.close()

@@ -79,6 +79,17 @@ def test_server_root_is_detected_once(server: DavServer, tmp_path: Path) -> None
     assert "HTTP 405" in summary["exit_reason"]
 
 
+def test_upload_area_url_is_a_usage_error(server: DavServer, tmp_path: Path) -> None:
+    """The uploads area (where resumable sessions live) is not a files folder: the run stops
+    before sending, naming the folder URL to use, instead of failing every file."""
+    url = server.url + "remote.php/dav/uploads/alice/"
+    r = _run(tmp_path, url, *_login(tmp_path), "--json")
+    assert r.code == 1, r.stderr + r.stdout
+    reason = r.summary()["exit_reason"]
+    assert "upload sessions" in reason and "/remote.php/dav/files/alice/<folder>/" in reason
+    assert not [e for e in r.events() if e["event"] in ("start", "failed")], "files were sent"
+
+
 def test_nextcloud_legacy_url_is_the_users_home(server: DavServer, tmp_path: Path) -> None:
     """Older Nextcloud clients' /remote.php/webdav/ is the logged-in user's home on davsync."""
     r = _run(tmp_path, server.url + "remote.php/webdav/t/", *_login(tmp_path))

@@ -24,7 +24,7 @@ from syncclient.transfer.bandwidth import TokenBucket
 from syncclient.transfer.budget import Budget, Cutoff
 from syncclient.transfer.chunking import chunk_layout
 from syncclient.transfer.retry import RetryPolicy, call_with_retry
-from syncclient.transports import StatusError, UnreachableError
+from syncclient.transports import StatusError, UnreachableError, diagnose
 from syncclient.transports.webdav import parse_checksums, parse_retry_after
 from syncclient.units import parse_duration, parse_size
 
@@ -192,6 +192,19 @@ def test_budget_modes() -> None:
     assert not timed.may_start(1) and timed.ended == "time budget reached"
 
 
+def test_cautious_time_budget_counts_the_files_in_flight() -> None:
+    """Files sent in parallel share the link: a file that would finish in time alone does
+    not start when the bytes still in flight leave no time for it."""
+    clock = [0.0]
+    timed = Budget(max_duration=10, cutoff=Cutoff.CAUTIOUS, rate_hint=10.0, clock=lambda: clock[0])
+    assert timed.may_start(60)  # 6 s at 10 B/s
+    assert not timed.may_start(60), "60 B in flight + 60 B need 12 s; 10 s left"
+    assert timed.ended == "time budget too short for the next file"
+    clock[0] = 6.0
+    timed.charge(60)  # the first file is sent: nothing in flight
+    assert timed.may_start(40)  # 4 s of the 4 s left
+
+
 def test_chunk_layout() -> None:
     assert [(c.n, c.offset, c.size) for c in chunk_layout(25, 10)] == [
         (1, 0, 10),
@@ -257,3 +270,25 @@ def test_hash_cache_skips_unchanged_files_and_tracks_stability(
     assert third.files["renamed"].digests == first.files["a"].digests
     assert third.files["b"].stable_since == 6000.0  # changed after the scan at 6000
     journal.close()
+
+
+WSGIDAV_423 = b"""<!DOCTYPE HTML PUBLIC '-//W3C//DTD HTML 4.01//EN' 'http://www.w3.org/TR/html4/strict.dtd'>
+<html><head>
+  <meta http-equiv='Content-Type' content='text/html; charset=utf-8'>
+  <title>423 Locked</title>
+</head><body>
+  <h1>423 Locked</h1>
+  <p>423 Locked: upload session &#x27;s1&#x27; is being assembled; MOVE &lt;session&gt;/.file</p>
+<hr/>
+<a href='https://github.com/mar10/wsgidav/'>WsgiDAV/4.4.0</a> - 2026-12-02 00:56:46.527548
+</body></html>"""
+
+
+def test_server_explanation_of_an_html_error_page() -> None:
+    """The explanation of a server's HTML error page is its message, readable: not the
+    title and heading repeating the status, entities, or the software footer."""
+    said = diagnose.server_explanation("text/html; charset=utf-8", WSGIDAV_423)
+    assert said == "423 Locked: upload session 's1' is being assembled; MOVE <session>/.file"
+    page = b"<html><body><h1>Service down</h1>back at 10:00 &amp; later</body></html>"
+    assert diagnose.server_explanation("text/html", page) == "Service down back at 10:00 & later"
+    assert diagnose.server_explanation("text/plain", b"a &amp; b") == "a &amp; b"

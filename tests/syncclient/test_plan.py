@@ -90,6 +90,32 @@ def test_every_reason() -> None:
     ]
 
 
+def test_names_equal_in_nfc_are_a_conflict() -> None:
+    """The server stores names in NFC: two local names that differ only in Unicode form
+    (a folder too) would be one file there, so neither is sent."""
+    nfc, nfd = "caf\u00e9.txt", "cafe\u0301.txt"
+    loc = local(
+        lf(nfc), lf(nfd), lf("d\u00e9j\u00e0/x.csv"), lf("de\u0301ja\u0300/x.csv"), lf("ok.txt")
+    )
+    p = make_plan(loc, remote(), JournalView(), RuleSet([]), NOW)
+    got = {a.path: (a.kind.value, a.reason.value) for a in p.actions}
+    assert got.pop("ok.txt") == ("upload", "new")
+    assert set(got.values()) == {("skip", "conflict")} and len(got) == 4
+    detail = next(a.detail for a in p.actions if a.path == nfd)
+    assert repr(nfc) in detail and "rename one" in detail
+
+
+def test_file_on_the_server_where_a_folder_goes_is_a_conflict() -> None:
+    """A file on the server named like a local folder: the files below it cannot be stored
+    (a chunked upload would send every byte and fail at the commit), so they are skipped."""
+    loc = local(lf("runs/a/x.bin"), lf("runs/b.bin"), lf("ok.txt"))
+    p = make_plan(loc, remote(rf("runs/a")), JournalView(), RuleSet([]), NOW)
+    got = {a.path: (a.kind.value, a.reason.value, a.detail) for a in p.actions}
+    assert got["runs/a/x.bin"][:2] == ("skip", "conflict")
+    assert "'runs/a'" in got["runs/a/x.bin"][2]
+    assert got["runs/b.bin"][:2] == got["ok.txt"][:2] == ("upload", "new")
+
+
 def test_server_without_hash_uses_the_journal() -> None:
     loc = local(lf("a"), lf("b"), lf("c"))
     rem = remote(rf("a", d=None, etag="e1"), rf("b", d=None, etag="e2"), rf("c", d=None))

@@ -10,6 +10,7 @@ import sqlite3
 import subprocess
 import threading
 import time
+import unicodedata
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -95,6 +96,106 @@ def test_mixed_tree_syncs_verified_and_second_run_sends_nothing(
         str(tmp_path / "state"),
     )
     assert human.code == 0 and "nothing transferred" in human.stderr
+
+
+def test_nfd_named_file_is_sent_once_and_verifies(
+    sync: Sync, target: str, alice_http: httpx.Client, tmp_path: Path
+) -> None:
+    """A name written in NFD (as macOS writes it) is stored by the server in NFC: the next
+    run must find it there and send nothing, and verify must find it too."""
+    nfd_folder = unicodedata.normalize("NFD", "Messungen-Größe")
+    nfd_name = unicodedata.normalize("NFD", "café-Ærø.csv")
+    rel = f"{nfd_folder}/{nfd_name}"
+    assert rel != unicodedata.normalize("NFC", rel)
+    src = tmp_path / "src"
+    write_tree(src, {rel: b"a,b\n1,2\n"})
+    first = sync(src, target)
+    assert first.code == 0, first.stderr + first.stdout
+    assert _sent(first) == [rel]
+    inv = remote_inventory(alice_http, target)
+    assert set(inv) == {unicodedata.normalize("NFC", rel)}
+    second = sync(src, target)
+    assert second.code == 0, second.stderr + second.stdout
+    assert _sent(second) == [], "the NFD-named file was sent again"
+    assert second.summary()["files"]["unchanged"] == 1
+    checked = sync(src, target, command="verify")
+    assert checked.code == 0, checked.stderr + checked.stdout
+    assert json.loads(checked.stdout)["counts"] == {"OK": 1}
+
+
+def test_name_that_is_not_utf8_is_skipped_and_the_rest_is_sent(
+    sync: Sync, target: str, alice_http: httpx.Client, tmp_path: Path
+) -> None:
+    """A file or folder whose name is not UTF-8 (Latin-1 from an old instrument or share)
+    is reported as not sendable; it does not stop the other files."""
+    src = tmp_path / "src"
+    write_tree(src, {"good.txt": b"good\n", "sub/fine.txt": b"fine\n"})
+    for raw in (b"Messung-\xe9t\xe9.txt", b"Ordner-\xfc/inner.txt"):
+        path = src / os.fsdecode(raw)
+        path.parent.mkdir(exist_ok=True)
+        path.write_bytes(b"latin-1 name\n")
+        os.utime(path, (time.time() - 3600,) * 2)
+    r = sync(src, target)
+    assert r.code == 0, r.stderr + r.stdout
+    assert sorted(_sent(r)) == ["good.txt", "sub/fine.txt"]
+    assert set(remote_inventory(alice_http, target)) == {"good.txt", "sub/fine.txt"}
+    assert r.summary()["files"]["ignored"] == 2
+    plan = sync(src, target, command="plan")
+    assert plan.code == 0, plan.stderr + plan.stdout
+    skipped = {a["path"]: a for a in json.loads(plan.stdout)["actions"] if a["reason"] == "ignored"}
+    assert set(skipped) == {"Messung-\ufffdt\ufffd.txt", "Ordner-\ufffd"}
+    assert all("not valid UTF-8" in a["detail"] for a in skipped.values())
+
+
+def test_two_names_one_on_the_server_are_not_sent_nor_deleted(
+    sync: Sync, target: str, alice_http: httpx.Client, tmp_path: Path
+) -> None:
+    """café.txt in NFC and in NFD are two files here and one name on the server: sending
+    both kept only the second there, and the delete post-action then removed both copies
+    of the first. Neither is sent nor deleted; the run says why (exit 2)."""
+    nfc = unicodedata.normalize("NFC", "café.txt")
+    nfd = unicodedata.normalize("NFD", "café.txt")
+    src = tmp_path / "src"
+    write_tree(src, {nfc: b"the NFC one\n", nfd: b"the NFD one, longer\n", "ok.txt": b"ok\n"})
+    r = sync(src, target, "--post-action", "delete")
+    assert r.code == 2, r.stderr + r.stdout
+    assert _sent(r) == ["ok.txt"]
+    assert sorted(e["path"] for e in r.events() if e["event"] == "conflict") == sorted([nfc, nfd])
+    assert (src / nfc).read_bytes() == b"the NFC one\n"
+    assert (src / nfd).read_bytes() == b"the NFD one, longer\n"
+    assert set(remote_inventory(alice_http, target)) == {"ok.txt"}
+    assert "clash" in r.summary()["exit_reason"]
+
+
+def test_file_rewritten_in_place_with_its_time_restored_is_not_deleted(
+    sync: Sync, target: str, alice_http: httpx.Client, tmp_path: Path
+) -> None:
+    """A file already on the server is rewritten in place (same inode and size) and its
+    mtime restored, so the hash cache still says "as sent". The delete post-action must
+    not remove it on the strength of that stale hash; the next run sends the new content."""
+    src = tmp_path / "src"
+    write_tree(src, {"scan.dat": b"first version\n"})
+    first = sync(src, target)
+    assert first.code == 0 and _sent(first) == ["scan.dat"], first.stderr + first.stdout
+    path = src / "scan.dat"
+    before = path.stat()
+    with path.open("r+b") as fh:
+        fh.write(b"NEW!!")
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = path.stat()
+    assert (after.st_ino, after.st_size, after.st_mtime_ns) == (
+        before.st_ino,
+        before.st_size,
+        before.st_mtime_ns,
+    )
+    second = sync(src, target, "--post-action", "delete")
+    assert path.read_bytes() == b"NEW!! version\n", "deleted although never sent"
+    assert second.code == 9, second.stderr + second.stdout
+    third = sync(src, target, "--post-action", "delete")
+    assert third.code == 0, third.stderr + third.stdout
+    assert _sent(third) == ["scan.dat"] and not path.exists()
+    inv = remote_inventory(alice_http, target)
+    assert inv["scan.dat"]["sha256"] == hashlib.sha256(b"NEW!! version\n").hexdigest()
 
 
 def test_plan_lists_reasons_and_writes_nothing(
