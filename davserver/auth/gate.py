@@ -13,7 +13,10 @@ For every request that carries ``Authorization: Basic`` or ``Digest`` credential
    (``REMOTE_ADDR``) is locked;
 3. removes an undecodable Basic header (bad base64, not UTF-8, no ``:``), so the
    authenticator answers 401 with a challenge instead of failing with 500;
-4. records the outcome once the response starts: a success when ``HTTPAuthenticator``
+4. answers ``503 Service Unavailable`` with ``Retry-After: 1`` instead of the 401 when the
+   domain controller did not check Basic credentials because too many other password checks
+   were running (``davserver.auth.credential_cache``; not counted as a failure);
+5. records the outcome once the response starts: a success when ``HTTPAuthenticator``
    authenticated the request (``davserver.http.environ.authenticated_user``; recorded only
    when the check in step 2 saw failures of that account from that address, since a success
    only clears those); a failure when the
@@ -44,6 +47,7 @@ from wsgidav.mw.base_mw import BaseMiddleware
 from davserver.auth.domain_controller import (
     ENV_ASSESSED,
     ENV_ATTEMPTED_USER,
+    ENV_CHECKS_BUSY,
     ENV_THROTTLED,
     DavsyncAuthConfig,
     DavsyncDomainController,
@@ -68,6 +72,7 @@ _DIGEST_PARAM_RE = re.compile(r"\b([\w]+)=([^,]*),")
 _DIGEST_PARAM_FIX_RE = re.compile(r'\b([\w]+)=("[^"]*,[^"]*"),')
 
 _BODY_429 = b"Too many failed logins; retry later.\n"
+_BODY_503 = b"Too many logins are being checked; retry shortly.\n"
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +117,10 @@ def parse_authorization(header: str) -> Credentials:
             name = name.replace("\\\\", "\\")
         return Credentials(scheme, name)
     return Credentials(scheme, None)
+
+
+def _discard(data: bytes) -> None:
+    """The ``write`` callable of a response that is replaced."""
 
 
 class ThrottleGate(BaseMiddleware):  # type: ignore[misc]  # untyped base
@@ -196,12 +205,29 @@ class ThrottleGate(BaseMiddleware):  # type: ignore[misc]  # untyped base
             status: str, headers: list[tuple[str, str]], exc_info: OptExcInfo | None = None
         ) -> Callable[[bytes], object]:
             nonlocal recorded
+            if environ.get(ENV_CHECKS_BUSY):
+                return _discard  # no password was checked: the 503 below replaces the 401
             if not recorded:
                 recorded = True
                 self._record(environ, status, creds, addr, assessment)
             return start_response(status, headers, exc_info)
 
-        return self._next(environ, observe)
+        result = self._next(environ, observe)
+        if not environ.get(ENV_CHECKS_BUSY):
+            return result
+        close = getattr(result, "close", None)
+        if close is not None:
+            close()
+        _logger.warning("Answered 503: too many password checks at once (login from %s)", addr)
+        start_response(
+            "503 Service Unavailable",
+            [
+                ("Retry-After", "1"),
+                ("Content-Type", "text/plain; charset=utf-8"),
+                ("Content-Length", str(len(_BODY_503))),
+            ],
+        )
+        return [_BODY_503]
 
     def _next(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         result: Iterable[bytes] = self.next_app(environ, start_response)
