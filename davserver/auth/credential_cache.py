@@ -11,11 +11,12 @@ process takes effect for cached clients within that time.
 wait for its outcome, success or failure (forty uploads of one client starting at once cost
 one argon2 run, not forty that occupy every worker and core for seconds).
 
-At most ``max_checks`` different credentials are checked (or waited for) at once; ``verify``
-raises ``ChecksBusyError`` for further ones without checking. Each argon2 verification takes
-64 MiB and a core for a fifth of a second or more: a password spray from many addresses (each
-under the failed-login throttle) ran one in every worker, so that the server grew by 1 GB and
-a logged-in client waited 10 to 23 s for a worker.
+At most ``max_checks`` different credentials are checked at once and ``max_waiting`` more
+wait for their turn; ``verify`` raises ``ChecksBusyError`` for further ones without
+checking. Each argon2 verification takes 64 MiB and a core for a fifth of a second or more:
+a password spray from many addresses (each under the failed-login throttle) ran one in
+every worker, so that the server grew by 1 GB and a logged-in client waited 10 to 23 s for
+a worker.
 """
 
 from __future__ import annotations
@@ -34,10 +35,13 @@ from davserver.auth.errors import AuthError
 
 DEFAULT_MAX_CHECKS = max(2, min(4, os.cpu_count() or 2))
 """Password checks at once: about one per core (each uses several), at least two."""
+WAITING_PER_CHECK = 1
+"""Different credentials that may wait for a check, per check at once (a burst of logins of
+several users is served, a spray holds only a few workers)."""
 
 
 class ChecksBusyError(AuthError):
-    """``max_checks`` other credentials are being checked; these were not."""
+    """Too many other credentials are being checked or wait; these were not."""
 
 
 @dataclass
@@ -58,6 +62,7 @@ class CredentialCache:
         max_entries: int = 10_000,
         clock: Callable[[], float] = time.monotonic,
         max_checks: int = DEFAULT_MAX_CHECKS,
+        max_waiting: int | None = None,
     ) -> None:
         self._key = secrets.token_bytes(32)
         self._ttl = ttl_s
@@ -65,7 +70,10 @@ class CredentialCache:
         self._clock = clock
         self._entries: OrderedDict[bytes, float] = OrderedDict()
         self._lock = threading.Lock()
-        self._max_checks = max_checks
+        self._admitted = max_checks + (
+            WAITING_PER_CHECK * max_checks if max_waiting is None else max_waiting
+        )
+        self._checks = threading.BoundedSemaphore(max_checks)
         self._inflight: dict[bytes, _Check] = {}
 
     def _digest(self, user: str, password: str) -> bytes:
@@ -98,8 +106,8 @@ class CredentialCache:
         """True if cached, else ``check()`` (remembered when True); concurrent calls with the
         same credentials run ``check`` once and share its outcome.
 
-        Raises ChecksBusyError (``check`` not run) when ``max_checks`` other credentials are
-        being checked.
+        Raises ChecksBusyError (``check`` not run) when ``max_checks + max_waiting`` other
+        credentials are being checked or wait.
         """
         if self.hit(user, password):
             return True
@@ -107,14 +115,15 @@ class CredentialCache:
         with self._lock:
             running = self._inflight.get(key)
             if running is None:
-                if len(self._inflight) >= self._max_checks:
+                if len(self._inflight) >= self._admitted:
                     raise ChecksBusyError("too many password checks at once")
                 running = self._inflight[key] = _Check()
             running.users += 1
         try:
             with running.lock:
                 if running.outcome is None:
-                    running.outcome = check()
+                    with self._checks:
+                        running.outcome = check()
                     if running.outcome:
                         self.remember(user, password)
                 return running.outcome

@@ -66,7 +66,7 @@ def _hold_checks(cache: CredentialCache, users: list[str]) -> tuple[threading.Ev
 
 
 def test_at_most_max_checks_different_credentials_at_once() -> None:
-    cache = CredentialCache(max_checks=2)
+    cache = CredentialCache(max_checks=2, max_waiting=0)
     release, started = _hold_checks(cache, ["u1", "u2"])
     try:
         assert sorted(started) == ["u1", "u2"]
@@ -83,7 +83,7 @@ def test_at_most_max_checks_different_credentials_at_once() -> None:
 
 
 def test_concurrent_identical_credentials_share_a_failure() -> None:
-    cache = CredentialCache(max_checks=1)
+    cache = CredentialCache(max_checks=1, max_waiting=0)
     calls: list[int] = []
     gate = threading.Event()
 
@@ -106,3 +106,22 @@ def test_concurrent_identical_credentials_share_a_failure() -> None:
     assert results == [False] * 8
     assert len(calls) == 1
     assert not cache._inflight
+
+
+def test_waiting_credentials_are_checked_in_turn() -> None:
+    cache = CredentialCache(max_checks=1, max_waiting=1)
+    release, started = _hold_checks(cache, ["u1"])
+    try:
+        results: list[bool] = []
+        waiter = threading.Thread(
+            target=lambda: results.append(cache.verify("u2", "pw", lambda: True))
+        )
+        waiter.start()
+        time.sleep(0.2)
+        assert started == ["u1"] and not results  # u2 waits for the one check at a time
+        with pytest.raises(ChecksBusyError):
+            cache.verify("u3", "pw", lambda: pytest.fail("checked while busy"))
+    finally:
+        release.set()
+    waiter.join(10)
+    assert results == [True]
