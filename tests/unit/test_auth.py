@@ -25,7 +25,7 @@ from davserver.auth import (
     UserStore,
 )
 from davserver.auth.domain_controller import ENV_ATTEMPTED_USER, ENV_THROTTLED
-from davserver.auth.gate import parse_authorization
+from davserver.auth.gate import digest_well_formed, parse_authorization
 
 pytestmark = pytest.mark.unit
 
@@ -599,3 +599,24 @@ def test_throttle_keys_a_long_claimed_name_by_its_digest(tmp_path: Path) -> None
         throttle.record_failure(long_name, "10.2.0.1")
     assert throttle.check(long_name, "10.2.0.1") is not None
     assert throttle.check(long_name + "x", "10.2.0.1") is None  # another name: not locked
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        ' opaque="' + "," * 60_000,  # never closed (quadratic for the parameter expressions)
+        ' a="x" ,b=1',  # something between the closing quote and the comma
+        ' a=x"y',
+        ' a="x"y',
+        " =x",
+        " a",
+    ],
+)
+def test_malformed_digest_headers(params: str) -> None:
+    assert not digest_well_formed(params)
+    assert parse_authorization("Digest" + params).malformed
+
+
+def test_well_formed_digest_headers() -> None:
+    for params in (' username="DOM\\\\bob", uri="/a,b", nc=00000001', "a=1,b=2", ""):
+        assert digest_well_formed(params)
