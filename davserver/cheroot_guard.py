@@ -26,6 +26,8 @@ that on a ``cheroot.wsgi.Server``:
   so that the client reads the answer rather than a reset. ``Expect: 100-continue`` is
   answered when the application first reads the body, not at once; status lines with
   WsgiDAV's ``NNN Status`` placeholder get their real reason phrase.
+- Chunked request bodies are read by ``davserver.chunked_body.BoundedChunkedBody`` instead
+  of cheroot's ``ChunkedRFile``, which held a whole chunk (of any announced size) in memory.
 - ``GuardedHeaderReader``: at most ``max_headers`` header fields (400 beyond); a repeated
   single-valued field that decides framing, routing or identity (``SINGLETONS``) is refused
   with 400 (request smuggling); obsolete line folding and malformed names are refused; header
@@ -51,9 +53,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from cheroot import errors
-from cheroot.server import HeaderReader, HTTPConnection, HTTPRequest
+from cheroot.server import ChunkedRFile, HeaderReader, HTTPConnection, HTTPRequest
 from cheroot.ssl.builtin import BuiltinSSLAdapter
 
+from davserver.chunked_body import BoundedChunkedBody
 from davserver.head_reader import HeadReader, PrefetchReader
 from davserver.http.reasons import status_line
 from davserver.linger import Lingerer
@@ -287,9 +290,23 @@ class GuardedRequest(HTTPRequest):
     it did not read: a response sent before the whole body was read closes the connection
     (with ``Connection: close``), through ``Lingerer`` when a linger is configured."""
 
+    _body_reader: Any  # set by cheroot through ``rfile`` when the body is read
+
     def __init__(self, server: Any, conn: Any, *args: Any, **kwargs: Any) -> None:
         super().__init__(server, conn, *args, **kwargs)
         self.inheaders = _RequestHeaders()
+
+    @property
+    def rfile(self) -> Any:
+        """The request body's reader; cheroot's ``ChunkedRFile`` is replaced by a
+        ``BoundedChunkedBody`` when cheroot sets it (it held whole chunks in memory)."""
+        return self._body_reader
+
+    @rfile.setter
+    def rfile(self, reader: Any) -> None:
+        if isinstance(reader, ChunkedRFile):
+            reader = BoundedChunkedBody(reader.rfile, reader.maxlen)
+        self._body_reader = reader
 
     def parse_request(self) -> None:
         deadlines: HeaderDeadlines | None = getattr(self.server, "davsync_deadlines", None)

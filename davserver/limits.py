@@ -19,7 +19,9 @@ does no I/O beyond the request's own headers and needs no WebDAV knowledge:
   field value invalid and dangerous, and no store of state (PostgreSQL text) can hold it, so
   a lock token in ``If`` or ``Lock-Token`` never reaches a lookup with it.
 - **Framing.** HTTP/1.1 requests need ``Host``; ``Content-Length`` must be plain digits and
-  must not come with ``Transfer-Encoding``. Anything else is 400.
+  must not come with ``Transfer-Encoding``; an HTTP/1.0 request must not carry
+  ``Transfer-Encoding`` (RFC 9112 section 6.1: its framing is faulty; cheroot ignored the
+  chunked body, so a PUT stored an empty file and answered 201). Anything else is 400.
 - **HEAD.** A response to HEAD never carries a body (WsgiDAV's error pages do, which on a
   kept-alive connection would be read as the next response).
 
@@ -172,6 +174,8 @@ class RequestGuard:
             raise RefusedError("malformed Content-Length")
         if length not in (None, "") and environ.get("HTTP_TRANSFER_ENCODING"):
             raise RefusedError("Content-Length and Transfer-Encoding together")
+        if environ.get("HTTP_TRANSFER_ENCODING") and environ.get("SERVER_PROTOCOL") == "HTTP/1.0":
+            raise RefusedError("Transfer-Encoding in an HTTP/1.0 request")
         uri = str(environ.get("REQUEST_URI") or "")
         if uri:
             self._check_path(urlsplit(uri).path if "://" in uri else uri.split("?", 1)[0])

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from wsgidav.dc.base_dc import BaseDomainController
 
-from davserver.auth.credential_cache import CredentialCache
+from davserver.auth.credential_cache import ChecksBusyError, CredentialCache
 from davserver.auth.errors import AuthConfigError
 from davserver.auth.throttle import LoginThrottle
 from davserver.auth.users import UserStore
@@ -57,6 +57,9 @@ CONFIG_KEY = "davsync"
 ENV_ATTEMPTED_USER = "davsync.auth.attempted_user"
 #: Environ key: True when the domain controller refused credentials because of throttling.
 ENV_THROTTLED = "davsync.auth.throttled"
+#: Environ key: True when Basic credentials were not checked because too many other password
+#: checks were running (the gate answers 503 instead of the 401).
+ENV_CHECKS_BUSY = "davsync.auth.checks_busy"
 #: Environ key: the gate's throttle assessment of this request, ``(user, address, Assessment)``;
 #: the controller reuses it for the same user and address instead of asking again.
 ENV_ASSESSED = "davsync.auth.assessed"
@@ -199,14 +202,21 @@ class DavsyncDomainController(BaseDomainController):
     def basic_auth_user(
         self, realm: str, user_name: str, password: str, environ: dict[str, Any]
     ) -> bool:
-        """True if the password is right, Basic is allowed here and nothing is throttled."""
+        """True if the password is right, Basic is allowed here and nothing is throttled.
+
+        False without a check (and ``ENV_CHECKS_BUSY`` set) while too many other credentials
+        are being checked (``CredentialCache``)."""
         if not basic_allowed(self.settings, environ):
             return False
         if self._refuse(realm, user_name, environ):
             return False
-        return self._verified.verify(
-            user_name, password, lambda: self.settings.user_store.verify(user_name, password)
-        )
+        try:
+            return self._verified.verify(
+                user_name, password, lambda: self.settings.user_store.verify(user_name, password)
+            )
+        except ChecksBusyError:
+            environ[ENV_CHECKS_BUSY] = True
+            return False
 
     def supports_http_digest_auth(self) -> bool:
         """Digest is supported (for accounts that have a stored ``HA1``)."""

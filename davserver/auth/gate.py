@@ -11,9 +11,16 @@ For every request that carries ``Authorization: Basic`` or ``Digest`` credential
 2. answers ``429 Too Many Requests`` with ``Retry-After`` (whole seconds) while
    :meth:`LoginThrottle.check` says the account named in the header or the client address
    (``REMOTE_ADDR``) is locked;
-3. removes an undecodable Basic header (bad base64, not UTF-8, no ``:``), so the
-   authenticator answers 401 with a challenge instead of failing with 500;
-4. records the outcome once the response starts: a success when ``HTTPAuthenticator``
+3. removes an undecodable Basic header (bad base64, not UTF-8, no ``:``) and a Digest
+   header that is not a plain list of ``name=token`` / ``name="quoted"`` parameters
+   (``digest_well_formed``), so the authenticator answers 401 with a challenge instead of
+   failing with 500, and never runs its parameter expressions on such a header: they
+   backtrack quadratically on an unclosed quoted value full of commas (one request with a
+   60 KB header held the interpreter for 4 s, every other request waiting);
+4. answers ``503 Service Unavailable`` with ``Retry-After: 1`` instead of the 401 when the
+   domain controller did not check Basic credentials because too many other password checks
+   were running (``davserver.auth.credential_cache``; not counted as a failure);
+5. records the outcome once the response starts: a success when ``HTTPAuthenticator``
    authenticated the request (``davserver.http.environ.authenticated_user``; recorded only
    when the check in step 2 saw failures of that account from that address, since a success
    only clears those); a failure when the
@@ -44,6 +51,7 @@ from wsgidav.mw.base_mw import BaseMiddleware
 from davserver.auth.domain_controller import (
     ENV_ASSESSED,
     ENV_ATTEMPTED_USER,
+    ENV_CHECKS_BUSY,
     ENV_THROTTLED,
     DavsyncAuthConfig,
     DavsyncDomainController,
@@ -67,8 +75,10 @@ _logger = logging.getLogger(__name__)
 _SCHEME_RE = re.compile(r"^([\w]+)")
 _DIGEST_PARAM_RE = re.compile(r"\b([\w]+)=([^,]*),")
 _DIGEST_PARAM_FIX_RE = re.compile(r'\b([\w]+)=("[^"]*,[^"]*"),')
+_PARAM_NAME_RE = re.compile(r"[\w-]+=")
 
 _BODY_429 = b"Too many failed logins; retry later.\n"
+_BODY_503 = b"Too many logins are being checked; retry shortly.\n"
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +88,8 @@ class Credentials:
     Attributes:
         scheme: the lower-cased scheme name (``"basic"``, ``"digest"``, ...), ``""`` if none.
         user: the user name, or ``None`` if absent or undecodable.
-        malformed: True for a Basic header that cannot be decoded.
+        malformed: True for a Basic header that cannot be decoded, or a Digest header that
+            is not well-formed (``digest_well_formed``).
     """
 
     scheme: str
@@ -103,6 +114,8 @@ def parse_authorization(header: str) -> Credentials:
             return Credentials(scheme, None, malformed=True)
         return Credentials(scheme, user or None)
     if scheme == "digest":
+        if not digest_well_formed(header[len("Digest") :]):
+            return Credentials(scheme, None, malformed=True)
         text = header + ","
         params: dict[str, str] = {}
         pairs = _DIGEST_PARAM_RE.findall(text) + _DIGEST_PARAM_FIX_RE.findall(text)
@@ -113,6 +126,42 @@ def parse_authorization(header: str) -> Credentials:
             name = name.replace("\\\\", "\\")
         return Credentials(scheme, name)
     return Credentials(scheme, None)
+
+
+def digest_well_formed(params: str) -> bool:
+    """True if ``params`` (a Digest header after the scheme) is a comma-separated list of
+    ``name=token`` or ``name="quoted"`` parameters, each quoted value followed at once by
+    the comma (or the end; a quote always ends a value, as for those expressions): then the
+    parameter expressions used here and by WsgiDAV run in linear time. Checked in linear
+    time."""
+    text = params.strip()
+    at, end = 0, len(text)
+    while at < end:
+        while at < end and text[at] in " \t":
+            at += 1
+        match = _PARAM_NAME_RE.match(text, at)
+        if match is None:
+            return False
+        at = match.end()
+        if at < end and text[at] == '"':
+            close = text.find('"', at + 1)
+            if close < 0:
+                return False
+            at = close + 1
+            if at < end and text[at] != ",":
+                return False
+        else:
+            comma = text.find(",", at)
+            stop = end if comma < 0 else comma
+            if '"' in text[at:stop]:
+                return False
+            at = stop
+        at += 1  # the comma
+    return True
+
+
+def _discard(data: bytes) -> None:
+    """The ``write`` callable of a response that is replaced."""
 
 
 class ThrottleGate(BaseMiddleware):
@@ -189,7 +238,7 @@ class ThrottleGate(BaseMiddleware):
             return [_BODY_429]
 
         if creds.malformed:
-            _logger.warning("Ignored undecodable Basic credentials from %s", addr)
+            _logger.warning("Ignored malformed %s credentials from %s", creds.scheme, addr)
             del environ["HTTP_AUTHORIZATION"]
             return self._next(environ, start_response)
 
@@ -199,12 +248,29 @@ class ThrottleGate(BaseMiddleware):
             status: str, headers: list[tuple[str, str]], exc_info: OptExcInfo | None = None
         ) -> Callable[[bytes], object]:
             nonlocal recorded
+            if environ.get(ENV_CHECKS_BUSY):
+                return _discard  # no password was checked: the 503 below replaces the 401
             if not recorded:
                 recorded = True
                 self._record(environ, status, creds, addr, assessment)
             return start_response(status, headers, exc_info)
 
-        return self._next(environ, observe)
+        result = self._next(environ, observe)
+        if not environ.get(ENV_CHECKS_BUSY):
+            return result
+        close = getattr(result, "close", None)
+        if close is not None:
+            close()
+        _logger.warning("Answered 503: too many password checks at once (login from %s)", addr)
+        start_response(
+            "503 Service Unavailable",
+            [
+                ("Retry-After", "1"),
+                ("Content-Type", "text/plain; charset=utf-8"),
+                ("Content-Length", str(len(_BODY_503))),
+            ],
+        )
+        return [_BODY_503]
 
     def _next(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         result: Iterable[bytes] = self.next_app(environ, start_response)

@@ -27,13 +27,16 @@ The state is kept in SQLite (``db_path``: the server's state database), so every
 process on the same state shares it; times are wall-clock seconds for the same reason. Storage
 is bounded: each key keeps only as many failures as its limit, failures older than the window
 and the lockout are purged, and at most ``max_records`` failures are kept in all (the oldest
-are dropped first). While the database cannot be written (a full disk), outcomes are not
+are dropped first). A claimed user name longer than any account's (up to 48 KB fit in a
+request head) is keyed by its SHA-256: 600 failed logins with 40 KB names grew the state
+database by 100 MB. While the database cannot be written (a full disk), outcomes are not
 recorded (logged instead); logins go on working.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import ipaddress
 import logging
 import sqlite3
@@ -69,6 +72,8 @@ _SEP = "\x1f"
 _PAIR, _ADDR, _ACCOUNT = "pair", "addr", "account"
 _UNKNOWN_ADDR = "-"
 _PURGE_EVERY = 64
+MAX_NAME_KEY = 64
+"""User names up to this length (the longest an account can have) are stored as they are."""
 
 
 @functools.lru_cache(maxsize=4096)
@@ -90,8 +95,15 @@ def _text(value: str) -> str:
     return value.replace("\x00", "\ufffd")
 
 
+def _user_key(user: str) -> str:
+    """``user`` as stored: a name longer than any account's as a fixed-size digest."""
+    if len(user) <= MAX_NAME_KEY:
+        return _text(user)
+    return "sha256:" + hashlib.sha256(user.encode("utf-8", "surrogatepass")).hexdigest()
+
+
 def _pair_key(user: str, addr: str | None) -> str:
-    return f"{_text(user)}{_SEP}{_addr_key(addr) if addr is not None else _UNKNOWN_ADDR}"
+    return f"{_user_key(user)}{_SEP}{_addr_key(addr) if addr is not None else _UNKNOWN_ADDR}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,7 +247,7 @@ class LoginThrottle:
         if user is not None and pair is not None:
             waits.append(self._wait(pair, self.max_failures, now))
             if pair.failures > 0:  # the backstop only affects addresses that failed
-                account = self._count(_ACCOUNT, _text(user), now)
+                account = self._count(_ACCOUNT, _user_key(user), now)
                 waits.append(self._wait(account, self.account_max_failures, now))
         found = [w for w in waits if w is not None]
         return Assessment(
@@ -250,7 +262,7 @@ class LoginThrottle:
             keys.append((_ADDR, _addr_key(addr)))
         if user is not None:
             keys.append((_PAIR, _pair_key(user, addr)))
-            keys.append((_ACCOUNT, _text(user)))
+            keys.append((_ACCOUNT, _user_key(user)))
         if not keys:
             return
         try:

@@ -4,6 +4,9 @@
 handlers (HTTP-level checks happen earlier, in ``davserver.limits`` and
 ``davserver.cheroot_guard``):
 
+- **Requests without login** (the anonymous status paths) carry no body: 413 before it is
+  read (twelve anonymous PROPFINDs trickling a 10 KB body to ``/status.php`` held every
+  worker, and another user's request waited until they stopped).
 - **Concurrency per user.** At most ``limits.max_requests_per_user`` requests of one user run
   at once (default: all worker threads but two), so one account, however slow its uploads,
   cannot take every worker; the next one gets ``429`` with ``Retry-After: 1``.
@@ -191,6 +194,7 @@ class DavLimits:
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         user = DavRequest(environ).user
         if not user:
+            self._refuse_anonymous_body(environ)
             self._check(environ)
             return self.next_app(environ, start_response)
         if not self.slots.acquire(user):
@@ -225,6 +229,16 @@ class DavLimits:
             self._check_propfind_depth(environ)
         elif method == "LOCK":
             self._check_refresh_owner(environ)
+
+    @staticmethod
+    def _refuse_anonymous_body(environ: Environ) -> None:
+        """413 for a body on a request without login (the anonymous status paths take
+        none); such a body would otherwise be read, as slowly as the client sends it."""
+        chunked = "chunked" in str(environ.get("HTTP_TRANSFER_ENCODING", "")).lower()
+        if chunked or DavRequest(environ).declared_length:
+            raise DAVError(
+                HTTP_REQUEST_ENTITY_TOO_LARGE, context_info="requests without login carry no body"
+            )
 
     def _check_headers(self, environ: Environ) -> None:
         depth = environ.get("HTTP_DEPTH")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import sqlite3
 import threading
@@ -24,7 +25,7 @@ from davserver.auth import (
     UserStore,
 )
 from davserver.auth.domain_controller import ENV_ATTEMPTED_USER, ENV_THROTTLED
-from davserver.auth.gate import parse_authorization
+from davserver.auth.gate import digest_well_formed, parse_authorization
 
 pytestmark = pytest.mark.unit
 
@@ -581,3 +582,41 @@ def test_assess_counts_the_address_scope_in_the_same_query() -> None:
     throttle.record_failure("z", "2001:db8::1")
     throttle.record_failure("z", "2001:db8::2")  # the same /64
     assert throttle.assess("alice", "2001:db8::3").wait == pytest.approx(60)
+
+
+def test_throttle_keys_a_long_claimed_name_by_its_digest(tmp_path: Path) -> None:
+    """Names longer than any account's (a request head fits 48 KB) cost a fixed size each,
+    and are still throttled (600 failures with 40 KB names grew the database by 100 MB)."""
+    db = tmp_path / "state.sqlite3"
+    throttle = LoginThrottle(max_failures=3, window_s=300, lockout_s=60, db_path=db)
+    long_name = "n" * 40_000
+    for i in range(200):
+        throttle.record_failure(f"{i}{long_name}", f"10.1.{i // 250}.{i % 250}")
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        (longest,) = conn.execute("SELECT MAX(LENGTH(key)) FROM login_failures").fetchone()
+    assert longest < 200, f"a key of {longest} characters"
+    for _ in range(3):
+        throttle.record_failure(long_name, "10.2.0.1")
+    assert throttle.check(long_name, "10.2.0.1") is not None
+    assert throttle.check(long_name + "x", "10.2.0.1") is None  # another name: not locked
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        ' opaque="' + "," * 60_000,  # never closed (quadratic for the parameter expressions)
+        ' a="x" ,b=1',  # something between the closing quote and the comma
+        ' a=x"y',
+        ' a="x"y',
+        " =x",
+        " a",
+    ],
+)
+def test_malformed_digest_headers(params: str) -> None:
+    assert not digest_well_formed(params)
+    assert parse_authorization("Digest" + params).malformed
+
+
+def test_well_formed_digest_headers() -> None:
+    for params in (' username="DOM\\\\bob", uri="/a,b", nc=00000001', "a=1,b=2", ""):
+        assert digest_well_formed(params)
