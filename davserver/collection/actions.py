@@ -11,10 +11,10 @@ import hashlib
 import hmac
 import json
 import os
+import select
 import signal
 import smtplib
 import subprocess
-import tempfile
 import threading
 import time
 from email.message import EmailMessage
@@ -61,29 +61,81 @@ def run_command(
 ) -> None:
     """Run ``spec["argv"]`` (plus the local file path when ``pass_file``) in its own process
     group; kill the whole group at ``timeout``. Non-zero exit or a kill raises ActionError;
-    ``cancel`` being set kills it too and raises ActionCancelledError."""
+    ``cancel`` being set kills it too and raises ActionCancelledError.
+
+    Standard output and error are read through a pipe and only their last
+    ``OUTPUT_TAIL_BYTES`` are kept (for the error message), however much the command prints.
+    """
     argv = [str(a) for a in spec["argv"]]
     if spec.get("pass_file", True):
         argv.append(str(event.get("file") or ""))
-    with tempfile.TemporaryFile() as output:
-        try:
-            proc = subprocess.Popen(
-                argv,
-                stdin=subprocess.DEVNULL,
-                stdout=output,
-                stderr=subprocess.STDOUT,
-                env=command_environment(event),
-                cwd=spec.get("cwd") or None,
-                start_new_session=True,
-            )
-        except OSError as exc:
-            raise ActionError(f"cannot start {argv[0]!r}: {exc.strerror or exc}") from exc
-        try:
-            code = _wait(proc, timeout, cancel)
-        finally:
-            _kill_group(proc, only_leftovers=True)
-        if code != 0:
-            raise ActionError(f"exit status {code}: {_tail(output)}")
+    try:
+        proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env=command_environment(event),
+            cwd=spec.get("cwd") or None,
+            start_new_session=True,
+        )
+    except OSError as exc:
+        raise ActionError(f"cannot start {argv[0]!r}: {exc.strerror or exc}") from exc
+    assert proc.stdout is not None
+    tail = _OutputTail(proc.stdout)
+    try:
+        code = _wait(proc, timeout, cancel)
+    finally:
+        _kill_group(proc, only_leftovers=True)
+        tail.finish()
+    if code != 0:
+        raise ActionError(f"exit status {code}: {tail.text()}")
+
+
+class _OutputTail:
+    """Drains a command's output pipe in a thread, keeping only its last bytes."""
+
+    def __init__(self, pipe: Any) -> None:
+        self._pipe = pipe
+        self._fd = pipe.fileno()
+        os.set_blocking(self._fd, False)
+        self._kept = bytearray()
+        self._done = threading.Event()
+        self._stop_at = 0.0
+        self._thread = threading.Thread(target=self._drain, name="trigger-output", daemon=True)
+        self._thread.start()
+
+    def _drain(self) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            while not (self._done.is_set() and time.monotonic() > self._stop_at):
+                ready, _, _ = select.select([self._fd], [], [], CANCEL_POLL_S)
+                if not ready:
+                    if self._done.is_set():
+                        return  # a process outside the group still holds the pipe open
+                    continue
+                try:
+                    chunk = os.read(self._fd, 65536)
+                except BlockingIOError:
+                    continue
+                if not chunk:
+                    return
+                self._kept += chunk
+                if len(self._kept) > 2 * OUTPUT_TAIL_BYTES:
+                    del self._kept[:-OUTPUT_TAIL_BYTES]
+
+    def finish(self) -> None:
+        """Read what is left (briefly: a process that left the group may keep the pipe open),
+        then close the pipe."""
+        self._stop_at = time.monotonic() + KILL_GRACE_S
+        self._done.set()
+        self._thread.join(KILL_GRACE_S + 2 * CANCEL_POLL_S)
+        with contextlib.suppress(OSError):
+            self._pipe.close()
+
+    def text(self) -> str:
+        """The last ``OUTPUT_TAIL_BYTES`` of the output as text, ``(no output)`` if none."""
+        data = bytes(self._kept[-OUTPUT_TAIL_BYTES:])
+        return data.decode("utf-8", "replace").strip() or "(no output)"
 
 
 def _wait(proc: subprocess.Popen[bytes], timeout: float, cancel: threading.Event | None) -> int:
@@ -115,13 +167,6 @@ def _kill_group(proc: subprocess.Popen[bytes], *, only_leftovers: bool = False) 
         os.killpg(proc.pid, signal.SIGKILL)
     with contextlib.suppress(subprocess.TimeoutExpired):
         proc.wait(timeout=KILL_GRACE_S)
-
-
-def _tail(output: Any) -> str:
-    output.seek(0, os.SEEK_END)
-    size = output.tell()
-    output.seek(max(0, size - OUTPUT_TAIL_BYTES))
-    return str(output.read().decode("utf-8", "replace").strip() or "(no output)")
 
 
 def signed_body(body: dict[str, Any], secret: str | None) -> tuple[bytes, dict[str, str]]:
