@@ -135,7 +135,14 @@ class _OutputTail:
     def text(self) -> str:
         """The last ``OUTPUT_TAIL_BYTES`` of the output as text, ``(no output)`` if none."""
         data = bytes(self._kept[-OUTPUT_TAIL_BYTES:])
-        return data.decode("utf-8", "replace").strip() or "(no output)"
+        return one_line(data.decode("utf-8", "replace").strip()) or "(no output)"
+
+
+def one_line(text: str) -> str:
+    """``text`` with every character that is not printable (newlines, tabs, terminal escapes,
+    NUL, bidi overrides) written as its Python escape (``\\n``, ``\\x1b``, ``\\u202e``), so
+    a command's output stays one line in the log and on the status page."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
 
 
 def _wait(proc: subprocess.Popen[bytes], timeout: float, cancel: threading.Event | None) -> int:

@@ -84,3 +84,21 @@ def test_output_pipe_held_by_an_escaped_child_does_not_hold_the_worker(tmp_path:
     with pytest.raises(ActionError, match="exit status 3: started a helper"):
         run_command({"argv": [sys.executable, "-c", code], "pass_file": False}, {}, 60)
     assert time.monotonic() - started < 15
+
+
+def test_failure_message_is_one_printable_line(tmp_path: Path) -> None:
+    """The failure text goes to the log (one line per event) and the status page: control
+    characters from the command's output (newlines, escapes, NUL, bidi overrides) are shown
+    escaped, not passed on."""
+    code = (
+        "import sys\n"
+        "sys.stdout.write('first\\n2026-12-01 WARNING forged\\x1b[31m red\\x00 \\u202egnp.exe')\n"
+        "sys.exit(2)\n"
+    )
+    with pytest.raises(ActionError) as caught:
+        run_command({"argv": [sys.executable, "-c", code], "pass_file": False}, {}, 30)
+    message = str(caught.value)
+    assert message.isprintable(), repr(message)
+    assert message == (
+        "exit status 2: first\\n2026-12-01 WARNING forged\\x1b[31m red\\x00 \\u202egnp.exe"
+    )
