@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import httpx
 import pytest
 
@@ -27,3 +32,47 @@ def test_basic_over_plain_http_401_says_why_and_what_to_do(server: DavServer) ->
     assert int(r.headers["Content-Length"]) == len(r.content)
     head = httpx.head(server.files_url("alice"), auth=("alice", PASSWORDS["alice"]))
     assert head.status_code == 401 and head.content == b""
+
+
+def _davserver(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "davserver.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
+
+
+def test_misspelt_config_keys_are_named_with_the_likely_key(tmp_path: Path) -> None:
+    """A typo'd key says 'unknown key' and which key was meant, at any depth."""
+    config = tmp_path / "davsync.yaml"
+    config.write_text(
+        "root: data\n"
+        "prot: 8080\n"
+        "auth: {basic_over_htp: true}\n"
+        "triggers:\n  - {name: a, run: [x], timout: 5s}\n"
+        "sites:\n  site1: {expect_evry: 1h}\n",
+        encoding="utf-8",
+    )
+    done = _davserver("check-config", "--config", str(config), "--skip-port-check")
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    lines = done.stderr.splitlines()
+    assert lines[0] == f"error: invalid configuration in {config}:"
+    assert "  prot: unknown key (did you mean 'port'?)" in lines
+    assert "  auth.basic_over_htp: unknown key (did you mean 'basic_over_http'?)" in lines
+    assert "  triggers.0.timout: unknown key (did you mean 'timeout'?)" in lines
+    assert "  sites.site1.expect_evry: unknown key (did you mean 'expect_every'?)" in lines
+    assert not (tmp_path / "data").exists()  # nothing created before the config is valid
+
+
+def test_bad_value_from_a_flag_or_the_environment_names_it(tmp_path: Path) -> None:
+    """A bad --port or DAVSYNC_PORT is reported as coming from there, not from 'defaults'."""
+    root = str(tmp_path / "data")
+    flag = _davserver("serve", "--root", root, "--port", "80000")
+    assert flag.returncode == 2 and "defaults" not in flag.stderr
+    assert "port: Input should be less than or equal to 65535 (from --port)" in flag.stderr
+    env = _davserver("check-config", "--root", root, env={"DAVSYNC_PORT": "eighty"})
+    assert env.returncode == 2 and "(from DAVSYNC_PORT)" in env.stderr
+    assert not (tmp_path / "data").exists()
