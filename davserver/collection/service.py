@@ -21,6 +21,7 @@ from davserver.collection import actions, alerts, sites, triggers
 from davserver.collection.actions import ActionCancelledError, ActionError
 from davserver.collection.alerts import Alerts
 from davserver.collection.journal import ArrivalJournal, NewArrival
+from davserver.collection.manifest import iso
 from davserver.collection.model import Arrival, SiteState, Totals, TriggerFailure
 from davserver.collection.origin import Origin
 from davserver.collection.outage import StateOutage
@@ -321,7 +322,7 @@ class Collection:
                 alert["since"] = change.since
                 alert.update(expectation=change.expectation, last_arrival=last.get(change.user))
                 self.alerts.queue_alert(conn, alert, now)
-                log.warning("site %s: %s (since %s)", change.user, change.health, change.since)
+                log.warning("site %s: %s (since %s)", change.user, change.health, iso(change.since))
         self._wake.set()
 
     def prune(self, now: float) -> None:
