@@ -29,7 +29,7 @@ from davserver.collection import cli as collection_cli
 from davserver.preflight import StartupError, check_folders, check_state, run_checks
 from davserver.server_extra import missing_extra_message, missing_server_modules
 from davserver.settings import Settings, SettingsError, load_settings
-from davserver.startup_text import auth_summary, login_line
+from davserver.startup_text import auth_summary, login_line, program
 from davserver.state_files import (
     INITIAL_PASSWORD_FILE,
     prepare_state_dir,
@@ -224,7 +224,7 @@ def _bootstrap_admin(settings: Settings) -> bool:
         print(f"Created user '{ADMIN_USER}' with a random password.")
     print(
         f"The password is in {secret_file} (readable by this account only); delete that "
-        f"file after 'davserver user passwd {ADMIN_USER} --root {settings.root}'."
+        f"file after '{program()} user passwd {ADMIN_USER} --root {settings.root}'."
     )
     return True
 

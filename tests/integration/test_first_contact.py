@@ -76,3 +76,48 @@ def test_bad_value_from_a_flag_or_the_environment_names_it(tmp_path: Path) -> No
     env = _davserver("check-config", "--root", root, env={"DAVSYNC_PORT": "eighty"})
     assert env.returncode == 2 and "(from DAVSYNC_PORT)" in env.stderr
     assert not (tmp_path / "data").exists()
+
+
+def test_printed_commands_work_as_printed_when_davserver_is_not_on_path(tmp_path: Path) -> None:
+    """make serve runs .venv/bin/davserver, which PATH does not find: the commands the first
+    start prints (change the admin password, add a user) name the program as it was run."""
+    launcher = tmp_path / "venv" / "bin" / "davserver"
+    launcher.parent.mkdir(parents=True)
+    launcher.write_text(
+        f"#!{sys.executable}\nimport sys\nfrom davserver.cli import main\nsys.exit(main())\n",
+        encoding="utf-8",
+    )
+    launcher.chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DAVSYNC_")}
+    env["PATH"] = "/usr/bin:/bin"
+    proc = subprocess.Popen(
+        ["venv/bin/davserver", "serve", "--root", "data", "--port", "0"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    lines: list[str] = []
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line.rstrip("\n"))
+            if line.startswith("URL:") or len(lines) > 50:
+                break
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    text = "\n".join(lines)
+    assert "after 'venv/bin/davserver user passwd admin --root data'" in text, text
+    assert "'venv/bin/davserver user add NAME --root data'" in text, text
+    done = subprocess.run(
+        ["venv/bin/davserver", "user", "list", "--root", "data"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0 and "admin" in done.stdout
