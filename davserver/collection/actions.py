@@ -6,6 +6,7 @@ operator; the worker turns that into a retry or a dead letter. Nothing here runs
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import hmac
@@ -188,14 +189,31 @@ def signed_body(body: dict[str, Any], secret: str | None) -> tuple[bytes, dict[s
 
 
 def post_webhook(spec: dict[str, Any], body: dict[str, Any], timeout: float) -> None:
-    """POST ``body`` as JSON to ``spec["url"]``; a non-2xx answer raises ActionError."""
+    """POST ``body`` as JSON to ``spec["url"]``; a non-2xx answer raises ActionError.
+
+    Only the status line and headers are awaited (the answer's body is not read), and
+    ``timeout`` bounds the whole exchange, not each read: a peer that trickles its answer
+    cannot hold a worker longer.
+    """
     data, headers = signed_body(body, spec.get("secret"))
+    url = spec["url"]
     try:
-        response = httpx.post(spec["url"], content=data, headers=headers, timeout=timeout)
+        status = asyncio.run(asyncio.wait_for(_post(url, data, headers, timeout), timeout))
+    except TimeoutError as exc:
+        raise ActionError(f"webhook {url}: no answer within {timeout:g} s") from exc
     except httpx.HTTPError as exc:
-        raise ActionError(f"webhook {spec['url']}: {exc}") from exc
-    if not 200 <= response.status_code < 300:
-        raise ActionError(f"webhook {spec['url']} answered {response.status_code}")
+        raise ActionError(f"webhook {url}: {exc}") from exc
+    if not 200 <= status < 300:
+        raise ActionError(f"webhook {url} answered {status}")
+
+
+async def _post(url: str, data: bytes, headers: dict[str, str], timeout: float) -> int:
+    """The status of a POST of ``data`` to ``url`` (the body of the answer is not read)."""
+    async with (
+        httpx.AsyncClient(timeout=timeout) as client,
+        client.stream("POST", url, content=data, headers=headers) as response,
+    ):
+        return response.status_code
 
 
 def place_file(storage: Provider, spec: dict[str, Any], event: dict[str, Any], move: bool) -> None:
