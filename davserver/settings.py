@@ -335,7 +335,11 @@ def load_settings(
                     tls[key] = str(base / tls[key])
     env = dict(os.environ) if environ is None else environ
     data.update(_env_overrides(env))
-    data.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    for key, value in (overrides or {}).items():
+        if isinstance(value, dict) and isinstance(data.get(key), dict):
+            value = {**data[key], **{k: v for k, v in value.items() if v is not None}}
+        if value is not None:
+            data[key] = value  # a flag for one sub-key (--tls-cert) keeps the file's others
     try:
         return Settings.model_validate(data)
     except ValidationError as exc:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import trustme
 
 from tests.conftest import PASSWORDS
 from tests.support.server import DavServer
@@ -121,3 +122,21 @@ def test_printed_commands_work_as_printed_when_davserver_is_not_on_path(tmp_path
         check=False,
     )
     assert done.returncode == 0 and "admin" in done.stdout
+
+
+def test_tls_cert_flag_overrides_only_the_certificate_of_the_config(tmp_path: Path) -> None:
+    """--tls-cert with a config that has tls: {cert, key}: the flag replaces the certificate
+    (e.g. a renewed one elsewhere) and the config's key stays, as flags override the file."""
+    ca = trustme.CA()
+    issued = ca.issue_cert("127.0.0.1")
+    issued.private_key_pem.write_to_path(str(tmp_path / "key.pem"))
+    issued.cert_chain_pems[0].write_to_path(str(tmp_path / "old.pem"))
+    issued.cert_chain_pems[0].write_to_path(str(tmp_path / "renewed.pem"))
+    config = tmp_path / "davsync.yaml"
+    config.write_text("root: data\ntls: {cert: old.pem, key: key.pem}\n", encoding="utf-8")
+    renewed = str(tmp_path / "renewed.pem")
+    done = _davserver(
+        "check-config", "--config", str(config), "--tls-cert", renewed, "--skip-port-check"
+    )
+    assert done.returncode == 0, done.stderr
+    assert "TLS certificate and key match" in done.stdout
