@@ -109,6 +109,14 @@ class Collection:
                 )
                 for job in jobs:
                     self.queue.enqueue(conn, job, arrival.time)
+        except sqlite3.OperationalError as exc:  # unavailable (locked, full, gone): expected
+            log.warning(
+                "arrival of %s not journaled and no trigger run queued for it (state database"
+                " unavailable: %s)",
+                storage_path,
+                str(exc).strip() or type(exc).__name__,
+            )
+            return
         except Exception:
             log.exception("could not journal the arrival of %s", storage_path)
             return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import sys
 import threading
@@ -89,3 +90,31 @@ def test_run_finishing_while_the_database_is_locked_is_recorded_later(
             blocker.execute("ROLLBACK")
         blocker.close()
         col.stop()
+
+
+def test_arrival_while_the_database_is_locked_is_one_warning_without_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The upload itself succeeds; the journal entry is missed, and the log says so in one
+    line naming the file (an unavailable database is expected, not a bug)."""
+    monkeypatch.setattr(providers.sqlite, "BUSY_TIMEOUT_S", 0.2)
+    settings = Settings.model_validate({"root": tmp_path / "root"})
+    settings.files_dir.mkdir(parents=True)
+    storage = LocalProvider(settings.files_dir, settings.state_path)
+    storage.mkdir("alice")
+    col = Collection(settings, storage)
+    blocker = sqlite3.connect(settings.state_target, timeout=5, isolation_level=None)
+    try:
+        blocker.execute("BEGIN IMMEDIATE")
+        with caplog.at_level(logging.WARNING), origin_scope(PUT):
+            handle = col.storage.begin_write("alice/a.csv")
+            handle.write(b"1,2")
+            handle.commit()
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    assert storage.open_read("alice/a.csv").read() == b"1,2"
+    records = [r for r in caplog.records if r.name == "davserver.collection.service"]
+    assert len(records) == 1 and records[0].exc_info is None
+    message = records[0].getMessage()
+    assert "alice/a.csv" in message and "database is locked" in message
