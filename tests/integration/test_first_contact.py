@@ -108,7 +108,11 @@ def test_printed_commands_work_as_printed_when_davserver_is_not_on_path(tmp_path
                 break
     finally:
         proc.terminate()
-        proc.wait(30)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
     text = "\n".join(lines)
     assert "after 'venv/bin/davserver user passwd admin --root data'" in text, text
     assert "'venv/bin/davserver user add NAME --root data'" in text, text
@@ -140,3 +144,31 @@ def test_tls_cert_flag_overrides_only_the_certificate_of_the_config(tmp_path: Pa
     )
     assert done.returncode == 0, done.stderr
     assert "TLS certificate and key match" in done.stdout
+
+
+def test_sigterm_as_soon_as_url_is_printed_stops_the_server_cleanly(tmp_path: Path) -> None:
+    """A supervisor (or a script) stopping the server right after it printed URL: every time
+    the server stops, with exit status 0; a SIGTERM was sometimes lost (an exception raised
+    by the handler inside a finalizer is ignored) and the server kept running."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DAVSYNC_")}
+    for attempt in range(6):
+        root = tmp_path / f"data{attempt}"
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "davserver.cli", "serve", "--root", str(root), "--port", "0"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        try:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                if line.startswith("URL:"):
+                    break
+            proc.terminate()
+            code = proc.wait(20)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(10)
+        assert code == 0, f"attempt {attempt}: exit status {code}"
