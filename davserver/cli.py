@@ -30,7 +30,7 @@ from davserver.collection import cli as collection_cli
 from davserver.preflight import StartupError, check_folders, check_state, run_checks
 from davserver.server_extra import missing_extra_message, missing_server_modules
 from davserver.settings import Settings, SettingsError, load_settings
-from davserver.startup_text import auth_summary, login_line, program
+from davserver.startup_text import auth_summary, login_line, operators_hint, program
 from davserver.state_files import (
     INITIAL_PASSWORD_FILE,
     prepare_state_dir,
@@ -295,7 +295,7 @@ def _serve_bound(settings: Settings, server: Any) -> int:
     if not created and secret_file.exists():
         print(f"The first admin password is in {secret_file} (delete it once changed).")
     print(f"Authentication: {auth_summary(settings)}.")
-    print(f"In a browser: {base}/ (your home after login); operators: {base}/status")
+    print(f"In a browser: {base}/ (your home after login); {operators_hint(settings, base)}")
     mail = _start_mail_gateway(settings, app.wsgi, host, port)
     print(f"URL: {base}/", flush=True)
 

@@ -63,3 +63,13 @@ def login_line(settings: Settings, *, admin: str, created: bool, user_count: int
         f"Log in as one of the {user_count} existing user(s) "
         f"('{cmd} user list --root {settings.root}'); add one with '{add}'."
     )
+
+
+def operators_hint(settings: Settings, base: str) -> str:
+    """Where operators find the status page, and that nobody is one yet if so."""
+    if any("*" in grant.homes for grant in settings.grants):
+        return f"operators: {base}/status"
+    return (
+        f'operators: {base}/status (no operator yet: add a grants entry with homes: ["*"]'
+        " to the config, see docs/OPERATIONS.md)"
+    )

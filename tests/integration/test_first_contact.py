@@ -11,7 +11,7 @@ import httpx
 import pytest
 import trustme
 
-from tests.conftest import PASSWORDS
+from tests.conftest import PASSWORDS, digest_client
 from tests.support.server import DavServer
 
 pytestmark = pytest.mark.integration
@@ -172,3 +172,43 @@ def test_sigterm_as_soon_as_url_is_printed_stops_the_server_cleanly(tmp_path: Pa
                 proc.kill()
                 proc.wait(10)
         assert code == 0, f"attempt {attempt}: exit status {code}"
+
+
+def test_non_operator_on_the_status_page_is_told_how_to_become_one(server: DavServer) -> None:
+    """serve prints 'operators: URL/status'; the first admin of 'make serve' is no operator
+    (no grants in the config): the 403 says which config entry makes one."""
+    with digest_client("alice") as alice:
+        for path in ("status", "metrics"):
+            r = alice.get(server.url + path)
+            assert r.status_code == 403
+            assert "grants:" in r.text and '{user: NAME, homes: ["*"], mode: read}' in r.text
+    with digest_client("oper") as oper:
+        assert oper.get(server.url + "status").status_code == 200
+
+
+def test_startup_says_when_no_user_can_see_the_status_page(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DAVSYNC_")}
+    cmd = [sys.executable, "-m", "davserver.cli", "serve", "--root", str(tmp_path / "d")]
+    proc = subprocess.Popen(
+        [*cmd, "--port", "0"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    lines: list[str] = []
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line)
+            if line.startswith("URL:"):
+                break
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+    browser = next(line for line in lines if line.startswith("In a browser:"))
+    assert "/status" in browser and "no operator yet" in browser and "grants" in browser
