@@ -20,6 +20,10 @@ from davserver.web.access_log import RequestRecord
 
 MAX_ADDRESSES = 1000
 MAX_USERS = 10000
+MAX_TARGET_CHARS = 512
+MAX_NAME_CHARS = 64
+"""No user name is longer (``davserver.auth.users``); longer claimed names get no entry."""
+"""What is kept of a refused request's target (a request head may be 64 KiB)."""
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,11 @@ def is_refusal(status: int) -> bool:
 class _Last:
     refusal: Refusal | None = None
     throttle: Refusal | None = None
+
+
+def _shortened(text: str, limit: int) -> str:
+    """``text``, cut to ``limit`` characters (the last one ``…``) if longer."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _newest(slots: OrderedDict[str, _Last], key: str, limit: int) -> _Last:
@@ -69,12 +78,13 @@ class RefusalTracker:
         if not (throttled or record.auth_failed or is_refusal(record.status)):
             return
         user = record.user or record.attempted_user
-        event = Refusal(
-            record.time, record.status, record.method, record.target, record.client, user
-        )
+        target, name = _shortened(record.target, MAX_TARGET_CHARS), user
+        if name is not None:
+            name = _shortened(name, MAX_NAME_CHARS)
+        event = Refusal(record.time, record.status, record.method, target, record.client, name)
         with self._lock:
             slots = []
-            if user:
+            if user and len(user) <= MAX_NAME_CHARS:
                 slots.append(_newest(self._users, user, self._max_users))
             if record.client:
                 slots.append(_newest(self._addresses, record.client, self._max_addresses))

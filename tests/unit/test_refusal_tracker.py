@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 from davserver.web.access_log import RequestRecord
-from davserver.web.refusals import MAX_USERS, RefusalTracker
+from davserver.web.refusals import (
+    MAX_NAME_CHARS,
+    MAX_TARGET_CHARS,
+    MAX_USERS,
+    RefusalTracker,
+)
 
 
 def _failed_login(n: int, name: str, client: str) -> RequestRecord:
@@ -38,3 +43,27 @@ def test_names_tried_by_a_login_scan_are_bounded() -> None:
     assert refusal is not None and refusal.time == 1_800_000_000.0 + 2 * MAX_USERS
     newest, _ = tracker.last_for_user(f"scan{3 * MAX_USERS - 1}")
     assert newest is not None
+
+
+def test_a_long_request_target_is_kept_shortened() -> None:
+    """A request head may be 64 KiB; what is kept of its target per refusal is bounded, so
+    the bounded number of entries bounds the memory too."""
+    tracker = RefusalTracker()
+    long = _failed_login(1, "site1", "192.0.2.1")
+    target = "/dav/files/site1/" + "x" * 60_000
+    tracker(RequestRecord(**{**long.__dict__, "target": target}))
+    refusal, _ = tracker.last_for_user("site1")
+    assert refusal is not None
+    assert len(refusal.target) <= MAX_TARGET_CHARS
+    assert refusal.target.startswith("/dav/files/site1/xxx") and refusal.target.endswith("…")
+    (by_address,) = tracker.recent_addresses()
+    assert by_address.target == refusal.target
+
+
+def test_a_name_no_user_can_have_gets_no_entry_of_its_own() -> None:
+    tracker = RefusalTracker()
+    tracker(_failed_login(1, "n" * 10_000, "192.0.2.9"))
+    assert tracker.tracked_users() == 0
+    (by_address,) = tracker.recent_addresses()
+    assert by_address.client == "192.0.2.9"
+    assert by_address.user is not None and len(by_address.user) <= MAX_NAME_CHARS
