@@ -15,6 +15,7 @@ import os
 import select
 import signal
 import smtplib
+import socket
 import subprocess
 import threading
 import time
@@ -248,12 +249,31 @@ def send_mail(spec: dict[str, Any], subject: str, text: str, timeout: float) -> 
     message["To"] = ", ".join(spec["to"])
     message["Subject"] = subject
     message.set_content(text)
+    relay = f"{spec['smtp_host']}:{spec['smtp_port']}"
+    smtp = smtplib.SMTP(timeout=timeout)
+    deadline = threading.Timer(timeout, _cut_off, [smtp])  # the socket timeout is per read
+    deadline.start()
     try:
-        with smtplib.SMTP(spec["smtp_host"], int(spec["smtp_port"]), timeout=timeout) as smtp:
-            if spec.get("starttls"):
-                smtp.starttls()
-            if spec.get("username"):
-                smtp.login(spec["username"], spec.get("password") or "")
-            smtp.send_message(message)
+        smtp.connect(spec["smtp_host"], int(spec["smtp_port"]))
+        if spec.get("starttls"):
+            smtp.starttls()
+        if spec.get("username"):
+            smtp.login(spec["username"], spec.get("password") or "")
+        smtp.send_message(message)
+        with contextlib.suppress(OSError, smtplib.SMTPException):
+            smtp.quit()  # the message is accepted; a lost QUIT changes nothing
     except (OSError, smtplib.SMTPException) as exc:
-        raise ActionError(f"mail via {spec['smtp_host']}:{spec['smtp_port']}: {exc}") from exc
+        if not deadline.is_alive():
+            raise ActionError(f"mail via {relay}: no answer within {timeout:g} s") from exc
+        raise ActionError(f"mail via {relay}: {exc}") from exc
+    finally:
+        deadline.cancel()
+        smtp.close()
+
+
+def _cut_off(smtp: smtplib.SMTP) -> None:
+    """End ``smtp``'s connection at its deadline (a read blocked in another thread returns)."""
+    sock = smtp.sock
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
