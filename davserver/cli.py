@@ -21,6 +21,7 @@ import os
 import secrets
 import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ from davserver.collection import cli as collection_cli
 from davserver.preflight import StartupError, check_folders, check_state, run_checks
 from davserver.server_extra import missing_extra_message, missing_server_modules
 from davserver.settings import Settings, SettingsError, load_settings
-from davserver.startup_text import auth_summary, login_line
+from davserver.startup_text import auth_summary, login_line, operators_hint, program
 from davserver.state_files import (
     INITIAL_PASSWORD_FILE,
     prepare_state_dir,
@@ -224,7 +225,7 @@ def _bootstrap_admin(settings: Settings) -> bool:
         print(f"Created user '{ADMIN_USER}' with a random password.")
     print(
         f"The password is in {secret_file} (readable by this account only); delete that "
-        f"file after 'davserver user passwd {ADMIN_USER} --root {settings.root}'."
+        f"file after '{program()} user passwd {ADMIN_USER} --root {settings.root}'."
     )
     return True
 
@@ -273,6 +274,7 @@ def _serve_bound(settings: Settings, server: Any) -> int:
     from davserver.app import build_app
     from davserver.gc_tuning import tune_for_serving
 
+    _stop_on_signals(server)
     prepare_state_dir(settings.state_path)
     created = _bootstrap_admin(settings)
     app = build_app(settings)
@@ -293,14 +295,10 @@ def _serve_bound(settings: Settings, server: Any) -> int:
     if not created and secret_file.exists():
         print(f"The first admin password is in {secret_file} (delete it once changed).")
     print(f"Authentication: {auth_summary(settings)}.")
-    print(f"In a browser: {base}/ (your home after login); operators: {base}/status")
+    print(f"In a browser: {base}/ (your home after login); {operators_hint(settings, base)}")
     mail = _start_mail_gateway(settings, app.wsgi, host, port)
     print(f"URL: {base}/", flush=True)
 
-    def _stop(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt  # leaves serve(); stop() then runs outside the selector loop
-
-    signal.signal(signal.SIGTERM, _stop)
     if hasattr(signal, "SIGUSR1"):  # operators: `kill -USR1 <pid>` prints every thread's stack
         faulthandler.register(signal.SIGUSR1, all_threads=True)
     tune_for_serving()
@@ -313,6 +311,30 @@ def _serve_bound(settings: Settings, server: Any) -> int:
         if ftp_gateway is not None:
             ftp_gateway.stop()
     return 0
+
+
+def _stop_on_signals(server: Any) -> None:
+    """SIGTERM and SIGINT stop ``server``: a helper thread sets cheroot's ``interrupt``
+    (which stops the server, as a worker thread's fatal error does); ``serve()`` then raises
+    it in the main thread. A signal before ``serve()`` stops it on entry.
+
+    The handler only sets an event. An exception raised from a signal handler lands in
+    whatever code runs at that moment; in a finalizer or ``__del__`` (the collector runs
+    them, e.g. while start-up tunes it) Python ignores it, and the stop was lost: the server
+    kept serving after SIGTERM."""
+    requested = threading.Event()
+
+    def _stopper() -> None:
+        requested.wait()
+        server.interrupt = KeyboardInterrupt()
+
+    threading.Thread(target=_stopper, name="davserver-stop", daemon=True).start()
+
+    def _stop(signum: int, frame: Any) -> None:
+        requested.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
 
 
 def _start_mail_gateway(settings: Settings, wsgi: Any, host: str, port: int) -> Any:

@@ -14,6 +14,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from davserver import settings_errors
 from davserver.collection.config import (
     AlertSettings,
     ArrivalSettings,
@@ -268,12 +269,18 @@ _ENV_KEYS = {
 }
 
 
-def _format_validation_error(exc: ValidationError, source: str) -> str:
-    lines = [f"invalid configuration in {source}:"]
-    for err in exc.errors():
-        key = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        lines.append(f"  {key}: {err['msg']}")
-    return "\n".join(lines)
+_FLAGS = {"tls": "--tls-cert/--tls-key"}
+
+
+def _origins(environ: dict[str, str], overrides: dict[str, Any]) -> dict[str, str]:
+    """Top-level keys set by an environment variable or a flag -> its name (flags win)."""
+    found = {
+        field: ENV_PREFIX + key for key, field in _ENV_KEYS.items() if ENV_PREFIX + key in environ
+    }
+    for field, value in overrides.items():
+        if value is not None:
+            found[field] = _FLAGS.get(field, "--" + field.replace("_", "-"))
+    return found
 
 
 def read_config_file(path: Path) -> dict[str, Any]:
@@ -312,7 +319,7 @@ def load_settings(
     Raises SettingsError naming the offending key.
     """
     data: dict[str, Any] = {}
-    source = "defaults"
+    source = "the flags and environment"
     if config_file is not None:
         data = read_config_file(config_file)
         source = str(config_file)
@@ -326,9 +333,15 @@ def load_settings(
             for key in ("cert", "key"):
                 if isinstance(tls.get(key), str) and not Path(tls[key]).is_absolute():
                     tls[key] = str(base / tls[key])
-    data.update(_env_overrides(dict(os.environ) if environ is None else environ))
-    data.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    env = dict(os.environ) if environ is None else environ
+    data.update(_env_overrides(env))
+    for key, value in (overrides or {}).items():
+        if isinstance(value, dict) and isinstance(data.get(key), dict):
+            value = {**data[key], **{k: v for k, v in value.items() if v is not None}}
+        if value is not None:
+            data[key] = value  # a flag for one sub-key (--tls-cert) keeps the file's others
     try:
         return Settings.model_validate(data)
     except ValidationError as exc:
-        raise SettingsError(_format_validation_error(exc, source)) from exc
+        origins = _origins(env, overrides or {})
+        raise SettingsError(settings_errors.describe(exc, Settings, source, origins)) from exc

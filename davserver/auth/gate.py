@@ -42,7 +42,7 @@ import binascii
 import logging
 import math
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -79,6 +79,10 @@ _PARAM_NAME_RE = re.compile(r"[\w-]+=")
 
 _BODY_429 = b"Too many failed logins; retry later.\n"
 _BODY_503 = b"Too many logins are being checked; retry shortly.\n"
+_BODY_BASIC_REFUSED = (
+    b"Basic credentials are refused over plain HTTP (the password would cross the network"
+    b" readable). Log in with Digest (curl --digest), or use HTTPS.\n"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,7 +224,7 @@ class ThrottleGate(BaseMiddleware):
         if creds.scheme == "basic" and not basic_allowed(self.settings, environ):
             _logger.warning("Refused Basic credentials over plain HTTP from %s", addr)
             del environ["HTTP_AUTHORIZATION"]
-            return self._next(environ, start_response)
+            return self._explain_basic_refused(environ, start_response)
 
         assessment = self.settings.throttle.assess(creds.user, addr)
         environ[ENV_ASSESSED] = (creds.user, addr, assessment)
@@ -272,6 +276,34 @@ class ThrottleGate(BaseMiddleware):
         )
         return [_BODY_503]
 
+    def _explain_basic_refused(
+        self, environ: WSGIEnvironment, start_response: StartResponse
+    ) -> Iterable[bytes]:
+        """The response without the refused credentials; its 401 (the Digest challenge) gets
+        a body that says why the password was not even checked."""
+        replaced = False
+
+        def explain(
+            status: str, headers: list[tuple[str, str]], exc_info: OptExcInfo | None = None
+        ) -> Callable[[bytes], object]:
+            nonlocal replaced
+            if status.startswith("401"):
+                replaced = True
+                kept = [
+                    (k, v)
+                    for k, v in headers
+                    if k.lower() not in ("content-length", "content-type")
+                ]
+                headers = [
+                    *kept,
+                    ("Content-Type", "text/plain; charset=utf-8"),
+                    ("Content-Length", str(len(_BODY_BASIC_REFUSED))),
+                ]
+            return start_response(status, headers, exc_info)
+
+        result = self._next(environ, explain)
+        return _replace_body(result, lambda: replaced, environ.get("REQUEST_METHOD") != "HEAD")
+
     def _next(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         result: Iterable[bytes] = self.next_app(environ, start_response)
         return result
@@ -295,3 +327,20 @@ class ThrottleGate(BaseMiddleware):
         elif status.startswith("401") and not environ.get(ENV_THROTTLED):
             user = environ.get(ENV_ATTEMPTED_USER) or creds.user
             throttle.record_failure(str(user) if user else None, addr)
+
+
+def _replace_body(
+    result: Iterable[bytes], replaced: Callable[[], bool], with_body: bool
+) -> Iterator[bytes]:
+    """``result``'s chunks, or, once ``replaced()`` says the status was a refused Basic login,
+    ``_BODY_BASIC_REFUSED`` instead of them (nothing for HEAD); ``result`` is closed."""
+    try:
+        for chunk in result:
+            if not replaced():
+                yield chunk
+        if replaced() and with_body:
+            yield _BODY_BASIC_REFUSED
+    finally:
+        close = getattr(result, "close", None)
+        if close is not None:
+            close()

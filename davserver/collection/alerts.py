@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from davserver.collection.config import AlertSettings
+from davserver.collection.manifest import iso
 from davserver.collection.queue import KIND_ALERT, JobQueue, JobSpec
 from providers.statedb import StateConnection, open_db
 
@@ -48,10 +49,18 @@ def subject_of(alert: dict[str, Any]) -> str:
     return "[davsync] " + _TITLES[alert["event"]].format_map(alert)
 
 
+TIME_FIELDS = frozenset({"time", "since", "last_arrival"})
+"""Fields holding POSIX seconds (raw in webhooks; dates in mail)."""
+
+
 def text_of(alert: dict[str, Any]) -> str:
-    """The plain-text body of an alert e-mail: the subject, then every field."""
+    """The plain-text body of an alert e-mail: the subject, then every field (times as UTC
+    dates, ``never`` for a missing one)."""
     lines = [subject_of(alert), ""]
-    lines += [f"{k}: {v}" for k, v in sorted(alert.items())]
+    for key, value in sorted(alert.items()):
+        if key in TIME_FIELDS:
+            value = "never" if value is None else iso(float(value))
+        lines.append(f"{key}: {value}")
     return "\n".join(lines) + "\n"
 
 

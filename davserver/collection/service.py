@@ -13,6 +13,7 @@ import logging
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from davserver.collection import actions, alerts, sites, triggers
 from davserver.collection.actions import ActionCancelledError, ActionError
 from davserver.collection.alerts import Alerts
 from davserver.collection.journal import ArrivalJournal, NewArrival
+from davserver.collection.manifest import iso
 from davserver.collection.model import Arrival, SiteState, Totals, TriggerFailure
 from davserver.collection.origin import Origin
 from davserver.collection.outage import StateOutage
@@ -107,6 +109,14 @@ class Collection:
                 )
                 for job in jobs:
                     self.queue.enqueue(conn, job, arrival.time)
+        except sqlite3.OperationalError as exc:  # unavailable (locked, full, gone): expected
+            log.warning(
+                "arrival of %s not journaled and no trigger run queued for it (state database"
+                " unavailable: %s)",
+                storage_path,
+                str(exc).strip() or type(exc).__name__,
+            )
+            return
         except Exception:
             log.exception("could not journal the arrival of %s", storage_path)
             return
@@ -218,7 +228,7 @@ class Collection:
         try:
             self._execute(job)
         except ActionCancelledError:
-            self.queue.release(job, time.time())
+            self._record(lambda: self.queue.release(job, time.time()))
             return
         except ActionError as exc:
             error = str(exc)
@@ -226,11 +236,30 @@ class Collection:
             log.exception("%s %s/%s failed unexpectedly", job.kind, job.name, job.action)
             error = f"internal error: {exc!r}"
         else:
-            self.queue.succeed(job, time.time())
-            log.info(
-                "%s %s (%s) done for %s/%s", job.kind, job.name, job.action, job.user, job.path
-            )
+            if self._record(lambda: self.queue.succeed(job, time.time())):
+                log.info(
+                    "%s %s (%s) done for %s/%s", job.kind, job.name, job.action, job.user, job.path
+                )
             return
+        self._record(lambda: self._failed(job, error))
+
+    def _record(self, step: Callable[[], object]) -> bool:
+        """Run ``step`` (writing a job's outcome) until the state database takes it, or the
+        server stops (the job is then run again after its lease, at least once). True if it
+        was written."""
+        while True:
+            try:
+                step()
+            except sqlite3.OperationalError as exc:  # locked beyond the busy timeout, full, gone
+                self.outage.failed(exc)
+            else:
+                self.outage.succeeded()
+                return True
+            if self._stop.wait(POLL_S):
+                return False
+
+    def _failed(self, job: Job, error: str) -> None:
+        """Record a failed attempt of ``job`` (a retry, or a dead letter with its alert)."""
         now = time.time()
         dead = self.queue.fail(job, error, now)
         log.warning(
@@ -249,9 +278,12 @@ class Collection:
             alert: dict[str, Any] = {"event": "trigger_dead", "trigger": job.name}
             alert.update(user=job.user, path=job.path, action=job.action, error=error)
             alert["attempts"] = job.attempts
-            with self.db.transaction() as conn:
-                self.alerts.queue_alert(conn, alert, now)
+            self._record(lambda: self._queue_alert(alert, now))
             self._wake.set()
+
+    def _queue_alert(self, alert: dict[str, Any], now: float) -> None:
+        with self.db.transaction() as conn:
+            self.alerts.queue_alert(conn, alert, now)
 
     def _execute(self, job: Job) -> None:
         if job.kind == KIND_ALERT:
@@ -298,7 +330,7 @@ class Collection:
                 alert["since"] = change.since
                 alert.update(expectation=change.expectation, last_arrival=last.get(change.user))
                 self.alerts.queue_alert(conn, alert, now)
-                log.warning("site %s: %s (since %s)", change.user, change.health, change.since)
+                log.warning("site %s: %s (since %s)", change.user, change.health, iso(change.since))
         self._wake.set()
 
     def prune(self, now: float) -> None:

@@ -41,6 +41,13 @@ def _method_not_allowed(environ: dict[str, Any], start_response: StartResponse) 
     )
 
 
+_NOT_OPERATOR = (
+    b"Only operators (a read grant on all homes) may see this page. To make a user one, add to"
+    b" the server's config file (with the user's name) and restart it:\n"
+    b'grants:\n  - {user: NAME, homes: ["*"], mode: read}\n'
+)
+
+
 class PublicEndpoints:
     """``/healthz`` always, ``/metrics`` for the anonymous networks; the rest goes to ``app``."""
 
@@ -110,12 +117,7 @@ class OperatorPages:
             return _method_not_allowed(environ, start_response)
         user = auth_user(environ)
         if user is None or not self.context.policy.can_read_all(user):
-            return respond(
-                environ,
-                start_response,
-                "403 Forbidden",
-                b"Only operators (a read grant on all homes) may see this page.\n",
-            )
+            return respond(environ, start_response, "403 Forbidden", _NOT_OPERATOR)
         if is_metrics:
             return metrics.serve_metrics(self.registry, environ, start_response)
         return self.pages.serve(environ, start_response, path[len(status.PATH) :].strip("/"))
