@@ -23,6 +23,7 @@ from wsgidav.dav_error import (
     HTTP_FORBIDDEN,
     HTTP_INSUFFICIENT_STORAGE,
     HTTP_NOT_FOUND,
+    HTTP_PRECONDITION_FAILED,
     HTTP_REQUEST_ENTITY_TOO_LARGE,
     DAVError,
 )
@@ -292,8 +293,16 @@ class FileResource(StorageResource, DAVNonCollection):
     # --- PUT --------------------------------------------------------------------------------
 
     def begin_write(self, *, content_type: str | None = None) -> BodySink:
-        """Validate the request's headers, then open a staged write (nothing visible yet)."""
+        """Validate the request's headers, then open a staged write (nothing visible yet).
+
+        A new file under ``If-Match`` (``*`` or any tags) is 412 before the body is read: no
+        current representation matches (RFC 9110 13.1.1); WsgiDAV checks it only for an
+        existing resource."""
         request = self.request
+        if self.entry is None and "HTTP_IF_MATCH" in self.environ:
+            raise DAVError(
+                HTTP_PRECONDITION_FAILED, context_info="If-Match, but there is no such file"
+            )
         self._expected = request.expected_digests()
         self._mtime_ns = request.mtime_ns
         self._length = request.declared_length
