@@ -21,7 +21,9 @@ does no I/O beyond the request's own headers and needs no WebDAV knowledge:
 - **Framing.** HTTP/1.1 requests need ``Host``; ``Content-Length`` must be plain digits and
   must not come with ``Transfer-Encoding``; an HTTP/1.0 request must not carry
   ``Transfer-Encoding`` (RFC 9112 section 6.1: its framing is faulty; cheroot ignored the
-  chunked body, so a PUT stored an empty file and answered 201). Anything else is 400.
+  chunked body, so a PUT stored an empty file and answered 201). Anything else is 400. An
+  HTTP/1.0 PUT or POST without ``Content-Length`` is 411: its body would run until the
+  connection closes, which cheroot does not read (it stored an empty file and answered 201).
 - **HEAD.** A response to HEAD never carries a body (WsgiDAV's error pages do, which on a
   kept-alive connection would be read as the next response).
 
@@ -56,11 +58,22 @@ FORWARDED_KEYS = (
     "HTTP_FORWARDED",
 )
 _DIGITS = re.compile(r"[0-9]{1,20}")
+_BODY_METHODS = frozenset({"PUT", "POST"})
+"""Methods whose HTTP/1.0 requests must announce their body length (RFC 1945 section 7.2.2)."""
 _HOST = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~%!$&'()*+,;=-]+)(:[0-9]{1,5})?")
 
 
 class RefusedError(DavserverError):
     """A request the guard refuses; ``str()`` is the reason sent to the client."""
+
+    status = "400 Bad Request"
+
+
+class LengthRequiredError(RefusedError):
+    """A request whose body length cannot be known (an HTTP/1.0 body without
+    ``Content-Length`` runs until the connection closes, which cheroot does not read)."""
+
+    status = "411 Length Required"
 
 
 def parse_networks(items: Sequence[str]) -> tuple[IPNetwork, ...]:
@@ -115,7 +128,7 @@ class RequestGuard:
             self._forwarded(environ)
             self._check(environ)
         except RefusedError as exc:
-            return self._refuse(environ, start_response, str(exc))
+            return self._refuse(environ, start_response, exc)
         if environ.get("REQUEST_METHOD") == "HEAD":
             return _headers_only(self.app, environ, start_response)
         return self.app(environ, start_response)
@@ -174,8 +187,13 @@ class RequestGuard:
             raise RefusedError("malformed Content-Length")
         if length not in (None, "") and environ.get("HTTP_TRANSFER_ENCODING"):
             raise RefusedError("Content-Length and Transfer-Encoding together")
-        if environ.get("HTTP_TRANSFER_ENCODING") and environ.get("SERVER_PROTOCOL") == "HTTP/1.0":
-            raise RefusedError("Transfer-Encoding in an HTTP/1.0 request")
+        if environ.get("SERVER_PROTOCOL") == "HTTP/1.0":
+            if environ.get("HTTP_TRANSFER_ENCODING"):
+                raise RefusedError("Transfer-Encoding in an HTTP/1.0 request")
+            if length in (None, "") and environ.get("REQUEST_METHOD") in _BODY_METHODS:
+                raise LengthRequiredError(
+                    "an HTTP/1.0 PUT or POST must announce its Content-Length"
+                )
         uri = str(environ.get("REQUEST_URI") or "")
         if uri:
             self._check_path(urlsplit(uri).path if "://" in uri else uri.split("?", 1)[0])
@@ -218,16 +236,18 @@ class RequestGuard:
     # --- refusal ---------------------------------------------------------------------------
 
     @staticmethod
-    def _refuse(environ: dict[str, Any], start_response: StartResponse, reason: str) -> list[bytes]:
+    def _refuse(
+        environ: dict[str, Any], start_response: StartResponse, refusal: RefusedError
+    ) -> list[bytes]:
         _log.warning(
             "refused %s request from %s: %s",
             str(environ.get("REQUEST_METHOD", "?"))[:16],
             environ.get("REMOTE_ADDR"),
-            reason,
+            refusal,
         )
-        body = f"Bad Request: {reason}\n".encode()
+        body = f"{refusal.status.split(' ', 1)[1]}: {refusal}\n".encode()
         start_response(
-            "400 Bad Request",
+            refusal.status,
             [
                 ("Content-Type", "text/plain; charset=utf-8"),
                 ("Content-Length", str(len(body))),

@@ -28,3 +28,26 @@ def test_chunked_http10_put_is_refused(hostile: DavServer) -> None:
     response = rawhttp.exchange(hostile.url, request)
     assert response.status == 400, response.raw[:200]
     assert not (hostile.root / "files" / "alice" / "http10-chunked.txt").exists()
+
+
+def test_http10_put_without_content_length_is_411(hostile: DavServer) -> None:
+    target = "/remote.php/dav/files/alice/http10-unframed.txt"
+    request = (
+        f"PUT {target} HTTP/1.0\r\nHost: {urlsplit(hostile.url).netloc}\r\n"
+        f"Authorization: {rawhttp.basic('alice', USERS['alice'])}\r\n\r\nhello until close"
+    ).encode()
+    response = rawhttp.exchange(hostile.url, request)
+    assert response.status == 411, response.raw[:200]
+    assert not (hostile.root / "files" / "alice" / "http10-unframed.txt").exists()
+
+
+def test_http10_put_with_content_length_is_stored(hostile: DavServer) -> None:
+    target = "/remote.php/dav/files/alice/http10-framed.txt"
+    request = (
+        f"PUT {target} HTTP/1.0\r\nHost: {urlsplit(hostile.url).netloc}\r\n"
+        f"Authorization: {rawhttp.basic('alice', USERS['alice'])}\r\n"
+        "Content-Length: 5\r\n\r\nhello"
+    ).encode()
+    response = rawhttp.exchange(hostile.url, request)
+    assert response.status == 201, response.raw[:200]
+    assert (hostile.root / "files" / "alice" / "http10-framed.txt").read_bytes() == b"hello"
