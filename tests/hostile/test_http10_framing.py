@@ -18,36 +18,29 @@ from tests.support.server import DavServer
 pytestmark = pytest.mark.integration
 
 
-def test_chunked_http10_put_is_refused(hostile: DavServer) -> None:
-    target = "/remote.php/dav/files/alice/http10-chunked.txt"
+def _put_http10(hostile: DavServer, name: str, framing: str, body: str) -> int:
+    """The status of an HTTP/1.0 PUT of ``body`` to alice's ``name`` with ``framing``
+    headers (each ending in CRLF); the connection then closes."""
     request = (
-        f"PUT {target} HTTP/1.0\r\nHost: {urlsplit(hostile.url).netloc}\r\n"
-        f"Authorization: {rawhttp.basic('alice', USERS['alice'])}\r\n"
-        "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
+        f"PUT /remote.php/dav/files/alice/{name} HTTP/1.0\r\n"
+        f"Host: {urlsplit(hostile.url).netloc}\r\n"
+        f"Authorization: {rawhttp.basic('alice', USERS['alice'])}\r\n{framing}\r\n{body}"
     ).encode()
     response = rawhttp.exchange(hostile.url, request)
-    assert response.status == 400, response.raw[:200]
-    assert not (hostile.root / "files" / "alice" / "http10-chunked.txt").exists()
+    return response.status
+
+
+def test_chunked_http10_put_is_refused(hostile: DavServer) -> None:
+    framing = "Transfer-Encoding: chunked\r\n"
+    assert _put_http10(hostile, "chunked.txt", framing, "5\r\nhello\r\n0\r\n\r\n") == 400
+    assert not (hostile.root / "files" / "alice" / "chunked.txt").exists()
 
 
 def test_http10_put_without_content_length_is_411(hostile: DavServer) -> None:
-    target = "/remote.php/dav/files/alice/http10-unframed.txt"
-    request = (
-        f"PUT {target} HTTP/1.0\r\nHost: {urlsplit(hostile.url).netloc}\r\n"
-        f"Authorization: {rawhttp.basic('alice', USERS['alice'])}\r\n\r\nhello until close"
-    ).encode()
-    response = rawhttp.exchange(hostile.url, request)
-    assert response.status == 411, response.raw[:200]
-    assert not (hostile.root / "files" / "alice" / "http10-unframed.txt").exists()
+    assert _put_http10(hostile, "unframed.txt", "", "hello until close") == 411
+    assert not (hostile.root / "files" / "alice" / "unframed.txt").exists()
 
 
 def test_http10_put_with_content_length_is_stored(hostile: DavServer) -> None:
-    target = "/remote.php/dav/files/alice/http10-framed.txt"
-    request = (
-        f"PUT {target} HTTP/1.0\r\nHost: {urlsplit(hostile.url).netloc}\r\n"
-        f"Authorization: {rawhttp.basic('alice', USERS['alice'])}\r\n"
-        "Content-Length: 5\r\n\r\nhello"
-    ).encode()
-    response = rawhttp.exchange(hostile.url, request)
-    assert response.status == 201, response.raw[:200]
-    assert (hostile.root / "files" / "alice" / "http10-framed.txt").read_bytes() == b"hello"
+    assert _put_http10(hostile, "framed.txt", "Content-Length: 5\r\n", "hello") == 201
+    assert (hostile.root / "files" / "alice" / "framed.txt").read_bytes() == b"hello"
