@@ -6,13 +6,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from urllib.parse import unquote, urlparse
 
-from wsgidav.dav_error import HTTP_BAD_REQUEST, HTTP_FORBIDDEN, DAVError
+from wsgidav.dav_error import HTTP_BAD_REQUEST, HTTP_FORBIDDEN, HTTP_METHOD_NOT_ALLOWED, DAVError
 
 from davserver.access import READ_METHODS, AccessPolicy
-from davserver.dav.provider import DavsyncDAVProvider
+from davserver.dav.provider import DavsyncDAVProvider, VirtualRootProvider
 from davserver.dav.request import DavRequest
 from davserver.http.environ import Environ, StartResponse, WSGIApp
-from davserver.namespace import Location, resolve, resolve_in_share
+from davserver.namespace import SHARES, Location, resolve, resolve_in_share
 from providers.errors import InvalidPathError
 
 
@@ -27,7 +27,22 @@ class AccessControl:
         provider = environ.get("wsgidav.provider")
         if isinstance(provider, DavsyncDAVProvider):
             self._check(environ, provider)
+        elif isinstance(provider, VirtualRootProvider):
+            self._check_outside_shares(environ)
         return self.next_app(environ, start_response)
+
+    @staticmethod
+    def _check_outside_shares(environ: Environ) -> None:
+        """405 for a write outside every share (``/files/alice/x``, ``/x``), saying where
+        files go: WsgiDAV's own 405 there names no reason."""
+        method = environ["REQUEST_METHOD"].upper()
+        if method in READ_METHODS or method == "POST":
+            return
+        home = f"{SHARES[0]}/files/{DavRequest(environ).user or '<user>'}/"
+        raise DAVError(
+            HTTP_METHOD_NOT_ALLOWED,
+            context_info=f"nothing can be written here; files go below {home}",
+        )
 
     def _check(self, environ: Environ, provider: DavsyncDAVProvider) -> None:
         method = environ["REQUEST_METHOD"].upper()
