@@ -108,9 +108,12 @@ class _OutputTail:
         self._thread.start()
 
     def _drain(self) -> None:
+        # poll, not select: a busy server's descriptors go past select's limit of 1024
+        poller = select.poll()
+        poller.register(self._fd, select.POLLIN)
         with contextlib.suppress(OSError, ValueError):
             while not (self._done.is_set() and time.monotonic() > self._stop_at):
-                ready, _, _ = select.select([self._fd], [], [], CANCEL_POLL_S)
+                ready = poller.poll(CANCEL_POLL_S * 1000)
                 if not ready:
                     if self._done.is_set():
                         return  # a process outside the group still holds the pipe open

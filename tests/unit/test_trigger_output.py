@@ -102,3 +102,24 @@ def test_failure_message_is_one_printable_line(tmp_path: Path) -> None:
     assert message == (
         "exit status 2: first\\n2026-12-01 WARNING forged\\x1b[31m red\\x00 \\u202egnp.exe"
     )
+
+
+def test_output_is_kept_when_the_server_holds_many_descriptors() -> None:
+    """A busy server has descriptors past select's limit of 1024: the command's output pipe
+    gets one of them and must still be read (it was lost, and a full pipe would stall the
+    command until its timeout)."""
+    held: list[int] = []
+    try:
+        while not held or held[-1] < 1100:
+            held.append(os.open(os.devnull, os.O_RDONLY))
+    except OSError as exc:
+        for fd in held:
+            os.close(fd)
+        pytest.skip(f"cannot open descriptors past 1100 here: {exc}")
+    try:
+        code = "import sys; sys.stdout.write('x' * 200000 + 'boom'); sys.exit(7)"
+        with pytest.raises(ActionError, match=r"exit status 7: x+boom$"):
+            run_command({"argv": [sys.executable, "-c", code], "pass_file": False}, {}, 30)
+    finally:
+        for fd in held:
+            os.close(fd)
