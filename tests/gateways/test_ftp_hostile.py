@@ -69,30 +69,26 @@ def test_rename_onto_the_home_is_refused_and_deletes_nothing(
     assert _tree(endpoint.home("bob")) == filled
 
 
-def test_rename_a_file_onto_its_own_folder_is_refused(
-    ftp: ftplib.FTP_TLS, endpoint: FtpEndpoint, filled: list[str]
+@pytest.mark.parametrize(
+    ("source", "target", "refusal"),
+    [
+        ("d/f.txt", "d", "550"),  # a file onto its own folder
+        ("keep.txt", "d", "550 A folder of that name exists"),
+        ("d", "keep.txt", "550 A file of that name exists"),
+    ],
+    ids=["file-onto-its-folder", "file-onto-folder", "folder-onto-file"],
+)
+def test_rename_onto_something_else_is_refused_and_keeps_both(
+    ftp: ftplib.FTP_TLS,
+    endpoint: FtpEndpoint,
+    filled: list[str],
+    source: str,
+    target: str,
+    refusal: str,
 ) -> None:
-    ftp.sendcmd("RNFR d/f.txt")
-    with pytest.raises(ftplib.error_perm, match="550"):
-        ftp.sendcmd("RNTO d")
-    assert _tree(endpoint.home("bob")) == filled
-
-
-def test_rename_a_file_onto_a_folder_keeps_the_folder(
-    ftp: ftplib.FTP_TLS, endpoint: FtpEndpoint, filled: list[str]
-) -> None:
-    ftp.sendcmd("RNFR keep.txt")
-    with pytest.raises(ftplib.error_perm, match="550 A folder of that name exists"):
-        ftp.sendcmd("RNTO d")
-    assert _tree(endpoint.home("bob")) == filled
-
-
-def test_rename_a_folder_onto_a_file_keeps_the_file(
-    ftp: ftplib.FTP_TLS, endpoint: FtpEndpoint, filled: list[str]
-) -> None:
-    ftp.sendcmd("RNFR d")
-    with pytest.raises(ftplib.error_perm, match="550 A file of that name exists"):
-        ftp.sendcmd("RNTO keep.txt")
+    ftp.sendcmd(f"RNFR {source}")
+    with pytest.raises(ftplib.error_perm, match=refusal):
+        ftp.sendcmd(f"RNTO {target}")
     assert _tree(endpoint.home("bob")) == filled
 
 

@@ -79,25 +79,11 @@ def test_bad_value_from_a_flag_or_the_environment_names_it(tmp_path: Path) -> No
     assert not (tmp_path / "data").exists()
 
 
-def test_printed_commands_work_as_printed_when_davserver_is_not_on_path(tmp_path: Path) -> None:
-    """make serve runs .venv/bin/davserver, which PATH does not find: the commands the first
-    start prints (change the admin password, add a user) name the program as it was run."""
-    launcher = tmp_path / "venv" / "bin" / "davserver"
-    launcher.parent.mkdir(parents=True)
-    launcher.write_text(
-        f"#!{sys.executable}\nimport sys\nfrom davserver.cli import main\nsys.exit(main())\n",
-        encoding="utf-8",
-    )
-    launcher.chmod(0o755)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DAVSYNC_")}
-    env["PATH"] = "/usr/bin:/bin"
+def _startup_lines(argv: list[str], env: dict[str, str], cwd: Path | None = None) -> list[str]:
+    """The lines ``davserver serve`` (``argv``) prints up to its ``URL:`` line (at most 51);
+    the server is then stopped."""
     proc = subprocess.Popen(
-        ["venv/bin/davserver", "serve", "--root", "data", "--port", "0"],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
+        argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
     )
     lines: list[str] = []
     try:
@@ -113,6 +99,24 @@ def test_printed_commands_work_as_printed_when_davserver_is_not_on_path(tmp_path
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(10)
+    return lines
+
+
+def test_printed_commands_work_as_printed_when_davserver_is_not_on_path(tmp_path: Path) -> None:
+    """make serve runs .venv/bin/davserver, which PATH does not find: the commands the first
+    start prints (change the admin password, add a user) name the program as it was run."""
+    launcher = tmp_path / "venv" / "bin" / "davserver"
+    launcher.parent.mkdir(parents=True)
+    launcher.write_text(
+        f"#!{sys.executable}\nimport sys\nfrom davserver.cli import main\nsys.exit(main())\n",
+        encoding="utf-8",
+    )
+    launcher.chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DAVSYNC_")}
+    env["PATH"] = "/usr/bin:/bin"
+    lines = _startup_lines(
+        ["venv/bin/davserver", "serve", "--root", "data", "--port", "0"], env, cwd=tmp_path
+    )
     text = "\n".join(lines)
     assert "after 'venv/bin/davserver user passwd admin --root data'" in text, text
     assert "'venv/bin/davserver user add NAME --root data'" in text, text
@@ -189,26 +193,6 @@ def test_non_operator_on_the_status_page_is_told_how_to_become_one(server: DavSe
 def test_startup_says_when_no_user_can_see_the_status_page(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DAVSYNC_")}
     cmd = [sys.executable, "-m", "davserver.cli", "serve", "--root", str(tmp_path / "d")]
-    proc = subprocess.Popen(
-        [*cmd, "--port", "0"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    lines: list[str] = []
-    try:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            lines.append(line)
-            if line.startswith("URL:"):
-                break
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+    lines = _startup_lines([*cmd, "--port", "0"], env)
     browser = next(line for line in lines if line.startswith("In a browser:"))
     assert "/status" in browser and "no operator yet" in browser and "grants" in browser
